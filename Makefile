@@ -1,0 +1,41 @@
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test index lint format bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m search index
+	$(PY) -m search serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+index: $(VENV)/.runtime
+	$(PY) -m search index
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check search tests bench
+	$(VENV)/bin/ruff format --check search tests bench
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format search tests bench
+	$(VENV)/bin/ruff check --fix search tests bench
+
+bench: $(VENV)/.dev
+	$(PY) -m bench.relevance ../shared/eval/cranfield
+
+clean:
+	rm -rf $(VENV) index .pytest_cache

@@ -1,0 +1,40 @@
+"""Seedsearch: full-text search for a folder of documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from search import config as settings
+from search.query import Searchers
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the web application: defaults, then SEEDSEARCH_* variables, then `config`."""
+    from search import api, web
+
+    app = Flask(__name__)
+    app.config["SEEDSEARCH"] = settings.load(config)
+    # Requests carry no bodies worth more than this; larger ones get a JSON 413.
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.extensions["seedsearch"] = Searchers(app.config["SEEDSEARCH"]["INDEX_DIR"])
+    app.register_blueprint(web.bp)
+    app.register_blueprint(api.bp)
+    api.register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    return app

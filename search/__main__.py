@@ -1,0 +1,5 @@
+"""Run the command line: python -m search."""
+
+from search.cli import main
+
+raise SystemExit(main())

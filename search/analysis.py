@@ -1,0 +1,121 @@
+"""Analyzers, language detection and the Whoosh schema.
+
+Each document is analysed in its own language: its title and body go into the
+`title_<lang>` and `body_<lang>` fields, whose analyzer stems in that language.
+A query is expanded over the languages the index holds (see query.py), so one
+English query still finds English documents in a mixed corpus, and a Russian
+query finds Russian ones across inflections.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+from whoosh import fields
+from whoosh.analysis import (
+    Analyzer,
+    CharsetFilter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.lang import has_stemmer, has_stopwords
+from whoosh.support.charset import accent_map
+
+# The Snowball languages Whoosh ships stemmers for.
+LANGUAGES: tuple[str, ...] = tuple(
+    lang
+    for lang in ("en", "ru", "de", "fr", "es", "it", "pt", "nl", "sv", "no", "da", "fi", "hu", "ro", "tr", "ar")
+    if has_stemmer(lang)
+)
+SCHEMA_VERSION = 1
+TOKEN_PATTERN = r"\w+(?:\.?\w+)*"
+# Russian stemming expects ё spelled as е; accents are folded only after stemming
+# because Snowball's suffix rules for French, German, etc. need them.
+YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}
+MIN_DETECT_CHARS = 40
+MIN_DETECT_CONFIDENCE = 0.8
+
+
+@functools.cache
+def language_analyzer(lang: str) -> Analyzer:
+    """Return the analyzer that tokenises, folds and stems text in `lang`."""
+    chain = RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter()
+    if lang == "ru":
+        chain = chain | CharsetFilter(YO_MAP)
+    if has_stopwords(lang):
+        chain = chain | StopFilter(lang=lang)
+    return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(accent_map)
+
+
+@functools.cache
+def word_analyzer() -> Analyzer:
+    """Return the analyzer for the unstemmed vocabulary used by suggestions and wildcards."""
+    return RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter()
+
+
+def title_field(lang: str) -> str:
+    """Return the name of the title field for `lang`."""
+    return f"title_{lang}"
+
+
+def body_field(lang: str) -> str:
+    """Return the name of the body field for `lang`."""
+    return f"body_{lang}"
+
+
+def build_schema() -> fields.Schema:
+    """Return the index schema."""
+    schema = fields.Schema(
+        id=fields.ID(stored=True, unique=True),
+        path=fields.ID(stored=True, sortable=True),
+        folder=fields.KEYWORD(commas=True),
+        type=fields.ID(stored=True),
+        lang=fields.ID(stored=True),
+        modified=fields.DATETIME(stored=True, sortable=True),
+        mtime_ns=fields.NUMERIC(int, bits=64, sortable=True),
+        size=fields.NUMERIC(int, bits=64, stored=True, sortable=True),
+        hash=fields.ID(sortable=True),
+        title=fields.STORED(),
+        body=fields.STORED(),
+        words=fields.TEXT(analyzer=word_analyzer(), phrase=False),
+    )
+    for lang in LANGUAGES:
+        schema.add(title_field(lang), fields.TEXT(analyzer=language_analyzer(lang)))
+        schema.add(body_field(lang), fields.TEXT(analyzer=language_analyzer(lang)))
+    return schema
+
+
+_identifier = None
+_identifier_lock = threading.Lock()
+
+
+def _language_identifier():
+    # Loading the model takes about a second, so do it once and only when needed.
+    global _identifier
+    with _identifier_lock:
+        if _identifier is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier.set_languages(list(LANGUAGES))
+            _identifier = identifier
+    return _identifier
+
+
+def detect_language(text: str, default: str = "en") -> str:
+    """Return the Snowball language of `text`, or `default` when unsure."""
+    sample = text[:4000]
+    if sum(ch.isalpha() for ch in sample) < MIN_DETECT_CHARS:
+        return default
+    lang, confidence = _language_identifier().classify(sample)
+    if confidence < MIN_DETECT_CONFIDENCE or lang not in LANGUAGES:
+        return default
+    return lang
+
+
+def analyze(text: str, lang: str) -> list[str]:
+    """Return the index terms of `text` in `lang`, in order."""
+    return [token.text for token in language_analyzer(lang)(text, mode="query")]

@@ -1,0 +1,126 @@
+"""The JSON API blueprint (thin), its error shape, and its OpenAPI document."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from search import indexer, openapi, query
+from search.config import max_file_bytes
+
+bp = Blueprint("api", __name__)
+log = logging.getLogger(__name__)
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    500: "internal_error",
+}
+
+
+def error(status: int, message: str, code: str | None = None):
+    """Return the one JSON error response: {"error": {"code", "message"}}."""
+    body = {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message}}
+    return jsonify(body), status
+
+
+def _settings() -> dict:
+    return current_app.config["SEEDSEARCH"]
+
+
+def _searchers() -> query.Searchers:
+    return current_app.extensions["seedsearch"]
+
+
+@bp.get("/api/search")
+def search():
+    try:
+        result = query.search(_searchers(), query.parse_request(request.args), _settings())
+    except query.QueryError as problem:
+        return error(400, str(problem), "bad_query")
+    return jsonify(result.as_dict())
+
+
+@bp.get("/api/documents/<doc_id>")
+def document(doc_id: str):
+    stored = query.get_document(_searchers(), doc_id)
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    return jsonify(
+        {
+            "id": stored["id"],
+            "title": stored["title"],
+            "path": stored["path"],
+            "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "size": stored["size"],
+            "type": stored["type"],
+            "lang": stored["lang"],
+            "text": stored["body"],
+        }
+    )
+
+
+@bp.post("/api/reindex")
+def reindex():
+    settings = _settings()
+    token = settings["ADMIN_TOKEN"]
+    if not token:
+        return error(403, "reindexing over HTTP is disabled: set SEEDSEARCH_ADMIN_TOKEN to enable it")
+    supplied = request.headers.get("Authorization", "")
+    expected = f"Bearer {token}"
+    # Constant-time comparison, so the token cannot be guessed byte by byte.
+    if not hmac.compare_digest(supplied.encode("utf-8", "replace"), expected.encode("utf-8")):
+        return error(401, "a valid 'Authorization: Bearer <token>' header is required")
+    try:
+        summary = indexer.reindex(
+            settings["CORPUS_DIR"],
+            settings["INDEX_DIR"],
+            max_bytes=max_file_bytes(settings),
+            default_language=settings["DEFAULT_LANGUAGE"],
+        )
+    except indexer.IndexBusy as busy:
+        return error(409, f"{busy}; try again when it has finished")
+    except FileNotFoundError as missing:
+        return error(500, str(missing), "corpus_missing")
+    return jsonify(summary.as_dict())
+
+
+@bp.get("/healthz")
+def healthz():
+    searcher = _searchers().get()
+    return jsonify({"status": "ok", "documents": searcher.doc_count(), "generation": searcher.reader().generation()})
+
+
+@bp.get("/api/openapi.json")
+def openapi_document():
+    return jsonify(openapi.document())
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer errors as JSON on /api/ routes and as a page elsewhere."""
+    from search import web
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.path == "/healthz"
+
+    @app.errorhandler(HTTPException)
+    def http_error(problem: HTTPException):
+        if wants_json():
+            return error(problem.code or 500, problem.description or problem.name)
+        return web.error_page(problem.code or 500, problem.description or problem.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(problem: Exception):
+        log.exception("unhandled error on %s", request.path)
+        message = "something went wrong on our side; the error has been logged"
+        if wants_json():
+            return error(500, message)
+        return web.error_page(500, message)

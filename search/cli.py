@@ -1,0 +1,128 @@
+"""The command line (thin): python -m search index|search|serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from search import config as settings
+from search import indexer, query
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m search", description="Seedsearch: full-text search for a folder of documents."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="index the corpus (incrementally)")
+    index.add_argument("--corpus", help="folder of documents (default: $SEEDSEARCH_CORPUS_DIR or seeds/)")
+    index.add_argument("--index", help="index folder (default: $SEEDSEARCH_INDEX_DIR or index/)")
+    index.add_argument("--rebuild", action="store_true", help="reindex every file from scratch")
+    index.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    find = commands.add_parser("search", help="search the index")
+    find.add_argument("query")
+    find.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
+    find.add_argument("--index", help="index folder (default: $SEEDSEARCH_INDEX_DIR or index/)")
+    find.add_argument("--json", action="store_true", help="print the API's JSON")
+
+    serve = commands.add_parser("serve", help="run the production web server (gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=4)
+    return parser
+
+
+def _index(args, config: dict) -> int:
+    corpus = args.corpus or config["CORPUS_DIR"]
+    index_dir = args.index or config["INDEX_DIR"]
+    summary = indexer.reindex(
+        corpus,
+        index_dir,
+        rebuild=args.rebuild,
+        max_bytes=settings.max_file_bytes(config),
+        default_language=config["DEFAULT_LANGUAGE"],
+        progress=sys.stderr.isatty() and not args.json,
+    )
+    for failure in summary.failures:
+        print(f"failed: {failure['path']}: {failure['reason']}", file=sys.stderr)
+    print(summary.line())
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def _search(args, config: dict) -> int:
+    if args.index:
+        config["INDEX_DIR"] = args.index
+    if not indexer.exists(config["INDEX_DIR"]):
+        raise FileNotFoundError(f"no index in {config['INDEX_DIR']}; run 'python -m search index' first")
+    request = query.SearchRequest(q=args.query, per_page=args.limit)
+    result = query.search(query.Searchers(config["INDEX_DIR"]), request, config)
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return EXIT_OK
+    print(
+        f"{result.total} results in {result.took_ms:.0f} ms"
+        + (f" (relaxed: {result.relaxed})" if result.relaxed else "")
+    )
+    if result.suggestion:
+        print(f"did you mean: {result.suggestion}")
+    for number, hit in enumerate(result.hits, 1):
+        print(f"\n{number}. {hit.title}  [{hit.path}]  score {hit.score}")
+        print("   " + _plain(hit.snippet))
+    return EXIT_OK
+
+
+def _plain(snippet_html: str) -> str:
+    """Return a snippet for the terminal: marks shown as [brackets], entities decoded."""
+    import html
+
+    return html.unescape(snippet_html.replace("<mark>", "[").replace("</mark>", "]"))
+
+
+def _serve(args, config: dict) -> int:
+    command = [
+        sys.executable, "-m", "gunicorn",
+        "--bind", f"{args.host}:{args.port}",
+        "--workers", str(args.workers),
+        "--worker-class", "gthread",
+        "--threads", str(args.threads),
+        # A reindex over HTTP runs in its request; gthread workers keep heartbeating meanwhile.
+        "--timeout", "120",
+        "--access-logfile", "-",
+        "search:create_app()",
+    ]  # fmt: skip
+    os.execv(sys.executable, command)
+    return EXIT_OK  # not reached
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        config = settings.load()
+        if args.command == "search" and args.limit < 1:
+            print("error: --limit must be 1 or more", file=sys.stderr)
+            return EXIT_USAGE
+        handler = {"index": _index, "search": _search, "serve": _serve}[args.command]
+        return handler(args, config)
+    except query.QueryError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except indexer.IndexBusy as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return EXIT_FATAL
+    except (OSError, ValueError) as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_FATAL

@@ -1,0 +1,49 @@
+"""Defaults and the SEEDSEARCH_* environment variables, in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "SEEDSEARCH_"
+
+# name -> (default, parser); every setting is documented in the README.
+SETTINGS: dict[str, tuple[Any, type]] = {
+    "CORPUS_DIR": ("seeds", str),
+    "INDEX_DIR": ("index", str),
+    "ADMIN_TOKEN": ("", str),
+    "MAX_FILE_MB": (20.0, float),
+    "DEFAULT_LANGUAGE": ("en", str),
+    "MAX_QUERY_CHARS": (500, int),
+    "MAX_PER_PAGE": (100, int),
+    "MAX_RESULTS_WINDOW": (1000, int),
+    "SEARCH_TIME_LIMIT": (5.0, float),
+    "INDEX_PROCS": (0, int),
+}
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """Return the settings: defaults, then SEEDSEARCH_* variables, then overrides."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for name, (default, kind) in SETTINGS.items():
+        raw = environ.get(PREFIX + name)
+        if raw is None or raw == "":
+            config[name] = default
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"{PREFIX}{name}={raw!r} is not a valid {kind.__name__}") from None
+        if kind is not str and value < 0:
+            raise ValueError(f"{PREFIX}{name}={raw!r} must not be negative")
+        config[name] = value
+    for name, value in (overrides or {}).items():
+        config[name.upper()] = value
+    return config
+
+
+def max_file_bytes(config: Mapping[str, Any]) -> int:
+    """Return the per-file size limit in bytes."""
+    return int(float(config["MAX_FILE_MB"]) * 1024 * 1024)

@@ -1,0 +1,180 @@
+"""The OpenAPI 3 description of the JSON API."""
+
+from __future__ import annotations
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+def _query_param(name: str, description: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+def document() -> dict:
+    """Return the OpenAPI document for /api/."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Seedsearch API", "version": "1.0.0"},
+        "paths": {
+            "/api/search": {
+                "get": {
+                    "summary": "Search the documents",
+                    "parameters": [
+                        _query_param(
+                            "q",
+                            'the query: words, "phrases", OR, -word, NOT, prefix*, fuzzy~, title:word',
+                            {"type": "string", "maxLength": 500},
+                            True,
+                        ),
+                        _query_param("page", "result page, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+                        _query_param(
+                            "per_page",
+                            "results per page",
+                            {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                        ),
+                        _query_param(
+                            "sort",
+                            "relevance or date (newest first)",
+                            {"type": "string", "enum": ["relevance", "date"]},
+                        ),
+                        _query_param(
+                            "match",
+                            "all words (default, relaxed when nothing matches) or any word",
+                            {"type": "string", "enum": ["all", "any"]},
+                        ),
+                        _query_param(
+                            "type",
+                            "only this file type",
+                            {"type": "string", "enum": ["text", "markdown", "html", "pdf", "docx"]},
+                        ),
+                        _query_param("folder", "only documents under this folder", {"type": "string"}),
+                        _query_param(
+                            "after", "modified on or after this date (YYYY-MM-DD)", {"type": "string", "format": "date"}
+                        ),
+                        _query_param(
+                            "before",
+                            "modified on or before this date (YYYY-MM-DD)",
+                            {"type": "string", "format": "date"},
+                        ),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "one page of ranked results",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}},
+                        },
+                        "400": _error_response("a query or parameter that cannot be answered"),
+                    },
+                }
+            },
+            "/api/documents/{id}": {
+                "get": {
+                    "summary": "One document's metadata and text",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {
+                            "description": "the document",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
+                        },
+                        "404": _error_response("no such document"),
+                    },
+                }
+            },
+            "/api/reindex": {
+                "post": {
+                    "summary": "Run the incremental reindex",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "the reindex summary",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}},
+                        },
+                        "401": _error_response("missing or wrong token"),
+                        "403": _error_response("no admin token is configured"),
+                        "409": _error_response("a reindex is already running"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Health and document count", "responses": {"200": {"description": "healthy"}}}
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                },
+                "Hit": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "title": {"type": "string"},
+                        "path": {"type": "string"},
+                        "url": {"type": "string"},
+                        "score": {"type": "number"},
+                        "snippet": {"type": "string", "description": "HTML: escaped text with <mark> around matches"},
+                        "matches": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}},
+                            },
+                        },
+                        "modified": {"type": "string", "format": "date-time"},
+                        "size": {"type": "integer"},
+                        "type": {"type": "string"},
+                        "lang": {"type": "string"},
+                    },
+                },
+                "SearchResult": {
+                    "type": "object",
+                    "required": ["query", "total", "page", "per_page", "took_ms", "results"],
+                    "properties": {
+                        "query": {"type": "string"},
+                        "total": {"type": "integer"},
+                        "page": {"type": "integer"},
+                        "per_page": {"type": "integer"},
+                        "took_ms": {"type": "number"},
+                        "suggestion": {"type": "string", "nullable": True},
+                        "relaxed": {"type": "string", "nullable": True, "enum": ["any", "fuzzy", None]},
+                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    },
+                },
+                "Document": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": "string"} for k in ("id", "title", "path", "modified", "type", "lang", "text")
+                    }
+                    | {"size": {"type": "integer"}},
+                },
+                "Summary": {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": "integer"}
+                        for k in ("added", "updated", "deleted", "unchanged", "skipped", "failed")
+                    }
+                    | {
+                        "seconds": {"type": "number"},
+                        "failures": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }

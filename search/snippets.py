@@ -1,0 +1,186 @@
+"""Highlighting and bleach sanitising, side by side, nowhere else.
+
+Matches are found by analysing the text with the document's own language
+analyzer, so `relocating` is marked for a query `relocate`, and a phrase is
+marked as one span. To stay fast on documents of megabytes, only the windows
+around cheap substring hits of each stem are analysed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import bleach
+
+from search.analysis import language_analyzer
+
+ALLOWED_TAGS = frozenset({"mark"})
+FRAGMENT_CHARS = 220
+MAX_FRAGMENTS = 3
+WINDOW = 400  # characters analysed on each side of a candidate hit
+MAX_WINDOWS = 200
+ELLIPSIS = "…"
+SENTENCE_END = re.compile(r"[.!?…]\s|\n")
+
+
+@dataclass(frozen=True)
+class MatchTerms:
+    """The stems and phrases (per language) that a result should have highlighted."""
+
+    terms: dict[str, set[str]]
+    phrases: dict[str, set[tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class Snippet:
+    html: str
+    matches: list[dict]
+
+
+def sanitize(markup: str) -> str:
+    """Return `markup` with every tag but <mark> escaped or removed."""
+    return bleach.clean(markup, tags=ALLOWED_TAGS, attributes={}, strip=True)
+
+
+def _needles(terms: set[str], phrases: set[tuple[str, ...]]) -> set[str]:
+    # A stem's first letters are nearly always a prefix of the surface word
+    # ("happi" <- "happy"), so a short prefix finds every candidate cheaply.
+    words = set(terms) | {word for phrase in phrases for word in phrase}
+    return {word[: max(2, min(len(word) - 1, 4))] for word in words if word}
+
+
+def _windows(text: str, needles: set[str]) -> list[tuple[int, int]]:
+    if len(text) <= 2 * WINDOW:
+        return [(0, len(text))]
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lowercased
+        return [(0, len(text))]
+    hits = []
+    for needle in needles:
+        start = lowered.find(needle)
+        while start != -1 and len(hits) < 50 * MAX_WINDOWS:
+            hits.append(start)
+            start = lowered.find(needle, start + len(needle))
+    hits.sort()
+    if len(hits) > MAX_WINDOWS:
+        step = len(hits) / MAX_WINDOWS
+        hits = [hits[int(i * step)] for i in range(MAX_WINDOWS)]
+    windows: list[tuple[int, int]] = []
+    for hit in hits:
+        start, end = max(0, hit - WINDOW), min(len(text), hit + WINDOW)
+        # Begin and end on whitespace so no word is cut in half.
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def find_matches(text: str, lang: str, match: MatchTerms) -> list[tuple[int, int]]:
+    """Return the (start, end) character spans of every term and phrase match in `text`."""
+    terms = match.terms.get(lang, set())
+    phrases = match.phrases.get(lang, set())
+    if not terms and not phrases:
+        return []
+    analyzer = language_analyzer(lang)
+    spans: list[tuple[int, int]] = []
+    for start, end in _windows(text, _needles(terms, phrases)):
+        tokens = [(t.text, t.startchar + start, t.endchar + start) for t in analyzer(text[start:end], chars=True)]
+        words = [token[0] for token in tokens]
+        for i, (word, first, last) in enumerate(tokens):
+            if word in terms:
+                spans.append((first, last))
+            for phrase in phrases:
+                if phrase[0] == word and tuple(words[i : i + len(phrase)]) == phrase:
+                    spans.append((first, tokens[i + len(phrase) - 1][2]))
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(set(spans)):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _fragment_bounds(text: str, first: int, last: int) -> tuple[int, int]:
+    """Return a fragment around [first, last) cut at sentence or word boundaries."""
+    room = max(0, FRAGMENT_CHARS - (last - first))
+    lo = max(0, first - room // 3)
+    cut = max(text.rfind(". ", max(0, lo - 60), first), text.rfind("\n", max(0, lo - 60), first))
+    if cut != -1:
+        start = cut + 1
+    else:
+        start = lo
+        while start > 0 and first - start < room and not text[start - 1].isspace():
+            start -= 1
+    end = max(last, min(len(text), start + FRAGMENT_CHARS))
+    found = SENTENCE_END.search(text, max(end - 40, last), min(len(text), end + 40))
+    if found:
+        end = found.start() + 1
+    else:
+        limit = min(len(text), end + 30)
+        while end < limit and not text[end].isspace():
+            end += 1
+    while start < first and text[start].isspace():
+        start += 1
+    return start, end
+
+
+def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
+    parts, cursor = [], start
+    for first, last in spans:
+        if last <= start or first >= end:
+            continue
+        first, last = max(first, start), min(last, end)
+        parts.append(html.escape(text[cursor:first]))
+        parts.append("<mark>" + html.escape(text[first:last]) + "</mark>")
+        cursor = last
+    parts.append(html.escape(text[cursor:end]))
+    return "".join(parts)
+
+
+def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
+    """Return the best passages of `text` as sanitised HTML with every match in <mark>."""
+    spans = find_matches(text, lang, match)
+    if not spans:
+        end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
+        body = html.escape(text[:end].strip()) + (ELLIPSIS if end < len(text) else "")
+        return Snippet(sanitize(body), [])
+    # Score a fragment around each match by the distinct words it covers, then hits.
+    candidates = []
+    for first, last in spans:
+        start, end = _fragment_bounds(text, first, last)
+        inside = [span for span in spans if span[0] >= start and span[1] <= end]
+        distinct = len({text[a:b].lower() for a, b in inside})
+        candidates.append((distinct, len(inside), -start, start, end))
+    chosen: list[tuple[int, int]] = []
+    for *_, start, end in sorted(candidates, reverse=True):
+        if all(end <= a or start >= b for a, b in chosen):
+            chosen.append((start, end))
+        if len(chosen) == MAX_FRAGMENTS:
+            break
+    chosen.sort()
+    pieces = []
+    for start, end in chosen:
+        prefix = ELLIPSIS + " " if start > 0 else ""
+        suffix = " " + ELLIPSIS if end < len(text) else ""
+        pieces.append(prefix + _render(text, start, end, spans).strip() + suffix)
+    markup = " ".join(pieces).replace(ELLIPSIS + " " + ELLIPSIS, ELLIPSIS)
+    shown = [{"start": a, "end": b} for a, b in spans if any(s <= a and b <= e for s, e in chosen)]
+    return Snippet(sanitize(markup), shown)
+
+
+def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
+    """Return the whole of `text` as sanitised HTML with every match in <mark>."""
+    spans = find_matches(text, lang, match)
+    return Snippet(sanitize(_render(text, 0, len(text), spans)), [{"start": a, "end": b} for a, b in spans])

@@ -1,0 +1,71 @@
+"""Shared fixtures: every corpus and index lives in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from search import create_app, indexer
+
+SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
+TOKEN = "test-token-123"
+
+
+def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = None) -> Path:
+    """Write a corpus file, creating folders; bytes are written as they are."""
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """Return a small corpus: the seed article plus a few documents of each type."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for seed in SEED_DIR.iterdir():
+        shutil.copy(seed, root / seed.name)
+    write(root, "notes/moving.md", "# Moving abroad\n\nNotes on **relocation** and visas for skilled professionals.\n")
+    write(
+        root,
+        "web/page.html",
+        "<html><head><title>Aerodynamics primer</title><style>.x{color:red}</style></head>"
+        "<body><h1>Wings</h1><p>Lift grows with the angle of attack until the wing stalls.</p>"
+        "<script>var secret = 'scriptword';</script></body></html>",
+    )
+    write(
+        root,
+        "ru/novosti.txt",
+        "Россия будет помогать иностранцам переехать в Россию.\nПрезидент России подписал указ.\n",
+    )
+    write(root, "hostile.txt", 'Beware <script>alert("x")</script> and <img src=x onerror=alert(1)> in text.\n')
+    return root
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path, corpus: Path) -> Path:
+    """Return an index built from `corpus`."""
+    target = tmp_path / "index"
+    indexer.reindex(corpus, target)
+    return target
+
+
+@pytest.fixture
+def app(corpus: Path, index_dir: Path):
+    """Return the app configured on the tmp corpus and index, with an admin token."""
+    return create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "ADMIN_TOKEN": TOKEN})
+
+
+@pytest.fixture
+def client(app):
+    """Return a test client."""
+    return app.test_client()

@@ -1,0 +1,121 @@
+"""The JSON API: shapes, errors on every route, the reindex token rules."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TOKEN, write
+
+from search import create_app
+
+ERROR_CASES = [
+    ("get", "/api/search?q=", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&page=0", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&page=abc", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&per_page=-1", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&per_page=10000", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&page=999999999", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&sort=sideways", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&after=yesterday", 400, "bad_query"),
+    ("get", "/api/search?q=*", 400, "bad_query"),
+    ("get", "/api/search?q=-russia", 400, "bad_query"),
+    ("get", "/api/search?q=" + "x" * 600, 400, "bad_query"),
+    ("get", "/api/documents/0123456789abcdef", 404, "not_found"),
+    ("get", "/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "not_found"),
+    ("get", "/api/nothing-here", 404, "not_found"),
+    ("post", "/api/search?q=x", 405, "method_not_allowed"),
+    ("get", "/api/reindex", 405, "method_not_allowed"),
+    ("post", "/api/reindex", 401, "unauthorized"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "status", "code"), ERROR_CASES)
+def test_every_api_error_is_json(client, method, url, status, code):
+    response = getattr(client, method)(url)
+    assert response.status_code == status
+    assert response.is_json
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def test_search_shape(client):
+    body = client.get("/api/search?q=putin").get_json()
+    assert set(body) >= {"query", "total", "page", "per_page", "took_ms", "suggestion", "results"}
+    assert body["query"] == "putin" and body["total"] == 1 and body["page"] == 1 and body["per_page"] == 10
+    (hit,) = body["results"]
+    assert set(hit) >= {"id", "title", "path", "url", "score", "snippet", "modified", "size", "type"}
+    assert hit["path"] == "000_acc6ccc9b971d366.txt" and hit["type"] == "text" and hit["size"] == 2220
+    assert hit["url"].startswith("/doc/" + hit["id"])
+    assert "<mark>Putin</mark>" in hit["snippet"]
+    assert hit["modified"].endswith("Z")
+
+
+def test_stemmed_variants_are_marked(client):
+    body = client.get("/api/search?q=relocate").get_json()
+    seed = next(hit for hit in body["results"] if hit["path"].startswith("000_"))
+    assert "<mark>relocating</mark>" in seed["snippet"]
+
+
+def test_pagination(client):
+    first = client.get("/api/search?q=russia OR relocation OR lift&per_page=1").get_json()
+    second = client.get("/api/search?q=russia OR relocation OR lift&per_page=1&page=2").get_json()
+    assert first["total"] == second["total"] >= 2
+    assert first["results"][0]["id"] != second["results"][0]["id"]
+
+
+def test_document_endpoint(client):
+    hit = client.get("/api/search?q=putin").get_json()["results"][0]
+    body = client.get(f"/api/documents/{hit['id']}").get_json()
+    assert body["path"] == hit["path"] and "Vladimir Putin" in body["text"]
+
+
+@pytest.mark.parametrize("q", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "beware"])
+def test_hostile_text_comes_back_escaped(client, q):
+    body = client.get("/api/search", query_string={"q": q}).get_json()
+    for hit in body["results"]:
+        assert "<script" not in hit["snippet"] and "<img" not in hit["snippet"]
+    hostile = client.get("/api/search?q=beware").get_json()["results"][0]
+    assert "&lt;script&gt;" in hostile["snippet"] and "&lt;img" in hostile["snippet"]
+
+
+def test_healthz(client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["documents"] == 5
+
+
+def test_openapi(client):
+    body = client.get("/api/openapi.json").get_json()
+    assert body["openapi"].startswith("3.") and "/api/search" in body["paths"]
+
+
+def test_reindex_disabled_without_token(corpus, index_dir):
+    client = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "ADMIN_TOKEN": ""}).test_client()
+    response = client.post("/api/reindex", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("header", ["", "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "])
+def test_reindex_rejects_wrong_tokens(client, header):
+    response = client.post("/api/reindex", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_reindex_makes_new_files_searchable_and_drops_deleted(client, corpus):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/api/search?q=ornithopter").get_json()["total"] == 0
+    write(corpus, "added/new.md", "# Ornithopter\n\nFlapping-wing flight.\n")
+    summary = client.post("/api/reindex", headers=auth).get_json()
+    assert summary["added"] == 1 and summary["unchanged"] == 5
+    assert client.get("/api/search?q=ornithopter").get_json()["total"] == 1
+    (corpus / "added/new.md").unlink()
+    assert client.post("/api/reindex", headers=auth).get_json()["deleted"] == 1
+    assert client.get("/api/search?q=ornithopter").get_json()["total"] == 0
+
+
+def test_reindex_while_another_runs_is_409(client, index_dir):
+    from search import indexer
+
+    with indexer.writer_lock(index_dir):
+        response = client.post("/api/reindex", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"

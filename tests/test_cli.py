@@ -1,0 +1,89 @@
+"""The command line: summaries, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from search import indexer
+from search.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], capture_output=True, text=True, cwd=ROOT, env=environ
+    )
+
+
+def test_index_prints_summary_and_json(corpus, tmp_path):
+    done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--json")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("added 5, updated 0, deleted 0, unchanged 0, failed 0 in ")
+    summary = json.loads(lines[-1])
+    assert set(summary) == {"added", "updated", "deleted", "unchanged", "skipped", "failed", "seconds", "failures"}
+    assert summary["added"] == 5
+
+
+def test_index_failures_are_reported_not_fatal(corpus, tmp_path):
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--json")
+    assert done.returncode == 0
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["failed"] == 1 and summary["failures"][0]["path"] == "broken.pdf"
+    assert "broken.pdf" in done.stderr
+
+
+def test_missing_corpus_is_fatal_with_one_line(tmp_path):
+    done = run("index", "--corpus", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"))
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    assert run("index", "--bogus").returncode == 2
+    assert run("search").returncode == 2
+    assert run("search", "x", "--limit", "many").returncode == 2
+
+
+def test_busy_index_exits_1(corpus, index_dir, capsys):
+    with indexer.writer_lock(index_dir):
+        code = main(["index", "--corpus", str(corpus), "--index", str(index_dir)])
+    assert code == 1 and "another reindex is running" in capsys.readouterr().err
+
+
+def test_search_text_and_json(index_dir):
+    env = {"SEEDSEARCH_INDEX_DIR": str(index_dir)}
+    done = run("search", "relocate", env=env)
+    assert done.returncode == 0 and "[relocating]" in done.stdout
+    body = json.loads(run("search", "putin", "--json", env=env).stdout)
+    assert body["total"] == 1 and "<mark>Putin</mark>" in body["results"][0]["snippet"]
+
+
+def test_search_bad_query_exits_2(index_dir, capsys):
+    os.environ["SEEDSEARCH_INDEX_DIR"] = str(index_dir)
+    try:
+        assert main(["search", "*"]) == 2
+    finally:
+        del os.environ["SEEDSEARCH_INDEX_DIR"]
+    assert "wildcard" in capsys.readouterr().err
+
+
+def test_search_without_index_exits_1(tmp_path, capsys):
+    assert main(["search", "x", "--index", str(tmp_path / "none")]) == 1
+    assert "run 'python -m search index' first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["abc", "-1"])
+def test_bad_environment_value_is_fatal(value, capsys, monkeypatch, corpus, tmp_path):
+    monkeypatch.setenv("SEEDSEARCH_MAX_FILE_MB", value)
+    code = main(["index", "--corpus", str(corpus), "--index", str(tmp_path / "ix")])
+    assert code == 1 and "SEEDSEARCH_MAX_FILE_MB" in capsys.readouterr().err

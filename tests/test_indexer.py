@@ -1,0 +1,112 @@
+"""Incremental indexing: add, change, delete, unchanged, rebuild, one writer."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import pytest
+from conftest import write
+
+from search import indexer, query
+from search.config import load
+
+
+def search(index_dir, q, **kwargs):
+    request = query.SearchRequest(q=q, **kwargs)
+    return query.search(query.Searchers(index_dir), request, load({}, environ={}))
+
+
+def test_first_run_adds_everything(corpus, tmp_path):
+    summary = indexer.reindex(corpus, tmp_path / "ix")
+    assert summary.added == 5
+    assert (summary.updated, summary.deleted, summary.unchanged, summary.failed) == (0, 0, 0, 0)
+
+
+def test_second_run_changes_nothing(corpus, index_dir):
+    summary = indexer.reindex(corpus, index_dir)
+    assert (summary.added, summary.updated, summary.deleted, summary.unchanged) == (0, 0, 0, 5)
+
+
+def test_add_change_delete(corpus, index_dir):
+    write(corpus, "new/fresh.md", "# Fresh\n\nA brand new zeppelin document.\n")
+    (corpus / "notes/moving.md").write_text("# Moving abroad\n\nNow about submarines.\n", encoding="utf-8")
+    (corpus / "hostile.txt").unlink()
+    summary = indexer.reindex(corpus, index_dir)
+    assert (summary.added, summary.updated, summary.deleted, summary.unchanged) == (1, 1, 1, 3)
+    assert [hit.path for hit in search(index_dir, "zeppelin").hits] == ["new/fresh.md"]
+    assert [hit.path for hit in search(index_dir, "submarines").hits] == ["notes/moving.md"]
+    assert search(index_dir, "visas").total == 0
+    assert search(index_dir, "beware").total == 0
+
+
+def test_touched_but_identical_file_is_unchanged(corpus, index_dir):
+    path = corpus / "notes/moving.md"
+    path.write_bytes(path.read_bytes())  # new mtime, same content hash
+    summary = indexer.reindex(corpus, index_dir)
+    assert (summary.updated, summary.unchanged) == (0, 5)
+
+
+def test_rebuild_reindexes_everything(corpus, index_dir):
+    summary = indexer.reindex(corpus, index_dir, rebuild=True)
+    assert summary.added == 5
+    assert search(index_dir, "relocating").total >= 1
+
+
+def test_failures_are_reported_and_skipped(corpus, tmp_path):
+    write(corpus, "empty.txt", b"")
+    write(corpus, "junk.txt", bytes(range(256)) * 64)
+    write(corpus, "fake.pdf", b"this is not a pdf at all")
+    write(corpus, "image.png", b"\x89PNG\r\n")
+    summary = indexer.reindex(corpus, tmp_path / "ix")
+    reasons = {failure["path"]: failure["reason"] for failure in summary.failures}
+    assert set(reasons) == {"empty.txt", "junk.txt", "fake.pdf"}
+    assert summary.failed == 3 and summary.skipped == 1 and summary.added == 5
+    json.dumps(summary.as_dict())
+
+
+def test_a_file_that_starts_failing_keeps_its_last_good_version(corpus, index_dir):
+    (corpus / "notes/moving.md").write_bytes(random.Random(0).randbytes(4096))
+    summary = indexer.reindex(corpus, index_dir)
+    assert summary.failed == 1 and summary.deleted == 0
+    assert search(index_dir, "visas").total == 1
+
+
+def test_only_one_writer(corpus, index_dir):
+    with indexer.writer_lock(index_dir), pytest.raises(indexer.IndexBusy):
+        indexer.reindex(corpus, index_dir)
+    assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
+def test_concurrent_reindexes_never_both_write(corpus, index_dir):
+    write(corpus, "more.txt", "Another document about gliders.\n")
+    outcomes = []
+
+    def run():
+        try:
+            outcomes.append(indexer.reindex(corpus, index_dir).added)
+        except indexer.IndexBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(o for o in outcomes if o != "busy") == 1
+    assert search(index_dir, "gliders").total == 1
+
+
+def test_missing_corpus_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        indexer.reindex(tmp_path / "nope", tmp_path / "ix")
+
+
+def test_readers_keep_the_old_generation_until_commit(corpus, index_dir):
+    searchers = query.Searchers(index_dir)
+    before = searchers.get()
+    write(corpus, "late.txt", "A late arrival about hovercraft.\n")
+    indexer.reindex(corpus, index_dir, rebuild=True)
+    assert before.doc_count() == 5  # the old searcher still answers from its generation
+    assert searchers.get().doc_count() == 6

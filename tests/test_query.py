@@ -1,0 +1,147 @@
+"""The query language, languages, relaxation and suggestions."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import write
+
+from search import indexer, query
+from search.config import load
+
+CONFIG = load({}, environ={})
+
+
+@pytest.fixture
+def searchers(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "en/wings.txt", "Swept wings delay the onset of compressibility drag at high subsonic speeds.\n")
+    write(root, "en/lift.txt", "Lift increases with the angle of attack until the wing stalls.\n")
+    write(
+        root,
+        "en/boundary.md",
+        "# Boundary layers\n\nThe boundary layer thickens along the plate; transition to turbulence follows.\n",
+    )
+    write(root, "en/heat.txt", "Heat transfer to a flat plate in hypersonic flow, measured in a shock tunnel.\n")
+    write(root, "ru/a.txt", "Россия будет помогать иностранцам переехать в страну. Ёлка стоит во дворе.\n")
+    write(root, "ru/b.txt", "Президент России подписал указ о сотрудничестве с Россией и соседями.\n")
+    write(root, "fr/c.txt", "Les chercheurs étudient les écoulements hypersoniques autour des véhicules spatiaux.\n")
+    write(root, "de/d.txt", "Die Forscher untersuchen die Strömungen um Flugzeuge bei hohen Geschwindigkeiten.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    return query.Searchers(tmp_path / "ix")
+
+
+def paths(searchers, q, **kwargs):
+    result = query.search(searchers, query.SearchRequest(q=q, **kwargs), CONFIG)
+    return sorted(hit.path for hit in result.hits)
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("wing", ["en/lift.txt", "en/wings.txt"]),
+        ("wings stalls", ["en/lift.txt"]),
+        ('"boundary layer"', ["en/boundary.md"]),
+        ('"plate boundary"', []),
+        ("plate OR stalls", ["en/boundary.md", "en/heat.txt", "en/lift.txt"]),
+        ("plate -hypersonic", ["en/boundary.md"]),
+        ("plate NOT hypersonic", ["en/boundary.md"]),
+        ("compress*", ["en/wings.txt"]),
+        ("turbulense~", ["en/boundary.md"]),
+        ("title:boundary", ["en/boundary.md"]),
+        ("title:layers", ["en/boundary.md"]),
+        ("title:thickens", []),
+        ("Россия", ["ru/a.txt", "ru/b.txt"]),
+        ("россией", ["ru/a.txt", "ru/b.txt"]),
+        ("елка", ["ru/a.txt"]),
+        ("ёлки", ["ru/a.txt"]),
+        ("hypersonique", ["fr/c.txt"]),
+        ("ecoulement", ["fr/c.txt"]),
+        ("strömung", ["de/d.txt"]),
+    ],
+)
+def test_query_language(searchers, q, expected):
+    assert paths(searchers, q) == expected
+
+
+def test_documents_are_stemmed_in_their_own_language(searchers):
+    reader = searchers.get().reader()
+    assert set(query.languages(reader)) == {"en", "ru", "fr", "de"}
+
+
+def test_all_words_relaxes_to_any(searchers):
+    result = query.search(searchers, query.SearchRequest(q="stalls hypersonic"), CONFIG)
+    assert result.relaxed == "any" and result.total == 2
+
+
+def test_fuzzy_relaxation_and_suggestion(searchers):
+    result = query.search(searchers, query.SearchRequest(q="thikens"), CONFIG)
+    assert result.relaxed == "fuzzy" and result.total == 1
+    assert result.suggestion == "thickens"
+
+
+def test_stemming_forgives_some_misspellings(searchers):
+    result = query.search(searchers, query.SearchRequest(q="turbulance"), CONFIG)
+    assert result.relaxed is None and result.total == 1 and result.suggestion is None
+
+
+def test_capitalised_suggestion(searchers):
+    result = query.search(searchers, query.SearchRequest(q="Rossia"), CONFIG)
+    assert result.suggestion is None or result.suggestion[0].isupper()
+    assert query.search(searchers, query.SearchRequest(q="Compresibility"), CONFIG).suggestion == "Compressibility"
+
+
+def test_known_words_get_no_suggestion(searchers):
+    assert query.search(searchers, query.SearchRequest(q="россией"), CONFIG).suggestion is None
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        '"unbalanced',
+        "((wing",
+        "wing)))",
+        "x (-y z)",
+        "a AND OR b",
+        "title:",
+        "foo:bar",
+        "~",
+        '""',
+        "\x00wing\x07",
+        "wing~9",
+        "what is lift?",
+        "a - b",
+        "e-mail",
+        "[a TO b]",
+        "wing^3",
+        "ты",
+        "😀 wing",
+    ],
+)
+def test_odd_queries_are_answered(searchers, q):
+    query.search(searchers, query.SearchRequest(q=q), CONFIG)
+
+
+@pytest.mark.parametrize("q", ["*", "?*", "?", "-wing", "NOT wing", "NOT NOT", "   "])
+def test_unanswerable_queries_are_query_errors(searchers, q):
+    with pytest.raises(query.QueryError):
+        query.search(searchers, query.SearchRequest(q=q), CONFIG)
+
+
+def test_wildcard_expansion_is_capped(tmp_path):
+    root = tmp_path / "corpus"
+    words = " ".join(f"a{i:05d}" for i in range(query.MAX_SCANNED_WORDS + 10))
+    write(root, "many.txt", words)
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    with pytest.raises(query.QueryError, match="too many words"):
+        query.search(searchers, query.SearchRequest(q="a*"), CONFIG)
+    assert query.search(searchers, query.SearchRequest(q="a0000*"), CONFIG).total == 1
+
+
+def test_filters_and_sort(searchers):
+    assert paths(searchers, "plate", filters=query.Filters(type="markdown")) == ["en/boundary.md"]
+    assert paths(searchers, "россия", filters=query.Filters(folder="ru")) == ["ru/a.txt", "ru/b.txt"]
+    assert paths(searchers, "россия", filters=query.Filters(folder="en")) == []
+    result = query.search(searchers, query.SearchRequest(q="plate OR wing", sort="date"), CONFIG)
+    dates = [hit.modified for hit in result.hits]
+    assert dates == sorted(dates, reverse=True)
