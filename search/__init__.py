@@ -21,6 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from search import api, web
 
     app = Flask(__name__)
+    app.json.sort_keys = False  # keep the documented field order
     app.config["SEEDSEARCH"] = settings.load(config)
     # Requests carry no bodies worth more than this; larger ones get a JSON 413.
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import docx
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+from bs4 import BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.dammit import EncodingDetector
 from charset_normalizer import from_bytes
 from docx.table import Table
@@ -328,15 +328,15 @@ def _declared_html_codec(data: bytes) -> str | None:
 
 
 # Not "head": html.parser leaves an unclosed <head> wrapping the whole <body>.
-_DROP = ["script", "style", "noscript", "template", "title"]
+_HIDDEN = {"script", "style", "noscript", "template", "title"}
 _BLOCKS = re.compile(
-    r"^(address|article|aside|blockquote|caption|dd|details|dialog|div|dl|dt|fieldset"
-    r"|figcaption|figure|footer|form|h[1-6]|header|hgroup|hr|legend|li|main|nav|ol"
-    r"|option|p|pre|section|summary|table|tbody|tfoot|thead|tr|ul)$"
+    r"address|article|aside|blockquote|caption|dd|details|dialog|div|dl|dt|fieldset|figcaption|figure|footer"
+    r"|form|h[1-6]|header|hgroup|hr|legend|li|main|nav|ol|option|p|pre|section|summary|table|tbody|tfoot|thead|tr|ul"
 )
 _HEADINGS = re.compile(r"^h[1-6]$")
 # Decoding strips NULs, so one can mark block boundaries until the whitespace is collapsed.
 _BREAK = "\x00"
+_PRE_END = object()
 
 
 def _html_to_text(markup: str) -> tuple[str | None, str]:
@@ -348,23 +348,38 @@ def _html_to_text(markup: str) -> tuple[str | None, str]:
     # An inline <svg> can carry its own <title>; that one names a picture, not the page.
     titles = [t for t in soup.find_all("title") if not t.find_parent("svg")]
     title = titles[0].get_text() if titles else None
-    for tag in soup.find_all(_DROP):
-        tag.decompose()
     if not (title and title.strip()):
         heading = soup.find(_HEADINGS)
         title = heading.get_text(" ") if heading else None
-    for pre in soup.find_all("pre"):
-        for string in pre.find_all(string=True):
-            string.replace_with(string.replace("\n", _BREAK))
-    for tag in soup.find_all(_BLOCKS):
-        tag.insert_before(_BREAK)
-        tag.insert_after(_BREAK)
-    for tag in soup.find_all("br"):
-        tag.replace_with(_BREAK)
-    for tag in soup.find_all(["td", "th"]):
-        tag.insert_after(" ")
-    lines = (" ".join(part.split()) for part in soup.get_text().split(_BREAK))
+    lines = (" ".join(part.split()) for part in _visible_text(soup).split(_BREAK))
     return title, "\n".join(line for line in lines if line)
+
+
+def _visible_text(soup: BeautifulSoup) -> str:
+    # A stack instead of recursion or tree edits (bs4 inserts cost O(siblings)): huge or deeply
+    # nested pages stay linear.
+    parts, stack, in_pre = [], [soup], 0
+    while stack:
+        node = stack.pop()
+        if node is _PRE_END:
+            in_pre -= 1
+        elif type(node) is str:  # a separator pushed below
+            parts.append(node)
+        elif type(node) in (NavigableString, CData):  # not comments, doctypes, ...
+            parts.append(node.replace("\n", _BREAK) if in_pre else node)
+        elif isinstance(node, Tag) and node.name not in _HIDDEN:
+            if node.name == "br":
+                parts.append(_BREAK)
+            elif _BLOCKS.fullmatch(node.name):
+                parts.append(_BREAK)
+                stack.append(_BREAK)
+            elif node.name in ("td", "th"):
+                stack.append(" ")
+            if node.name == "pre":
+                in_pre += 1
+                stack.append(_PRE_END)
+            stack.extend(reversed(node.contents))
+    return "".join(parts)
 
 
 def _pdf(data: bytes) -> tuple[str | None, str]:
@@ -402,10 +417,4 @@ def _table_lines(table: Table) -> list[str]:
     return lines
 
 
-_EXTRACTORS = {
-    "text": _text,
-    "markdown": _markdown,
-    "html": _html,
-    "pdf": _pdf,
-    "docx": _docx,
-}
+_EXTRACTORS = {"text": _text, "markdown": _markdown, "html": _html, "pdf": _pdf, "docx": _docx}

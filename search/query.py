@@ -19,17 +19,17 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import urlencode
 
-from whoosh import fields, qparser, query, scoring
+from whoosh import fields, qparser, query
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.spelling import ReaderCorrector
 
-from search import indexer, snippets
+from search import indexer, ranking, snippets
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
-TITLE_BOOST = 2.0
+TITLE_BOOST = 1.0  # on top of the body, which usually repeats the title
 BM25_K1 = 1.2
 BM25_B = 0.75
-TITLE_B = 0.5
+TITLE_B = 0.75
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
 MAX_FUZZY_DISTANCE = 2
@@ -62,6 +62,7 @@ class SearchRequest:
     sort: str = "relevance"
     match: str = "all"
     filters: Filters = Filters()
+    highlight: bool = True
 
 
 @dataclass
@@ -123,6 +124,9 @@ class SearchResult:
         }
 
 
+_NO_SNIPPET = snippets.Snippet("", [])
+
+
 class Searchers:
     """Hand out one up-to-date searcher per thread, refreshed when the index has a new generation."""
 
@@ -147,10 +151,9 @@ class Searchers:
         return fresh
 
 
-def weighting() -> scoring.WeightingModel:
-    """Return the BM25F scorer with per-field length normalisation."""
-    per_field = {f"{title_field(lang)}_B": TITLE_B for lang in LANGUAGES}
-    return scoring.BM25F(B=BM25_B, K1=BM25_K1, **per_field)
+def weighting() -> ranking.BM25:
+    """Return the BM25 scorer with per-field length normalisation."""
+    return ranking.BM25(k1=BM25_K1, b=BM25_B, field_b={"title": TITLE_B})
 
 
 def _parser(group) -> qparser.QueryParser:
@@ -204,7 +207,7 @@ class _Expander:
         if isinstance(q, query.Term):
             return self._words(q.fieldname, [q.text], q.boost)
         if isinstance(q, query.CompoundQuery):
-            return q.__class__([self.expand(sub) for sub in q.subqueries], boost=q.boost).normalize()
+            return self._compound(q)
         if isinstance(q, query.Not):
             return query.Not(self.expand(q.query))
         if isinstance(q, (query.AndNot, query.AndMaybe, query.Require, query.Otherwise)):
@@ -212,6 +215,19 @@ class _Expander:
         if q is query.NullQuery or isinstance(q, type(query.NullQuery)):
             return q
         raise QueryError(f"this kind of query is not supported ({type(q).__name__})")
+
+    def _compound(self, q: query.CompoundQuery) -> query.Query:
+        # Exclusions apply to their whole group, whether the group is AND or OR:
+        # "a b -c" means (a, b) without c in both modes.
+        subs = [self.expand(sub) for sub in q.subqueries]
+        excluded = [sub.query for sub in subs if isinstance(sub, query.Not)]
+        kept = [sub for sub in subs if not isinstance(sub, query.Not)]
+        if not kept:
+            return query.Not(query.Or(excluded).normalize())
+        combined = q.__class__(kept, boost=q.boost).normalize()
+        if excluded:
+            combined = query.AndNot(combined, query.Or(excluded).normalize())
+        return combined
 
     def _fields(self, fieldname: str, lang: str) -> list[tuple[str, float]]:
         if fieldname == "title":
@@ -271,15 +287,7 @@ class _Expander:
 
 def _positive(q: query.Query) -> bool:
     """Return whether `q` can match anything on its own (is not purely negative)."""
-    if isinstance(q, query.Not):
-        return False
-    if isinstance(q, query.And):
-        return any(_positive(sub) for sub in q.subqueries)
-    if isinstance(q, query.Or):
-        return all(_positive(sub) for sub in q.subqueries)
-    if isinstance(q, query.AndNot):
-        return _positive(q.a)
-    return True
+    return not isinstance(q, query.Not)
 
 
 def _plain_terms(q: query.Query, negated: bool = False) -> list[query.Term]:
@@ -479,7 +487,7 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
         stored = hit.fields()
-        snippet = snippets.snippet(stored["body"], stored["lang"], highlight)
+        snippet = snippets.snippet(stored["body"], stored["lang"], highlight) if request.highlight else _NO_SNIPPET
         hits.append(
             Hit(
                 id=stored["id"],

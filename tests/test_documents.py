@@ -163,6 +163,13 @@ def test_binary_junk_is_rejected(tmp_path, name, junk):
         load(source(tmp_path, name, JUNK[junk]))
 
 
+def test_undecodable_text_is_rejected(tmp_path):
+    rng = random.Random(3)
+    data = bytes(rng.randrange(0x80, 0x100) for _ in range(2000))  # no control bytes, no sense
+    with pytest.raises(ExtractionError, match="no known encoding fits"):
+        load(source(tmp_path, "mojibake.txt", data))
+
+
 def test_title_is_first_non_empty_line(tmp_path):
     document = load(source(tmp_path, "t.txt", "\n\n   Quarterly \t report  \nThe body.\n"))
     assert document.title == "Quarterly report"
@@ -233,6 +240,11 @@ def test_html_legacy_encoding(tmp_path, meta):
     document = load(source(tmp_path, "ru.html", html.encode("cp1251")))
     assert document.title == "Ёлка"
     assert document.text == " ".join(RUSSIAN.split())
+
+
+def test_html_with_unclosed_head_keeps_its_body(tmp_path):
+    html = "<html><head><title>T</title><meta charset=utf-8><body><p>Body text</p></body></html>"
+    assert load(source(tmp_path, "sloppy.html", html)).text == "Body text"
 
 
 def test_html_without_text_is_an_error(tmp_path):
