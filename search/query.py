@@ -412,7 +412,12 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # Inside the query, not as a collector filter: Whoosh's TimeLimitCollector
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
-    collector = searcher.collector(limit=limit, sortedby=sortedby, reverse=sortedby is not None)
+    # Whoosh 2.7's RequireMatcher.skip_to_quality() can trip an assertion in
+    # IntersectionMatcher once the top-N heap is full, so a filtered search
+    # goes without block-quality skipping.
+    collector = searcher.collector(
+        limit=limit, sortedby=sortedby, reverse=sortedby is not None, optimize=restriction is None
+    )
     timed = TimeLimitCollector(collector, timelimit=time_limit, use_alarm=False)
     try:
         searcher.search_with_collector(q, timed)

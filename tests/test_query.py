@@ -145,3 +145,20 @@ def test_filters_and_sort(searchers):
     result = query.search(searchers, query.SearchRequest(q="plate OR wing", sort="date"), CONFIG)
     dates = [hit.modified for hit in result.hits]
     assert dates == sorted(dates, reverse=True)
+
+
+def test_filter_on_more_matches_than_a_page(tmp_path):
+    # Once the top-N heap is full, Whoosh skips blocks by quality, which crashed on filtered queries.
+    root = tmp_path / "corpus"
+    for i in range(25):
+        ext = "md" if i % 2 else "txt"
+        write(root, f"f{i % 3}/doc{i:02d}.{ext}", f"Harvest {i}: the harvest came in. " * (1 + i % 4) + "\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for filters, expected in [
+        (query.Filters(type="text"), 13),
+        (query.Filters(type="markdown"), 12),
+        (query.Filters(folder="f1"), 8),
+    ]:
+        result = query.search(searchers, query.SearchRequest(q="harvest", per_page=5, filters=filters), CONFIG)
+        assert result.total == expected and len(result.hits) == 5
