@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from urllib.parse import urlencode
@@ -342,14 +342,22 @@ def _int(args: Mapping[str, str], name: str, default: int) -> int:
         raise QueryError(f"{name} must be a whole number, not {raw[:20]!r}") from None
 
 
-def _date(args: Mapping[str, str], name: str) -> datetime | None:
+def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datetime | None:
     raw = args.get(name, "")
     if raw == "":
         return None
     try:
-        return datetime.fromisoformat(raw)
+        # A bare date means the whole day: 'before=2026-01-31' includes the 31st.
+        day = date.fromisoformat(raw)
+        return datetime.combine(day, (datetime.max if end_of_day else datetime.min).time())
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         raise QueryError(f"{name} must be a date like 2026-01-31, not {raw[:20]!r}") from None
+    # The index stores naive UTC times.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
@@ -358,7 +366,7 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
         type=args.get("type") or None,
         folder=args.get("folder") or None,
         after=_date(args, "after"),
-        before=_date(args, "before"),
+        before=_date(args, "before", end_of_day=True),
     )
     return SearchRequest(
         q=args.get("q", ""),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from conftest import write
 
@@ -162,3 +164,20 @@ def test_filter_on_more_matches_than_a_page(tmp_path):
     ]:
         result = query.search(searchers, query.SearchRequest(q="harvest", per_page=5, filters=filters), CONFIG)
         assert result.total == expected and len(result.hits) == 5
+
+
+def test_date_filters_take_whole_days_and_honour_offsets(tmp_path):
+    root = tmp_path / "corpus"
+    noon = datetime(2026, 1, 31, 12, tzinfo=UTC).timestamp()
+    write(root, "a.txt", "Quarterly harvest figures.\n", mtime=noon)
+    write(root, "b.txt", "Earlier harvest figures.\n", mtime=noon - 3 * 86400)
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+
+    def found(**args):
+        return paths(searchers, "harvest", filters=query.parse_request({"q": "harvest", **args}).filters)
+
+    assert found(before="2026-01-31") == ["a.txt", "b.txt"]
+    assert found(after="2026-01-31", before="2026-01-31") == ["a.txt"]
+    assert found(after="2026-01-31T13:00:00+02:00") == ["a.txt"]  # 11:00 UTC
+    assert found(after="2026-01-31T13:00:00") == []  # naive means UTC
