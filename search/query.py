@@ -33,6 +33,9 @@ TITLE_B = 0.5
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
 MAX_FUZZY_DISTANCE = 2
+MAX_COMPLETIONS = 8  # search-as-you-type suggestions per request
+MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
+MAX_LISTED_FOLDERS = 500
 SORTS = ("relevance", "date")
 MATCHES = ("all", "any")
 # A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
@@ -40,6 +43,7 @@ TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+LAST_WORD = re.compile(r"\w+$")
 
 
 class QueryError(ValueError):
@@ -464,6 +468,34 @@ def suggest(searcher, parsed: query.Query, text: str) -> str | None:
     for start, end, replacement in sorted(replacements, reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
+
+
+def complete(searchers: Searchers, text: str, config: dict, limit: int = MAX_COMPLETIONS) -> list[str]:
+    """Return `text` with its last word completed from the index vocabulary, most frequent words first."""
+    if len(text) > config["MAX_QUERY_CHARS"]:
+        raise QueryError(f"the query is longer than {config['MAX_QUERY_CHARS']} characters")
+    last = LAST_WORD.search(text)
+    if last is None or len(last.group()) < 2:
+        return []
+    typed = last.group()
+    prefix = typed.lower()
+    reader = searchers.get().reader()
+    words = [word.decode("utf-8") for word in islice(reader.expand_prefix("words", prefix), MAX_COMPLETION_SCAN)]
+    words = [word for word in words if word != prefix]
+    words.sort(key=lambda word: (-reader.doc_frequency("words", word), word))
+    # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
+    head = typed if len(typed) == len(prefix) else prefix
+    return [text[: last.start()] + head + word[len(prefix) :] for word in words[:limit]]
+
+
+def folders(searchers: Searchers, limit: int = MAX_LISTED_FOLDERS) -> list[str]:
+    """Return the folders (at every depth) that hold documents, in order, at most `limit`."""
+    return list(islice(searchers.get().reader().field_terms("folder"), limit))
+
+
+def document_count(searchers: Searchers) -> int:
+    """Return the number of documents in the index."""
+    return searchers.get().doc_count()
 
 
 def search(searchers: Searchers, request: SearchRequest, config: dict) -> SearchResult:
