@@ -14,9 +14,9 @@ bp = Blueprint("web", __name__)
 
 TYPES = ("text", "markdown", "html", "pdf", "docx")
 # The search parameters links carry from page to page (to the next page, a document and back).
-SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "page")
+SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
 FILTER_ARGS = ("type", "folder", "after", "before")
-DEFAULTS = {"sort": "relevance", "match": "all", "page": "1"}
+DEFAULTS = {"sort": "relevance", "match": "all", "per_page": "10", "page": "1"}
 
 
 def _searchers() -> query.Searchers:
