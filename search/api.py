@@ -49,6 +49,16 @@ def search():
     return jsonify(result.as_dict())
 
 
+@bp.get("/api/suggest")
+def suggest():
+    text = request.args.get("q", "")
+    try:
+        suggestions = query.complete(_searchers(), text, _settings())
+    except query.QueryError as problem:
+        return error(400, str(problem), "bad_query")
+    return jsonify({"query": text, "suggestions": suggestions})
+
+
 @bp.get("/api/documents/<doc_id>")
 def document(doc_id: str):
     stored = query.get_document(_searchers(), doc_id)

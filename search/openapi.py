@@ -69,6 +69,21 @@ def document() -> dict:
                     },
                 }
             },
+            "/api/suggest": {
+                "get": {
+                    "summary": "Complete the last word of a query from the index vocabulary",
+                    "parameters": [
+                        _query_param("q", "the query typed so far", {"type": "string", "maxLength": 500}, True),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the query with its last word completed, most frequent words first",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Suggestions"}}},
+                        },
+                        "400": _error_response("a query that is too long"),
+                    },
+                }
+            },
             "/api/documents/{id}": {
                 "get": {
                     "summary": "One document's metadata and text",
@@ -149,6 +164,14 @@ def document() -> dict:
                         "suggestion": {"type": "string", "nullable": True},
                         "relaxed": {"type": "string", "nullable": True, "enum": ["any", "fuzzy", None]},
                         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    },
+                },
+                "Suggestions": {
+                    "type": "object",
+                    "required": ["query", "suggestions"],
+                    "properties": {
+                        "query": {"type": "string"},
+                        "suggestions": {"type": "array", "maxItems": 8, "items": {"type": "string"}},
                     },
                 },
                 "Document": {

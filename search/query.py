@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from urllib.parse import urlencode
@@ -41,6 +41,9 @@ FEEDBACK_CHARS = 20_000  # of each document's text read for feedback terms
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
 MAX_FUZZY_DISTANCE = 2
+MAX_COMPLETIONS = 8  # search-as-you-type suggestions per request
+MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
+MAX_LISTED_FOLDERS = 500
 SORTS = ("relevance", "date")
 MATCHES = ("all", "any")
 # A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
@@ -48,6 +51,7 @@ TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+LAST_WORD = re.compile(r"\w+$")
 
 
 # On small indexes Whoosh 2.7's Or pre-loads scores into an array, and with
@@ -394,14 +398,22 @@ def _int(args: Mapping[str, str], name: str, default: int) -> int:
         raise QueryError(f"{name} must be a whole number, not {raw[:20]!r}") from None
 
 
-def _date(args: Mapping[str, str], name: str) -> datetime | None:
+def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datetime | None:
     raw = args.get(name, "")
     if raw == "":
         return None
     try:
-        return datetime.fromisoformat(raw)
+        # A bare date means the whole day: 'before=2026-01-31' includes the 31st.
+        day = date.fromisoformat(raw)
+        return datetime.combine(day, (datetime.max if end_of_day else datetime.min).time())
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         raise QueryError(f"{name} must be a date like 2026-01-31, not {raw[:20]!r}") from None
+    # The index stores naive UTC times.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
@@ -410,7 +422,7 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
         type=args.get("type") or None,
         folder=args.get("folder") or None,
         after=_date(args, "after"),
-        before=_date(args, "before"),
+        before=_date(args, "before", end_of_day=True),
     )
     return SearchRequest(
         q=args.get("q", ""),
@@ -464,7 +476,12 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # Inside the query, not as a collector filter: Whoosh's TimeLimitCollector
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
-    collector = searcher.collector(limit=limit, sortedby=sortedby, reverse=sortedby is not None)
+    # Whoosh 2.7's RequireMatcher.skip_to_quality() can trip an assertion in
+    # IntersectionMatcher once the top-N heap is full, so a filtered search
+    # goes without block-quality skipping.
+    collector = searcher.collector(
+        limit=limit, sortedby=sortedby, reverse=sortedby is not None, optimize=restriction is None
+    )
     timed = TimeLimitCollector(collector, timelimit=time_limit, use_alarm=False)
     try:
         searcher.search_with_collector(q, timed)
@@ -503,6 +520,34 @@ def suggest(searcher, parsed: query.Query, text: str) -> str | None:
     for start, end, replacement in sorted(replacements, reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
+
+
+def complete(searchers: Searchers, text: str, config: dict, limit: int = MAX_COMPLETIONS) -> list[str]:
+    """Return `text` with its last word completed from the index vocabulary, most frequent words first."""
+    if len(text) > config["MAX_QUERY_CHARS"]:
+        raise QueryError(f"the query is longer than {config['MAX_QUERY_CHARS']} characters")
+    last = LAST_WORD.search(text)
+    if last is None or len(last.group()) < 2:
+        return []
+    typed = last.group()
+    prefix = typed.lower()
+    reader = searchers.get().reader()
+    words = [word.decode("utf-8") for word in islice(reader.expand_prefix("words", prefix), MAX_COMPLETION_SCAN)]
+    words = [word for word in words if word != prefix]
+    words.sort(key=lambda word: (-reader.doc_frequency("words", word), word))
+    # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
+    head = typed if len(typed) == len(prefix) else prefix
+    return [text[: last.start()] + head + word[len(prefix) :] for word in words[:limit]]
+
+
+def folders(searchers: Searchers, limit: int = MAX_LISTED_FOLDERS) -> list[str]:
+    """Return the folders (at every depth) that hold documents, in order, at most `limit`."""
+    return list(islice(searchers.get().reader().field_terms("folder"), limit))
+
+
+def document_count(searchers: Searchers) -> int:
+    """Return the number of documents in the index."""
+    return searchers.get().doc_count()
 
 
 def search(searchers: Searchers, request: SearchRequest, config: dict) -> SearchResult:

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from collections.abc import Mapping
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.http import HTTP_STATUS_CODES
 
 from search import query
 
 bp = Blueprint("web", __name__)
 
 TYPES = ("text", "markdown", "html", "pdf", "docx")
+# The search parameters links carry from page to page (to the next page, a document and back).
+SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
+FILTER_ARGS = ("type", "folder", "after", "before")
+DEFAULTS = {"sort": "relevance", "match": "all", "per_page": "10", "page": "1"}
 
 
 def _searchers() -> query.Searchers:
     return current_app.extensions["seedsearch"]
+
+
+def search_args(args: Mapping[str, str], **changes) -> dict[str, str]:
+    """Return the search parameters in `args` with `changes`, leaving out empty and default values."""
+    merged = {name: args.get(name) for name in SEARCH_ARGS} | changes
+    return {
+        name: str(value)
+        for name, value in merged.items()
+        if value not in (None, "") and DEFAULTS.get(name) != str(value)
+    }
+
+
+def page_window(current: int, last: int, around: int = 2) -> list[int | None]:
+    """Return the page numbers to link to: the first, the last and those around `current`; None marks a gap."""
+    wanted = sorted({1, last, *range(current - around, current + around + 1)} & set(range(1, last + 1)))
+    window: list[int | None] = []
+    for number in wanted:
+        if window and number - window[-1] > 1:
+            window.append(None)
+        window.append(number)
+    return window
 
 
 @bp.get("/")
@@ -21,16 +49,37 @@ def _searchers() -> query.Searchers:
 def search_page():
     args = request.args
     q = args.get("q", "")
-    result, problem = None, None
+    settings = current_app.config["SEEDSEARCH"]
+    result, problem, pages = None, None, []
     if q.strip():
         try:
-            result = query.search(_searchers(), query.parse_request(args), current_app.config["SEEDSEARCH"])
+            result = query.search(_searchers(), query.parse_request(args), settings)
         except query.QueryError as error:
             problem = str(error)
-    status = 400 if problem else 200
+    if result is not None:
+        # Pages past the results window would only answer 400, so they are not offered.
+        reachable = max(1, settings["MAX_RESULTS_WINDOW"] // result.per_page)
+        pages = page_window(result.page, min(result.pages, reachable))
+
+    def search_url(**changes) -> str:
+        return url_for("web.search_page", **search_args(args, **changes))
+
+    filtered = any(args.get(name) for name in FILTER_ARGS)
     return render_template(
-        "search.html", q=q, args=args, result=result, problem=problem, types=TYPES, Markup=Markup
-    ), status
+        "search.html",
+        q=q,
+        args=args,
+        result=result,
+        problem=problem,
+        pages=pages,
+        types=TYPES,
+        folders=query.folders(_searchers()),
+        documents=query.document_count(_searchers()) if not q.strip() else None,
+        filtered=filtered,
+        search_url=search_url,
+        doc_args=search_args(args),
+        Markup=Markup,
+    ), 400 if problem else 200
 
 
 @bp.get("/doc/<doc_id>")
@@ -41,10 +90,16 @@ def document_page(doc_id: str):
     q = request.args.get("q", "")
     highlighted = query.highlight_document(_searchers(), stored, q)
     return render_template(
-        "document.html", doc=stored, q=q, body=Markup(highlighted.html), matches=len(highlighted.matches)
+        "document.html",
+        doc=stored,
+        q=q,
+        back=url_for("web.search_page", **search_args(request.args)),
+        body=Markup(highlighted.html),
+        matches=len(highlighted.matches),
     )
 
 
 def error_page(status: int, message: str):
     """Return the HTML error page."""
-    return render_template("error.html", status=status, message=message), status
+    title = HTTP_STATUS_CODES.get(status, "Error")
+    return render_template("error.html", status=status, title=title, message=message), status

@@ -19,6 +19,8 @@ ERROR_CASES = [
     ("get", "/api/search?q=*", 400, "bad_query"),
     ("get", "/api/search?q=-russia", 400, "bad_query"),
     ("get", "/api/search?q=" + "x" * 600, 400, "bad_query"),
+    ("get", "/api/suggest?q=" + "x" * 600, 400, "bad_query"),
+    ("post", "/api/suggest?q=rel", 405, "method_not_allowed"),
     ("get", "/api/documents/0123456789abcdef", 404, "not_found"),
     ("get", "/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "not_found"),
     ("get", "/api/nothing-here", 404, "not_found"),
@@ -119,3 +121,13 @@ def test_reindex_while_another_runs_is_409(client, index_dir):
     with indexer.writer_lock(index_dir):
         response = client.post("/api/reindex", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
+
+
+def test_suggest_completes_the_last_word(client):
+    body = client.get("/api/suggest?q=moving rel").get_json()
+    assert body["query"] == "moving rel"
+    assert body["suggestions"][:1] == ["moving relocation"] or "moving relocating" in body["suggestions"]
+    assert all(s.startswith("moving rel") for s in body["suggestions"]) and len(body["suggestions"]) <= 8
+    for text in ["", "r", "moving ", "zzqx", '"', "title:"]:
+        assert client.get("/api/suggest", query_string={"q": text}).get_json()["suggestions"] == []
+    assert client.get("/api/suggest?q=Росс").get_json()["suggestions"][0].startswith("Росси")

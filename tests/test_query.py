@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from conftest import write
 
@@ -145,3 +147,37 @@ def test_filters_and_sort(searchers):
     result = query.search(searchers, query.SearchRequest(q="plate OR wing", sort="date"), CONFIG)
     dates = [hit.modified for hit in result.hits]
     assert dates == sorted(dates, reverse=True)
+
+
+def test_filter_on_more_matches_than_a_page(tmp_path):
+    # Once the top-N heap is full, Whoosh skips blocks by quality, which crashed on filtered queries.
+    root = tmp_path / "corpus"
+    for i in range(25):
+        ext = "md" if i % 2 else "txt"
+        write(root, f"f{i % 3}/doc{i:02d}.{ext}", f"Harvest {i}: the harvest came in. " * (1 + i % 4) + "\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for filters, expected in [
+        (query.Filters(type="text"), 13),
+        (query.Filters(type="markdown"), 12),
+        (query.Filters(folder="f1"), 8),
+    ]:
+        result = query.search(searchers, query.SearchRequest(q="harvest", per_page=5, filters=filters), CONFIG)
+        assert result.total == expected and len(result.hits) == 5
+
+
+def test_date_filters_take_whole_days_and_honour_offsets(tmp_path):
+    root = tmp_path / "corpus"
+    noon = datetime(2026, 1, 31, 12, tzinfo=UTC).timestamp()
+    write(root, "a.txt", "Quarterly harvest figures.\n", mtime=noon)
+    write(root, "b.txt", "Earlier harvest figures.\n", mtime=noon - 3 * 86400)
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+
+    def found(**args):
+        return paths(searchers, "harvest", filters=query.parse_request({"q": "harvest", **args}).filters)
+
+    assert found(before="2026-01-31") == ["a.txt", "b.txt"]
+    assert found(after="2026-01-31", before="2026-01-31") == ["a.txt"]
+    assert found(after="2026-01-31T13:00:00+02:00") == ["a.txt"]  # 11:00 UTC
+    assert found(after="2026-01-31T13:00:00") == []  # naive means UTC

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from search import create_app, web
 
 
 def test_home_has_a_labelled_search_form(client):
@@ -65,3 +70,44 @@ def test_security_headers(client):
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def links(page: str, path: str) -> list[dict[str, str]]:
+    """Return the query parameters of every link to `path` in `page`."""
+    hrefs = [href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', page)]
+    return [dict(parse_qsl(urlsplit(href).query, keep_blank_values=True)) for href in hrefs if href.startswith(path)]
+
+
+def test_links_keep_the_search_and_drop_empty_parameters(client):
+    url = "/search?q=russia+OR+relocate&type=&folder=&after=&before=2099-01-01&sort=relevance&per_page=1"
+    page = client.get(url).get_data(as_text=True)
+    expected = {"q": "russia OR relocate", "before": "2099-01-01", "per_page": "1"}
+    searches = links(page, "/search")
+    assert all("" not in params.values() and params.get("sort") != "relevance" for params in searches)
+    assert {"page": "2", **expected} in searches  # page 2 and Next
+    assert {"q": "russia OR relocate", "per_page": "1"} in searches  # Clear filters
+    documents = links(page, "/doc/")
+    assert documents and all(params == expected for params in documents)
+    doc = client.get(re.search(r'href="(/doc/[^"]+)"', page).group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert expected in links(doc, "/search")  # back to the same results
+
+
+@pytest.mark.parametrize(
+    ("current", "last", "window"),
+    [(1, 1, [1]), (1, 3, [1, 2, 3]), (4, 7, [1, 2, 3, 4, 5, 6, 7]), (5, 20, [1, None, 3, 4, 5, 6, 7, None, 20])],
+)
+def test_page_window(current, last, window):
+    assert web.page_window(current, last) == window
+
+
+def test_pages_stop_at_the_results_window(corpus, index_dir):
+    app = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "MAX_RESULTS_WINDOW": 2})
+    page = app.test_client().get("/search?q=russia+OR+relocate+OR+wing&per_page=1").get_data(as_text=True)
+    assert int(re.search(r"(\d+) results", page).group(1)) >= 3
+    assert max(int(params.get("page", "1")) for params in links(page, "/search")) == 2
+    assert "Page 2" in page and "Page 3" not in page
+
+
+def test_error_page_names_the_status(client):
+    page = client.get("/doc/ffffffffffffffff").get_data(as_text=True)
+    assert re.search(r"<h1>Not Found <[^>]+>\(404\)", page) and "There is no document with this id." in page
