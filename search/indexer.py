@@ -178,7 +178,11 @@ def reindex(
                 else:
                     summary.updated += 1
             present = {src.path for src in scan.files} | failed_paths
+            # A folder that could not be read keeps its documents: they may still exist.
+            unreadable = tuple(path + "/" for path in failed_paths)
             for path in indexed.keys() - present:
+                if path.startswith(unreadable):
+                    continue
                 if writer is None:
                     writer = ix.writer(limitmb=WRITER_LIMIT_MB)
                 writer.delete_by_term("id", doc_id(path))

@@ -110,3 +110,20 @@ def test_readers_keep_the_old_generation_until_commit(corpus, index_dir):
     indexer.reindex(corpus, index_dir, rebuild=True)
     assert before.doc_count() == 5  # the old searcher still answers from its generation
     assert searchers.get().doc_count() == 6
+
+
+def test_an_unreadable_folder_keeps_its_documents(corpus, index_dir, monkeypatch):
+    from search import documents
+
+    real_scan = documents.scan
+
+    def scan_with_unreadable_notes(root, max_bytes):
+        result = real_scan(root, max_bytes)
+        result.files = [src for src in result.files if not src.path.startswith("notes/")]
+        result.failures.append(documents.Failure("notes", "permission denied"))
+        return result
+
+    monkeypatch.setattr(documents, "scan", scan_with_unreadable_notes)
+    summary = indexer.reindex(corpus, index_dir)
+    assert summary.deleted == 0 and summary.failed == 1
+    assert search(index_dir, "visas").total == 1

@@ -1,0 +1,96 @@
+"""Snippets people trust: stems, whole phrases, the best passage anywhere, escaping."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import write
+
+from search import indexer, query, snippets
+from search.config import load
+
+CONFIG = load({}, environ={})
+
+
+def marked(html: str) -> list[str]:
+    return [part.split("</mark>")[0] for part in html.split("<mark>")[1:]]
+
+
+def terms(**by_lang) -> snippets.MatchTerms:
+    return snippets.MatchTerms(terms={k: set(v) for k, v in by_lang.items()}, phrases={})
+
+
+def test_stemmed_variants_are_marked():
+    text = "We relocate. They relocated. Relocating is hard; relocation takes time."
+    result = snippets.snippet(text, "en", terms(en={"reloc"}))
+    assert marked(result.html) == ["relocate", "relocated", "Relocating", "relocation"]
+
+
+def test_phrase_is_marked_as_one_span_and_scattered_words_are_not():
+    text = "The layer near the wall is thin. A boundary layer forms on the plate. Boundary conditions differ."
+    match = snippets.MatchTerms(terms={}, phrases={"en": {("boundari", "layer")}})
+    result = snippets.snippet(text, "en", match)
+    assert marked(result.html) == ["boundary layer"]
+
+
+def test_match_offsets_point_into_the_text():
+    text = "Alpha beta gamma. Delta relocating epsilon."
+    result = snippets.snippet(text, "en", terms(en={"reloc"}))
+    (span,) = result.matches
+    assert text[span["start"] : span["end"]] == "relocating"
+
+
+def test_best_passage_of_a_2mb_document_whose_only_match_is_near_the_end():
+    filler = "Nothing to see in this sentence at all. " * 52_000
+    text = filler + "At last the ornithopter flapped its wings. " + "Trailing words follow here. " * 50
+    assert len(text) > 2_000_000
+    started = time.perf_counter()
+    result = snippets.snippet(text, "en", terms(en={"ornithopt"}))
+    elapsed = time.perf_counter() - started
+    assert marked(result.html) == ["ornithopter"]
+    assert result.html.startswith("… ") and result.html.endswith(" …")
+    assert elapsed < 2.0  # only the windows around candidate hits are analysed
+
+
+def test_fragments_are_cut_at_word_boundaries():
+    words = " ".join(f"word{i}" for i in range(400))
+    text = words + " relocating " + words
+    html = snippets.snippet(text, "en", terms(en={"reloc"})).html
+    inner = html.removeprefix("… ").removesuffix(" …").replace("<mark>", "").replace("</mark>", "")
+    tokens = inner.split()
+    assert all(token.startswith("word") or token == "relocating" for token in tokens)
+    assert all(token == "relocating" or token[4:].isdigit() for token in tokens)
+
+
+def test_fragment_prefers_sentence_start():
+    text = "First sentence is here. " * 20 + "The glider landed softly on the grass. More text. " * 3
+    html = snippets.snippet(text, "en", terms(en={"glider"})).html
+    assert "The <mark>glider</mark> landed" in html
+    assert html.startswith("… The ")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ['<script>alert("x")</script>', "<img src=x onerror=alert(1)>", "&lt;b&gt;entity&lt;/b&gt;", '<svg onload="x()">'],
+)
+def test_document_text_is_always_escaped(hostile):
+    text = f"Relocating {hostile} here."
+    html = snippets.snippet(text, "en", terms(en={"reloc"})).html
+    assert "<script" not in html and "<img" not in html and "<svg" not in html and "<b>" not in html
+    assert html.count("<") == html.count("<mark>") + html.count("</mark>")
+    whole = snippets.highlight_all(text, "en", terms(en={"reloc"})).html
+    assert whole.count("<") == whole.count("<mark>") + whole.count("</mark>")
+
+
+def test_russian_inflections_are_marked():
+    text = "Россия и России, Россией и о России."
+    html = snippets.snippet(text, "ru", terms(ru={"росс"})).html
+    assert marked(html) == ["Россия", "России", "Россией", "России"]
+
+
+def test_phrase_query_end_to_end(tmp_path):
+    write(tmp_path / "c", "a.txt", "Laminar flow. The boundary layer on a flat plate, and a layer of paint on the boundary.\n")
+    indexer.reindex(tmp_path / "c", tmp_path / "ix")
+    result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q='"boundary layer"'), CONFIG)
+    assert marked(result.hits[0].snippet) == ["boundary layer"]
