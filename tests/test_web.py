@@ -111,3 +111,10 @@ def test_pages_stop_at_the_results_window(corpus, index_dir):
 def test_error_page_names_the_status(client):
     page = client.get("/doc/ffffffffffffffff").get_data(as_text=True)
     assert re.search(r"<h1>Not Found <[^>]+>\(404\)", page) and "There is no document with this id." in page
+
+
+def test_relaxed_query_says_so(client):
+    page = client.get("/search?q=relocating+zeppelinxyz").get_data(as_text=True)
+    assert "showing documents with any of them" in page
+    body = client.get("/api/search?q=relocating+zeppelinxyz").get_json()
+    assert body["relaxed"] == "any" and body["total"] >= 1
