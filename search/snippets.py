@@ -23,6 +23,8 @@ WINDOW = 400  # characters analysed on each side of a candidate hit
 MAX_WINDOWS = 200
 ELLIPSIS = "…"
 SENTENCE_END = re.compile(r"[.!?…]\s|\n")
+# Where a sentence begins: after end punctuation (and any closing quotes) and space.
+SENTENCE_START = re.compile(r"[.!?…][\"”’»)\]]*\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,9 @@ def _fragment_bounds(text: str, first: int, last: int) -> tuple[int, int]:
     """Return a fragment around [first, last) cut at sentence or word boundaries."""
     room = max(0, FRAGMENT_CHARS - (last - first))
     lo = max(0, first - room // 3)
-    cut = max(text.rfind(". ", max(0, lo - 60), first), text.rfind("\n", max(0, lo - 60), first))
-    if cut != -1:
-        start = cut + 1
+    boundaries = list(SENTENCE_START.finditer(text, max(0, lo - 60), first))
+    if boundaries:
+        start = boundaries[-1].end()
     else:
         start = lo
         while start > 0 and first - start < room and not text[start - 1].isspace():
