@@ -10,6 +10,9 @@ from search import query
 bp = Blueprint("web", __name__)
 
 TYPES = ("text", "markdown", "html", "pdf", "docx")
+# What a results page carries into its own links. Only these: url_for() treats
+# "_external", "_anchor", "_method" and "endpoint" as instructions, not parameters.
+LINK_PARAMS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page")
 
 
 def _searchers() -> query.Searchers:
@@ -28,8 +31,16 @@ def search_page():
         except query.QueryError as error:
             problem = str(error)
     status = 400 if problem else 200
+    link_args = {name: args[name] for name in LINK_PARAMS if args.get(name)}
     return render_template(
-        "search.html", q=q, args=args, result=result, problem=problem, types=TYPES, Markup=Markup
+        "search.html",
+        q=q,
+        args=args,
+        link_args=link_args,
+        result=result,
+        problem=problem,
+        types=TYPES,
+        Markup=Markup,
     ), status
 
 
