@@ -97,6 +97,9 @@ def _serve(args, config: dict) -> int:
         "--threads", str(args.threads),
         # A reindex over HTTP runs in its request; gthread workers keep heartbeating meanwhile.
         "--timeout", "120",
+        # 500 characters of Cyrillic or CJK are 3-6 KB once percent-encoded; gunicorn's
+        # default 4094-byte request line would refuse a query the app accepts.
+        "--limit-request-line", "8190",
         "--access-logfile", "-",
         "search:create_app()",
     ]  # fmt: skip
