@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,33 @@ def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = 
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+class _MarkupAudit(HTMLParser):
+    """Collect what in a page could run: script elements, event handlers, javascript: URLs."""
+
+    def __init__(self):
+        super().__init__()
+        self.active: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        names = dict(attrs)
+        if tag == "script" and set(names) - {"src", "defer"}:
+            self.active.append(f"<script {names}>")
+        if tag in ("img", "svg", "iframe", "object", "embed", "base", "style"):
+            self.active.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith(("javascript:", "data:text/html")):
+                self.active.append(f"<{tag} {name}={value!r}>")
+
+
+def assert_no_active_markup(page: str) -> None:
+    """Fail if the page has inline script, event handlers, javascript: links or embedded objects."""
+    audit = _MarkupAudit()
+    audit.feed(page)
+    assert audit.active == []
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page)
+    assert inline == []
 
 
 @pytest.fixture

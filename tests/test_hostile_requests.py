@@ -11,12 +11,11 @@ import hmac
 import logging
 import re
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import SEED_DIR, TOKEN, write
+from conftest import SEED_DIR, TOKEN, assert_no_active_markup, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import fields
@@ -316,7 +315,7 @@ params = st.fixed_dictionaries(
     },
 )
 FUZZ = settings(
-    max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -364,36 +363,6 @@ PAGES = [
     "/doc/ffff",
     "/nowhere",
 ]
-
-
-class _MarkupAudit(HTMLParser):
-    """Collect what in a page could run: script elements, event handlers, javascript: URLs."""
-
-    def __init__(self):
-        super().__init__()
-        self.active: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        names = dict(attrs)
-        if tag == "script" and set(names) - {"src", "defer"}:
-            self.active.append(f"<script {names}>")
-        if tag in ("img", "svg", "iframe", "object", "embed", "base", "style"):
-            self.active.append(f"<{tag}>")
-        for name, value in attrs:
-            if name.startswith("on") or (value or "").strip().lower().startswith(("javascript:", "data:text/html")):
-                self.active.append(f"<{tag} {name}={value!r}>")
-
-    def handle_data(self, data):
-        pass
-
-
-def assert_no_active_markup(page: str) -> None:
-    """Fail if the page has inline script, event handlers, javascript: links or embedded objects."""
-    audit = _MarkupAudit()
-    audit.feed(page)
-    assert audit.active == []
-    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page)
-    assert inline == []
 
 
 @pytest.mark.parametrize("path", PAGES)
