@@ -39,6 +39,7 @@ MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
 SCAN_CHECK_EVERY = 1024  # vocabulary words walked between two looks at the clock
 CLOCK_EVERY = 64  # postings steps a term takes between two looks at the clock
 MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
+OPEN_WAIT = 10.0  # seconds a first search waits for the first indexer to create the index
 TOO_SLOW = "the query took too long; make it more specific"
 MAX_FUZZY_DISTANCE = 2
 MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
@@ -228,7 +229,7 @@ class Searchers:
     def get(self):
         """Return this thread's searcher on the newest committed generation."""
         if self._ix is None:
-            self._ix = indexer.open_index(self.index_dir)
+            self._ix = self._open()
         current = getattr(self._local, "searcher", None)
         if current is not None and current.up_to_date():
             return current
@@ -239,6 +240,18 @@ class Searchers:
             current.close()  # only this thread used it, and its request is over
         self._local.searcher = fresh
         return fresh
+
+    def _open(self):
+        # With no index yet, opening creates an empty one under the writer lock. If a
+        # writer holds the lock, it is creating the index first thing: wait for it.
+        deadline = time.monotonic() + OPEN_WAIT
+        while True:
+            try:
+                return indexer.open_index(self.index_dir)
+            except indexer.IndexBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def weighting() -> scoring.WeightingModel:

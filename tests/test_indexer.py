@@ -110,3 +110,15 @@ def test_readers_keep_the_old_generation_until_commit(corpus, index_dir):
     indexer.reindex(corpus, index_dir, rebuild=True)
     assert before.doc_count() == 5  # the old searcher still answers from its generation
     assert searchers.get().doc_count() == 6
+
+
+def test_searching_while_the_first_index_is_being_created(tmp_path):
+    # A server whose first request arrives just as the first indexer has taken the lock
+    # but not yet created the index: it waits for the index instead of failing with a 500.
+    index_dir = tmp_path / "ix"
+    with indexer.writer_lock(index_dir):
+        creating = threading.Timer(0.3, indexer.open_index_unlocked, args=(index_dir,))
+        creating.start()
+        searcher = query.Searchers(index_dir).get()
+        creating.join()
+    assert searcher.doc_count() == 0
