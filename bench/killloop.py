@@ -201,6 +201,20 @@ def _searchable(index_dir: Path, state: dict[str, str], numbers: dict[str, int],
     return problems
 
 
+def _merge_due(index_dir: Path) -> bool:
+    """Return whether the next commit will merge segments (the rule of whoosh.writing.MERGE_SMALL)."""
+    from whoosh.writing import fib
+
+    with indexer.open_index(index_dir).reader() as reader:
+        sizes = sorted(leaf.doc_count_all() for leaf, _ in reader.leaf_readers())
+    total = 0
+    for i, size in enumerate(sizes):
+        total += size
+        if i > 3 and total < fib(i + 5):
+            return True
+    return False
+
+
 def _change_corpus(
     corpus: Path, rng: Random, live: dict[int, str], versions: dict[int, int], next_number: int, small: bool
 ) -> int:
@@ -246,9 +260,11 @@ def run(
         # A rebuild clears the old segments instead of merging them, so merges need updates.
         rebuild = attempts % 4 == 0 and kind != "merge"
         if kind == "merge":
-            # Whoosh merges small segments only once there are five of them: commit four
-            # one-document updates first, so this run's commit has a merge to do.
-            for _ in range(4):
+            # Whoosh merges small segments only once there are five of them: commit
+            # one-document updates until its policy will merge at the next commit.
+            for _ in range(10):
+                if _merge_due(index_dir):
+                    break
                 _change_corpus(corpus, rng, live, versions, next_number, small=True)
                 indexer.reindex(corpus, index_dir)
         next_number = _change_corpus(corpus, rng, live, versions, next_number, small=kind == "merge")
