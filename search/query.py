@@ -4,7 +4,10 @@ A query is parsed once against a neutral schema whose fields keep the user's
 words as typed (lowercased), then expanded over the languages the index holds:
 each word becomes that language's stem in `title_<lang>` (boosted) and
 `body_<lang>`. Wildcards and fuzzy terms are expanded against the unstemmed
-vocabulary (`words`), with a cap, so no query can ask for unbounded work.
+vocabulary (`words`), with caps, so no query can ask for unbounded work, and
+one Deadline per search bounds its time: the vocabulary walks, the matching
+(every term's postings are clocked, see _Clocked) and the counting all stop
+when SEARCH_TIME_LIMIT is spent.
 """
 
 from __future__ import annotations
