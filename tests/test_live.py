@@ -33,6 +33,8 @@ from bench.harness import (
 from search import indexer
 
 DOCS = 100
+# Whether the other writer holds the lock is read from /proc/locks, without touching the lock.
+needs_proc_locks = pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc/locks")
 
 
 def test_searching_through_a_rebuild_and_an_update(tmp_path):
@@ -77,6 +79,7 @@ def _consistent(server: LiveServer, corpus: Path, index_dir: Path) -> None:
     assert [hit["path"] for hit in hits] == ["part-000/doc-00007.md"]
 
 
+@needs_proc_locks
 def test_two_indexers_at_once(site):
     server, corpus, index_dir = site
     _edit(corpus)
@@ -93,6 +96,7 @@ def test_two_indexers_at_once(site):
     _consistent(server, corpus, index_dir)
 
 
+@needs_proc_locks
 def test_indexer_and_http_reindex(site):
     server, corpus, index_dir = site
     # The command line first: the HTTP call gets a JSON 409.
