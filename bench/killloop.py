@@ -188,6 +188,19 @@ def _locks_free(index_dir: Path) -> list[str]:
     return problems
 
 
+def _stray_files(index_dir: Path) -> list[str]:
+    """Return files in the index folder that the committed index does not use."""
+    ix = indexer.open_index(index_dir)
+    with ix.reader() as reader:
+        live = {leaf.segment().segment_id() for leaf, _ in reader.leaf_readers()}
+    keep = {indexer.LOCK_NAME, f"{indexer.INDEX_NAME}_WRITELOCK", f"_{indexer.INDEX_NAME}_{ix.latest_generation()}.toc"}
+    return sorted(
+        name
+        for name in os.listdir(index_dir)
+        if name not in keep and name.rsplit(".", 1)[0] not in live and not name.endswith(".tmp")
+    )
+
+
 def _searchable(index_dir: Path, state: dict[str, str], numbers: dict[str, int], common: str) -> list[str]:
     settings = config.load({}, environ={})
     searchers = query.Searchers(index_dir)
@@ -306,6 +319,8 @@ def run(
                 this.problems.append(f"the run after the kill did not converge: {summary.line()}")
             if indexer.reindex(corpus, index_dir).unchanged != len(live):
                 this.problems.append("a second run after the kill still found changes")
+            if _stray_files(index_dir):
+                this.problems.append(f"files left behind by the kill: {_stray_files(index_dir)}")
         max_files = max(max_files, sum(1 for _ in index_dir.iterdir()))
         rounds.append(this)
         say(

@@ -142,6 +142,10 @@ def reindex(
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
     with writer_lock(index_dir):
+        # A writer killed between writing its table of contents and renaming it into
+        # place leaves the temporary file behind, and Whoosh's cleanup never matches it.
+        for stale in Path(index_dir).glob(f"_{INDEX_NAME}_*.toc.*"):
+            stale.unlink(missing_ok=True)
         ix = open_index_unlocked(index_dir)
         scan = documents.scan(corpus_dir, max_bytes)
         summary = Summary(skipped=len(scan.skipped))
