@@ -144,7 +144,7 @@ def _start(phase: str, rebuild: bool, env: dict) -> subprocess.Popen:
     )
 
 
-def _run_child(phase: str, rebuild: bool, env: dict, delay: float | None) -> tuple[int, float, str]:
+def run_child(phase: str, rebuild: bool, env: dict, delay: float | None) -> tuple[int, float, str]:
     """Run one child; with `delay`, SIGKILL it that long after it starts indexing. Return (code, s, stderr)."""
     process = _start(phase, rebuild, env)
     started = threading.Event()
@@ -188,7 +188,7 @@ def _locks_free(index_dir: Path) -> list[str]:
     return problems
 
 
-def _stray_files(index_dir: Path) -> list[str]:
+def stray_files(index_dir: Path) -> list[str]:
     """Return files in the index folder that the committed index does not use."""
     ix = indexer.open_index(index_dir)
     with ix.reader() as reader:
@@ -288,7 +288,7 @@ def run(
         else:
             nth = rng.randint(1, max(1, changed)) if kind in ("add", "delete") else 1
             phase, delay = (f"{kind}:{nth}" if kind in ("add", "delete", "merge") else kind), None
-        code, seconds, stderr = _run_child(phase, rebuild, env, delay)
+        code, seconds, stderr = run_child(phase, rebuild, env, delay)
         this = Round(attempts, f"{kind} ({phase})" if kind == "random" else phase, rebuild)
         this.killed = code == -signal.SIGKILL
         if this.killed or kind == "random":
@@ -319,8 +319,8 @@ def run(
                 this.problems.append(f"the run after the kill did not converge: {summary.line()}")
             if indexer.reindex(corpus, index_dir).unchanged != len(live):
                 this.problems.append("a second run after the kill still found changes")
-            if _stray_files(index_dir):
-                this.problems.append(f"files left behind by the kill: {_stray_files(index_dir)}")
+            if stray_files(index_dir):
+                this.problems.append(f"files left behind by the kill: {stray_files(index_dir)}")
         max_files = max(max_files, sum(1 for _ in index_dir.iterdir()))
         rounds.append(this)
         say(
