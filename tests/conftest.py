@@ -9,11 +9,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from search import create_app, indexer
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 TOKEN = "test-token-123"
+
+# Fuzz tests: a fixed, bounded set of examples in CI; `pytest --hypothesis-profile=fuzz -k fuzz`
+# hunts with thousands of fresh ones.
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = None) -> Path:

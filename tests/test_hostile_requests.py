@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import SEED_DIR, TOKEN, assert_no_active_markup, write
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from whoosh import fields
 from whoosh.collectors import TopCollector
@@ -314,12 +314,8 @@ params = st.fixed_dictionaries(
         "before": st.one_of(st.dates().map(str), st.datetimes().map(lambda d: d.isoformat()), st.text(max_size=12)),
     },
 )
-FUZZ = settings(
-    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 
 
-@FUZZ
 @given(params=params)
 def test_fuzz_api_search_never_500(client, params):
     response = client.get("/api/search", query_string=params)
@@ -334,7 +330,6 @@ def test_fuzz_api_search_never_500(client, params):
         assert body["error"]["code"] == "bad_query"
 
 
-@FUZZ
 @given(params=params)
 def test_fuzz_search_page_never_500(client, params):
     response = client.get("/search", query_string=params)
@@ -342,7 +337,6 @@ def test_fuzz_search_page_never_500(client, params):
     assert_no_active_markup(response.get_data(as_text=True))
 
 
-@FUZZ
 @given(doc_id=st.text(max_size=40), q=st.one_of(st.none(), query_text))
 def test_fuzz_document_routes_never_500(client, doc_id, q):
     for route in ("/doc/", "/api/documents/"):
