@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,13 @@ from search import config as settings
 from search import indexer, query
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
+# C0 and C1 controls: in a file name or a document they could forge output lines or drive the terminal.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Return `text` with control characters shown as escapes (a newline as \\n)."""
+    return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +60,7 @@ def _index(args, config: dict) -> int:
         progress=sys.stderr.isatty() and not args.json,
     )
     for failure in summary.failures:
-        print(f"failed: {failure['path']}: {failure['reason']}", file=sys.stderr)
+        print(f"failed: {_printable(failure['path'])}: {failure['reason']}", file=sys.stderr)
     print(summary.line())
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
@@ -74,10 +82,10 @@ def _search(args, config: dict) -> int:
         + (f" (relaxed: {result.relaxed})" if result.relaxed else "")
     )
     if result.suggestion:
-        print(f"did you mean: {result.suggestion}")
+        print(f"did you mean: {_printable(result.suggestion)}")
     for number, hit in enumerate(result.hits, 1):
-        print(f"\n{number}. {hit.title}  [{hit.path}]  score {hit.score}")
-        print("   " + _plain(hit.snippet))
+        print(f"\n{number}. {_printable(hit.title)}  [{_printable(hit.path)}]  score {hit.score}")
+        print("   " + _printable(" ".join(_plain(hit.snippet).split())))
     return EXIT_OK
 
 
@@ -97,6 +105,9 @@ def _serve(args, config: dict) -> int:
         "--threads", str(args.threads),
         # A reindex over HTTP runs in its request; gthread workers keep heartbeating meanwhile.
         "--timeout", "120",
+        # 500 characters of Cyrillic or CJK are 3-6 KB once percent-encoded; gunicorn's
+        # default 4094-byte request line would refuse a query the app accepts.
+        "--limit-request-line", "8190",
         "--access-logfile", "-",
         "search:create_app()",
     ]  # fmt: skip

@@ -242,6 +242,9 @@ def _decode(data: bytes, declared: str | None = None) -> str:
             return _accept(data.decode(codec))
         except UnicodeDecodeError:
             pass
+    damaged = _damaged_utf8(data)
+    if damaged is not None:
+        return _accept(damaged)
     # Check the raw bytes first: junk must be called junk, not a guessed encoding.
     _accept(data.decode("latin-1"))
     fits = [from_bytes(data, cp_isolation=[cp], threshold=0.1).best() for cp in _LEGACY]
@@ -263,6 +266,16 @@ def _utf16_without_bom(data: bytes) -> str | None:
     if data[0::2].count(0) > 0.9 * half and data[1::2].count(0) < 0.1 * half:
         return "utf-16-be"
     return None
+
+
+def _damaged_utf8(data: bytes) -> str | None:
+    # UTF-8 with a few broken bytes (a bad copy, a cut-off write) is still UTF-8: read as a
+    # legacy code page it would become mojibake, or be refused whole. Legacy text almost
+    # never forms valid multi-byte sequences, so many of those and few errors decide it.
+    text = data.decode("utf-8", "replace")
+    damaged = text.count("\ufffd")
+    intact = sum(ch > "\x7f" for ch in text) - damaged
+    return text if intact >= 4 * damaged else None
 
 
 def _accept(text: str) -> str:

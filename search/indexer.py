@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 from whoosh import index as whoosh_index
+from whoosh.index import TOC, clean_files
 from whoosh.writing import CLEAR
 
 from search import documents
@@ -143,6 +144,7 @@ def reindex(
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
     with writer_lock(index_dir):
         ix = open_index_unlocked(index_dir)
+        _remove_leftovers(ix)
         scan = documents.scan(corpus_dir, max_bytes)
         summary = Summary(skipped=len(scan.skipped))
         indexed = {} if rebuild else _indexed_files(ix)
@@ -202,6 +204,16 @@ def reindex(
     summary.failed = len(summary.failures)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _remove_leftovers(ix) -> None:
+    """Delete the files a killed writer left: older generations, unfinished segments, a temporary TOC."""
+    # Whoosh cleans up only after its next commit, which a run with no changes never makes,
+    # and never matches the temporary name a TOC has until it is renamed into place.
+    for stale in Path(ix.storage.folder).glob(f"_{INDEX_NAME}_*.toc.*"):
+        stale.unlink(missing_ok=True)
+    committed = TOC.read(ix.storage, INDEX_NAME)
+    clean_files(ix.storage, INDEX_NAME, committed.generation, committed.segments)
 
 
 def open_index_unlocked(index_dir: str | Path):

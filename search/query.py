@@ -4,16 +4,20 @@ A query is parsed once against a neutral schema whose fields keep the user's
 words as typed (lowercased), then expanded over the languages the index holds:
 each word becomes that language's stem in `title_<lang>` (boosted) and
 `body_<lang>`. Wildcards and fuzzy terms are expanded against the unstemmed
-vocabulary (`words`), with a cap, so no query can ask for unbounded work.
+vocabulary (`words`), with caps, so no query can ask for unbounded work, and
+one Deadline per search bounds its time: the vocabulary walks, the matching
+(every term's postings are clocked, see _Clocked) and the counting all stop
+when SEARCH_TIME_LIMIT is spent.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -22,6 +26,7 @@ from urllib.parse import urlencode
 
 from whoosh import fields, qparser, query
 from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.matching import NullMatcher, NullMatcherClass, WrappingMatcher
 from whoosh.query.compound import DefaultOr
 from whoosh.spelling import ReaderCorrector
 
@@ -39,11 +44,19 @@ FEEDBACK_TERMS = 20
 FEEDBACK_WEIGHT = 0.5
 FEEDBACK_CHARS = 20_000  # of each document's text read for feedback terms
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
+MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
+MAX_PATTERNS = 16  # wildcard and fuzzy terms in one query; each one walks the vocabulary
 MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
+SCAN_CHECK_EVERY = 1024  # vocabulary words walked between two looks at the clock
+CLOCK_EVERY = 64  # postings steps a term takes between two looks at the clock
+MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
+OPEN_WAIT = 10.0  # seconds a first search waits for the first indexer to create the index
+TOO_SLOW = "the query took too long; make it more specific"
 MAX_FUZZY_DISTANCE = 2
 MAX_COMPLETIONS = 8  # search-as-you-type suggestions per request
 MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
 MAX_LISTED_FOLDERS = 500
+MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
 SORTS = ("relevance", "date")
 MATCHES = ("all", "any")
 # A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
@@ -62,6 +75,91 @@ _Or = DefaultOr
 
 class QueryError(ValueError):
     """The user's query or parameters cannot be answered; the message says why."""
+
+
+class TooBroad(QueryError):
+    """The query's wildcard and fuzzy terms together match too many words."""
+
+
+class Deadline:
+    """The moment by which a search must have finished, so no query can run unbounded."""
+
+    def __init__(self, seconds: float = math.inf):
+        self.ends = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Return the seconds still available."""
+        return self.ends - time.monotonic()
+
+    def check(self) -> None:
+        """Raise QueryError if the time is up."""
+        if self.left() <= 0:
+            raise QueryError(TOO_SLOW)
+
+
+class _Clocked(WrappingMatcher):
+    """A term's postings that stop the search once its deadline has passed.
+
+    Whoosh's TimeLimitCollector only looks at the clock between collected documents;
+    a phrase or a large conjunction can work for seconds before the first one. Every
+    matcher moves by moving its terms, so a clock on each term bounds them all.
+    """
+
+    def __init__(self, child, deadline: Deadline, boost: float = 1.0):
+        super().__init__(child, boost)
+        self.deadline = deadline
+        self.steps = 0
+
+    def copy(self):
+        return _Clocked(self.child.copy(), self.deadline, self.boost)
+
+    def _replacement(self, newchild):
+        return _Clocked(newchild, self.deadline, self.boost)
+
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps % CLOCK_EVERY == 0:
+            self.deadline.check()
+
+    def next(self):
+        self._tick()
+        return self.child.next()
+
+    def skip_to(self, id):
+        self._tick()
+        return self.child.skip_to(id)
+
+    def skip_to_quality(self, minquality):
+        self._tick()
+        return self.child.skip_to_quality(minquality / self.boost)
+
+    def spans(self):
+        self._tick()
+        return self.child.spans()
+
+
+class _Term(query.Term):
+    """A term query whose postings watch the deadline the search context carries."""
+
+    def matcher(self, searcher, context=None):
+        found = super().matcher(searcher, context)
+        deadline = getattr(context, "deadline", None)
+        if deadline is None or isinstance(found, NullMatcherClass):
+            return found
+        return _Clocked(found, deadline)
+
+
+class _Phrase(query.Phrase):
+    """A phrase query whose words watch the deadline the search context carries."""
+
+    def matcher(self, searcher, context=None):
+        # Whoosh's Phrase.matcher, with clocked terms.
+        field, reader = searcher.schema[self.fieldname], searcher.reader()
+        if any((self.fieldname, field.to_bytes(word)) not in reader for word in self.words):
+            return NullMatcher  # a word the index lacks: nothing to walk
+        terms = [_Term(self.fieldname, word) for word in self.words]
+        found = query.SpanNear2(terms, slop=self.slop, ordered=True, mindist=1).matcher(searcher, context)
+        return WrappingMatcher(found, boost=self.boost) if self.boost != 1.0 else found
 
 
 @dataclass(frozen=True)
@@ -156,7 +254,7 @@ class Searchers:
     def get(self):
         """Return this thread's searcher on the newest committed generation."""
         if self._ix is None:
-            self._ix = indexer.open_index(self.index_dir)
+            self._ix = self._open()
         current = getattr(self._local, "searcher", None)
         if current is not None and current.up_to_date():
             return current
@@ -167,6 +265,18 @@ class Searchers:
             current.close()  # only this thread used it, and its request is over
         self._local.searcher = fresh
         return fresh
+
+    def _open(self):
+        # With no index yet, opening creates an empty one under the writer lock. If a
+        # writer holds the lock, it is creating the index first thing: wait for it.
+        deadline = time.monotonic() + OPEN_WAIT
+        while True:
+            try:
+                return indexer.open_index(self.index_dir)
+            except indexer.IndexBusy:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def weighting() -> ranking.BM25:
@@ -206,9 +316,18 @@ def parse(text: str, match: str = "all") -> query.Query:
 class _Expander:
     """Turn a neutral query into one over the index's language fields."""
 
-    def __init__(self, reader, languages: Iterable[str]):
+    def __init__(self, reader, languages: Iterable[str], deadline: Deadline | None = None):
         self.reader = reader
         self.languages = tuple(languages)
+        self.deadline = deadline or Deadline()
+        self.expansions = 0  # words this query's patterns have turned into so far
+
+    def expand_all(self, q: query.Query) -> query.Query:
+        """Return `q` over the language fields, refusing up front a query with too many patterns."""
+        patterns = sum(isinstance(leaf, (query.FuzzyTerm, query.Prefix, query.Wildcard)) for leaf in q.leaves())
+        if patterns > MAX_PATTERNS:
+            raise TooBroad(f"a query may have at most {MAX_PATTERNS} wildcard and fuzzy words")
+        return self.expand(q)
 
     def expand(self, q: query.Query) -> query.Query:
         if isinstance(q, query.Every):
@@ -260,9 +379,9 @@ class _Expander:
             for name, weight in self._fields(fieldname, lang):
                 for stem in stems:
                     if len(stem) == 1:
-                        clauses.append(query.Term(name, stem[0], boost=weight * boost))
+                        clauses.append(_Term(name, stem[0], boost=weight * boost))
                     else:
-                        clauses.append(query.Phrase(name, list(stem), boost=weight * boost))
+                        clauses.append(_Phrase(name, list(stem), boost=weight * boost))
         return _Or(clauses).normalize() if clauses else query.NullQuery
 
     def _phrase(self, q: query.Phrase) -> query.Query:
@@ -273,34 +392,75 @@ class _Expander:
                 continue
             for name, weight in self._fields(q.fieldname, lang):
                 if len(stems) == 1:
-                    clauses.append(query.Term(name, stems[0], boost=weight * q.boost))
+                    clauses.append(_Term(name, stems[0], boost=weight * q.boost))
                 else:
-                    clauses.append(query.Phrase(name, stems, slop=q.slop, boost=weight * q.boost))
+                    clauses.append(_Phrase(name, stems, slop=q.slop, boost=weight * q.boost))
         return _Or(clauses).normalize() if clauses else query.NullQuery
 
-    def _most_frequent(self, words: Iterable[str | bytes], what: str) -> list[str]:
-        found = [
-            word.decode("utf-8") if isinstance(word, bytes) else word for word in islice(words, MAX_SCANNED_WORDS + 1)
-        ]
-        if len(found) > MAX_SCANNED_WORDS:
-            raise QueryError(f"{what} matches too many words; add more letters")
-        found.sort(key=lambda word: -self.reader.doc_frequency("words", word))
-        return found[:MAX_EXPANSIONS]
+    def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:
+        """Yield the vocabulary words in `candidates` that `keep` accepts, watching the clock."""
+        for count, btext in enumerate(candidates):
+            if count % SCAN_CHECK_EVERY == 0:
+                self.deadline.check()
+            word = btext.decode("utf-8")
+            if keep is None or keep(word):
+                yield word
+
+    def _most_frequent(self, words: Iterable[str], what: str) -> list[str]:
+        found = []
+        for word in words:
+            if len(found) == MAX_SCANNED_WORDS:
+                raise QueryError(f"{what} matches too many words; add more letters")
+            found.append(word)
+        ranked = []
+        for count, word in enumerate(found):
+            if count % SCAN_CHECK_EVERY == 0:
+                self.deadline.check()
+            ranked.append((-self.reader.doc_frequency("words", word), word))
+        ranked.sort()  # ties keep vocabulary order
+        chosen = [word for _, word in ranked[:MAX_EXPANSIONS]]
+        # Each word becomes a clause per language and field; many patterns together
+        # would make a query too big to run, whatever the time limit.
+        self.expansions += len(chosen)
+        if self.expansions > MAX_QUERY_EXPANSIONS:
+            raise TooBroad(
+                "the wildcard and fuzzy words in this query match too many words together; use fewer or longer ones"
+            )
+        return chosen
 
     def _prefix_words(self, prefix: str) -> list[str]:
         if not prefix:
             raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
-        return self._most_frequent(self.reader.expand_prefix("words", prefix), f"'{prefix}*'")
+        return self._most_frequent(self._scan(self.reader.expand_prefix("words", prefix)), f"'{prefix}*'")
 
     def _wildcard_words(self, pattern: str) -> list[str]:
         if not pattern.strip("*?"):
             raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
-        return self._most_frequent(query.Wildcard("words", pattern)._btexts(self.reader), f"'{pattern}'")
+        # What whoosh.query.Wildcard does, but watching the clock: a leading '*' walks the whole vocabulary.
+        literal = re.match(r"[^*?\[]*", pattern).group()
+        candidates = self.reader.expand_prefix("words", literal) if literal else self.reader.lexicon("words")
+        matches = re.compile(fnmatch.translate(pattern)).match
+        return self._most_frequent(self._scan(candidates, matches), f"'{pattern}'")
 
     def _fuzzy_words(self, q: query.FuzzyTerm) -> list[str]:
+        if len(q.text) > MAX_FUZZY_CHARS:
+            raise QueryError(f"a fuzzy word may have at most {MAX_FUZZY_CHARS} letters")
         maxdist = min(max(int(q.maxdist), 1), MAX_FUZZY_DISTANCE)
-        words = self.reader.terms_within("words", q.text, maxdist, prefix=min(q.prefixlength, len(q.text)))
-        return self._most_frequent(iter(words), f"'{q.text}~'")
+        prefix = min(q.prefixlength, len(q.text))
+        return self._most_frequent(self._within(q.text, maxdist, prefix), f"'{q.text}~'")
+
+    def _within(self, text: str, maxdist: int, prefix: int) -> Iterator[str]:
+        # Per segment, where Whoosh walks the vocabulary with an automaton; across
+        # segments it would compare every word in Python.
+        seen = set()
+        for leaf, _ in self.reader.leaf_readers():
+            self.deadline.check()
+            for count, word in enumerate(leaf.terms_within("words", text, maxdist, prefix=prefix)):
+                if count % SCAN_CHECK_EVERY == 0:
+                    self.deadline.check()
+                if word not in seen:
+                    seen.add(word)
+                    yield word
 
 
 def _feedback(searcher, results, asked: snippets.MatchTerms) -> query.Query | None:
@@ -330,7 +490,7 @@ def _feedback(searcher, results, asked: snippets.MatchTerms) -> query.Query | No
     if not chosen:
         return None
     top_weight = chosen[0][0]
-    return _Or([query.Term(body_field(lang), stem, boost=FEEDBACK_WEIGHT * w / top_weight) for w, lang, stem in chosen])
+    return _Or([_Term(body_field(lang), stem, boost=FEEDBACK_WEIGHT * w / top_weight) for w, lang, stem in chosen])
 
 
 def _positive(q: query.Query) -> bool:
@@ -355,7 +515,7 @@ def _fuzzy(q: query.Query) -> query.Query:
     """Return `q` with every plain word made fuzzy, for zero-result recovery."""
 
     def soften(node):
-        if type(node) is query.Term and len(node.text) >= 4:
+        if type(node) is query.Term and 4 <= len(node.text) <= MAX_FUZZY_CHARS:
             return query.FuzzyTerm(node.fieldname, node.text, maxdist=1 if len(node.text) < 7 else 2, prefixlength=1)
         return node
 
@@ -413,7 +573,10 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
     except ValueError:
         raise QueryError(f"{name} must be a date like 2026-01-31, not {raw[:20]!r}") from None
     # The index stores naive UTC times.
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:
+        raise QueryError(f"{name} is out of range: {raw[:40]!r}") from None
 
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
@@ -483,11 +646,28 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         limit=limit, sortedby=sortedby, reverse=sortedby is not None, optimize=restriction is None
     )
     timed = TimeLimitCollector(collector, timelimit=time_limit, use_alarm=False)
+    # The terms' matchers find the deadline here (see _Term), so it bounds the work
+    # done before the first hit too, which the collector's own timer cannot.
+    context = searcher.context()
+    context.deadline = Deadline(time_limit)
     try:
-        searcher.search_with_collector(q, timed)
+        searcher.search_with_collector(q, timed, context)
     except TimeLimit:
-        raise QueryError("the query took too long; make it more specific") from None
-    return timed.results()
+        raise QueryError(TOO_SLOW) from None
+    finally:
+        if timed.timer is not None:
+            timed.timer.cancel()
+    results = timed.results()
+    if collector.computes_count():
+        return results, len(results)
+    # Skipping low-scoring blocks, Whoosh did not count the matches, and len(results)
+    # would run the whole query again off the clock: count them here, on it.
+    counting = searcher.boolean_context()
+    counting.deadline = context.deadline
+    total = 0
+    for leaf, _ in searcher.leaf_searchers():
+        total += sum(1 for _ in q.matcher(leaf, counting).all_ids())
+    return results, total
 
 
 def _known(reader, word: str, langs: Iterable[str]) -> bool:
@@ -497,19 +677,24 @@ def _known(reader, word: str, langs: Iterable[str]) -> bool:
     return any(reader.doc_frequency(body_field(lang), stem) > 0 for lang in langs for stem in analyze(word, lang))
 
 
-def suggest(searcher, parsed: query.Query, text: str) -> str | None:
+def suggest(searcher, parsed: query.Query, text: str, deadline: Deadline | None = None) -> str | None:
     """Return `text` with its unknown words replaced by the closest indexed words, if any."""
+    deadline = deadline or Deadline()
     reader = searcher.reader()
     langs = languages(reader)
     corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
-    replacements = []
+    replacements, tried = [], 0
     for term in _plain_terms(parsed):
         word = term.text
-        if len(word) < 3 or not word.isalpha() or _known(reader, word, langs):
+        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or _known(reader, word, langs):
             continue
         start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
         if start is None or end is None or text[start:end].lower() != word:
             continue
+        # A suggestion is a nicety: past the deadline or a handful of words, go without.
+        tried += 1
+        if tried > MAX_SUGGESTED_WORDS or deadline.left() <= 0:
+            return None
         found = corrector.suggest(word, limit=1, maxdist=1 if len(word) <= 4 else 2, prefix=1)
         if found:
             typed = text[start:end]
@@ -554,34 +739,51 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
     """Run `request` against the newest index generation and return one page of results."""
     started = time.perf_counter()
     validate(request, config)
+    deadline = Deadline(config["SEARCH_TIME_LIMIT"])
     searcher = searchers.get()
     text = clean(request.q)
-    expander = _Expander(searcher.reader(), languages(searcher.reader()))
+    langs = languages(searcher.reader())
     limit = request.page * request.per_page
     attempts = [(parse(request.q, request.match), None)]
     if request.match == "all":
         attempts.append((parse(request.q, "any"), "any"))
     attempts.append((_fuzzy(parse(request.q, "any")), "fuzzy"))
-    results, relaxed, expanded = None, None, query.NullQuery
+    results, total, relaxed, expanded = None, 0, None, query.NullQuery
+    tried = []
     for neutral, relaxation in attempts:
-        expanded = expander.expand(neutral)
+        if neutral in tried:
+            continue  # relaxing changed nothing (a lone phrase, say): no need to run it again
+        tried.append(neutral)
+        try:
+            expanded = _Expander(searcher.reader(), langs, deadline).expand_all(neutral)
+        except TooBroad:
+            if relaxation is None:
+                raise
+            break  # a relaxed query too broad to run; the stricter answer stands
         if not _positive(expanded):
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
-        results = _collect(searcher, expanded, limit, request, config["SEARCH_TIME_LIMIT"])
-        if request.match == "any" and relaxation is None and len(results) > 1:
+        deadline.check()
+        results, total = _collect(searcher, expanded, limit, request, deadline.left())
+        if request.match == "any" and relaxation is None and total > 1:
             extra = _feedback(searcher, results, match_terms(expanded))
             if extra is not None:
                 expanded = _Or([expanded, extra])
-                results = _collect(searcher, expanded, limit, request, config["SEARCH_TIME_LIMIT"])
+                deadline.check()
+                results, total = _collect(searcher, expanded, limit, request, deadline.left())
         relaxed = relaxation
-        if len(results) > 0:
+        if total > 0:
             break
-    suggestion = suggest(searcher, attempts[0][0], text)
+    suggestion = suggest(searcher, attempts[0][0], text, deadline)
     highlight = match_terms(expanded)
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
         stored = hit.fields()
-        snippet = snippets.snippet(stored["body"], stored["lang"], highlight) if request.highlight else _NO_SNIPPET
+        if request.highlight:
+            # Out of time, the rest of the page gets plain snippets rather than no answer.
+            marks = highlight if deadline.left() > 0 else snippets.MatchTerms({}, {})
+            snippet = snippets.snippet(stored["body"], stored["lang"], marks)
+        else:
+            snippet = _NO_SNIPPET
         hits.append(
             Hit(
                 id=stored["id"],
@@ -598,12 +800,12 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
         )
     return SearchResult(
         query=request.q,
-        total=len(results),
+        total=total,
         page=request.page,
         per_page=request.per_page,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         suggestion=suggestion,
-        relaxed=relaxed if len(results) > 0 else None,
+        relaxed=relaxed if total > 0 else None,
         hits=hits,
     )
 
@@ -615,13 +817,16 @@ def get_document(searchers: Searchers, doc_id: str) -> dict | None:
     return searchers.get().document(id=doc_id)
 
 
-def highlight_document(searchers: Searchers, document: dict, q: str) -> snippets.Snippet:
+def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping | None = None) -> snippets.Snippet:
     """Return the whole text of `document` with every match of `q` highlighted."""
     terms = snippets.MatchTerms({}, {})
-    if q.strip():
+    max_chars = config["MAX_QUERY_CHARS"] if config else 500
+    time_limit = config["SEARCH_TIME_LIMIT"] if config else 5.0
+    # A query the search would refuse gets no highlights, not unbounded work.
+    if q.strip() and len(q) <= max_chars:
         try:
-            expander = _Expander(searchers.get().reader(), [document["lang"]])
-            terms = match_terms(expander.expand(parse(q, "any")))
+            expander = _Expander(searchers.get().reader(), [document["lang"]], Deadline(time_limit))
+            terms = match_terms(expander.expand_all(parse(q, "any")))
         except QueryError:
             pass  # The document is still worth showing without highlights.
     return snippets.highlight_all(document["body"], document["lang"], terms)

@@ -88,7 +88,7 @@ def document_page(doc_id: str):
     if stored is None:
         abort(404, description="There is no document with this id.")
     q = request.args.get("q", "")
-    highlighted = query.highlight_document(_searchers(), stored, q)
+    highlighted = query.highlight_document(_searchers(), stored, q, current_app.config["SEEDSEARCH"])
     return render_template(
         "document.html",
         doc=stored,

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from search import create_app, indexer
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 TOKEN = "test-token-123"
+
+# Fuzz tests: a fixed, bounded set of examples in CI; `pytest --hypothesis-profile=fuzz -k fuzz`
+# hunts with thousands of fresh ones.
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = None) -> Path:
@@ -25,6 +36,33 @@ def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = 
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+class _MarkupAudit(HTMLParser):
+    """Collect what in a page could run: script elements, event handlers, javascript: URLs."""
+
+    def __init__(self):
+        super().__init__()
+        self.active: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        names = dict(attrs)
+        if tag == "script" and set(names) - {"src", "defer"}:
+            self.active.append(f"<script {names}>")
+        if tag in ("img", "svg", "iframe", "object", "embed", "base", "style"):
+            self.active.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith(("javascript:", "data:text/html")):
+                self.active.append(f"<{tag} {name}={value!r}>")
+
+
+def assert_no_active_markup(page: str) -> None:
+    """Fail if the page has inline script, event handlers, javascript: links or embedded objects."""
+    audit = _MarkupAudit()
+    audit.feed(page)
+    assert audit.active == []
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page)
+    assert inline == []
 
 
 @pytest.fixture

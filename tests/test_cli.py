@@ -87,3 +87,18 @@ def test_bad_environment_value_is_fatal(value, capsys, monkeypatch, corpus, tmp_
     monkeypatch.setenv("SEEDSEARCH_MAX_FILE_MB", value)
     code = main(["index", "--corpus", str(corpus), "--index", str(tmp_path / "ix")])
     assert code == 1 and "SEEDSEARCH_MAX_FILE_MB" in capsys.readouterr().err
+
+
+def test_file_names_cannot_forge_lines_or_drive_the_terminal(tmp_path, capsys, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "empty\nfailed: passwords.txt: permission denied\nx.txt").write_bytes(b"")
+    text = "Terminal escapes \x1b]0;pwned\x07 in the text." + " Plain words follow." * 20
+    (corpus / "title\x1b[2J\x1b[31mred.txt").write_text(text + "\n")
+    assert main(["index", "--corpus", str(corpus), "--index", str(tmp_path / "ix")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "failed: empty\\nfailed: passwords.txt" in err
+    monkeypatch.setenv("SEEDSEARCH_INDEX_DIR", str(tmp_path / "ix"))
+    assert main(["search", "terminal"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "title\\x1b[2J\\x1b[31mred.txt" in out

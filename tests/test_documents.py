@@ -516,3 +516,10 @@ def test_unreadable_root_is_fatal(tmp_path, monkeypatch):
     deny(monkeypatch, os, os.scandir, tmp_path)
     with pytest.raises(PermissionError):
         scan(tmp_path, MB)
+
+
+@pytest.mark.parametrize(("text", "damage"), [(RUSSIAN, b"\xff"), (FRENCH, b"\xc3(")])
+def test_utf8_with_a_few_broken_bytes_stays_utf8(tmp_path, text, damage):
+    # Read as a legacy code page, this was refused whole (Russian) or became mojibake (French).
+    document = load(source(tmp_path, "damaged.txt", text.encode("utf-8") + damage + b" end\n"))
+    assert document.text.startswith(text) and document.text.count("\ufffd") == 1

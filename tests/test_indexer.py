@@ -127,3 +127,15 @@ def test_an_unreadable_folder_keeps_its_documents(corpus, index_dir, monkeypatch
     summary = indexer.reindex(corpus, index_dir)
     assert summary.deleted == 0 and summary.failed == 1
     assert search(index_dir, "visas").total == 1
+
+
+def test_searching_while_the_first_index_is_being_created(tmp_path):
+    # A server whose first request arrives just as the first indexer has taken the lock
+    # but not yet created the index: it waits for the index instead of failing with a 500.
+    index_dir = tmp_path / "ix"
+    with indexer.writer_lock(index_dir):
+        creating = threading.Timer(0.3, indexer.open_index_unlocked, args=(index_dir,))
+        creating.start()
+        searcher = query.Searchers(index_dir).get()
+        creating.join()
+    assert searcher.doc_count() == 0

@@ -90,7 +90,11 @@ def test_russian_inflections_are_marked():
 
 
 def test_phrase_query_end_to_end(tmp_path):
-    write(tmp_path / "c", "a.txt", "Laminar flow. The boundary layer on a flat plate, and a layer of paint on the boundary.\n")
+    write(
+        tmp_path / "c",
+        "a.txt",
+        "Laminar flow. The boundary layer on a flat plate, and a layer of paint on the boundary.\n",
+    )
     indexer.reindex(tmp_path / "c", tmp_path / "ix")
     result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q='"boundary layer"'), CONFIG)
     assert marked(result.hits[0].snippet) == ["boundary layer"]
