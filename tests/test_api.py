@@ -131,3 +131,10 @@ def test_suggest_completes_the_last_word(client):
     for text in ["", "r", "moving ", "zzqx", '"', "title:"]:
         assert client.get("/api/suggest", query_string={"q": text}).get_json()["suggestions"] == []
     assert client.get("/api/suggest?q=Росс").get_json()["suggestions"][0].startswith("Росси")
+
+
+@pytest.mark.parametrize(("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocating"), ("relocatoin Rusia", "relocating Russia")])
+def test_misspellings_get_a_suggestion_and_results(client, q, suggestion):
+    body = client.get("/api/search", query_string={"q": q}).get_json()
+    assert body["suggestion"] == suggestion
+    assert body["relaxed"] == "fuzzy" and body["total"] >= 1
