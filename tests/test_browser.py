@@ -246,7 +246,8 @@ def test_pagination_keeps_the_query_and_filters(page, watched):
     page.goto(f"/search?q={SHARED_WORD}&folder=reports&sort=date")
     first_page = result_titles(page)
     assert len(first_page) == 10
-    page.get_by_role("link", name="Next").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Next").click()
     assert "page=2" in page.url
     assert search_box(page).input_value() == SHARED_WORD
     assert page.get_by_label("Folder").input_value() == "reports"
@@ -257,7 +258,8 @@ def test_pagination_keeps_the_query_and_filters(page, watched):
     assert pages.locator("[aria-current=page]").inner_text() == "2"
     assert pages.get_by_role("link", name="Next").count() == 0
     watched.shot(page, "results-page-2")
-    page.get_by_role("link", name="Previous").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Previous").click()
     assert result_titles(page) == first_page
 
 
@@ -265,7 +267,8 @@ def test_did_you_mean(page, watched):
     page.goto("/search?q=turbulense")
     suggestion = page.locator(".suggestion").get_by_role("link", name="turbulence")
     watched.shot(page, "did-you-mean")
-    suggestion.click()
+    with page.expect_navigation():
+        suggestion.click()
     assert search_box(page).input_value() == "turbulence"
     assert result_titles(page) == ["Turbulence in the boundary layer"]
     assert page.locator(".result mark").first.inner_text() == "Turbulence"
@@ -273,8 +276,10 @@ def test_did_you_mean(page, watched):
 
 def test_document_view_highlights_and_walks_every_match(page, watched):
     page.goto(f"/search?q={SHARED_WORD}")
-    page.get_by_role("link", name="Page 3").click()  # the long document ranks last
-    page.get_by_role("link", name="Harvest report 01").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Page 3").click()  # the long document ranks last
+    with page.expect_navigation():
+        page.get_by_role("link", name="Harvest report 01").click()
     marks = page.locator(".document .text mark")
     total = marks.count()
     assert total == 13  # the title line and the twelve parts
@@ -298,7 +303,8 @@ def test_document_view_highlights_and_walks_every_match(page, watched):
     page.keyboard.press("n")  # keyboard shortcut, outside the search box
     assert marks.nth(0).get_attribute("class") == "current"
     watched.shot(page, "document-match-1")
-    page.get_by_role("link", name="Back to results").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Back to results").click()
     assert search_box(page).input_value() == SHARED_WORD
     assert page.url.endswith(f"/search?q={SHARED_WORD}&page=3")
 
@@ -340,7 +346,8 @@ def test_hostile_documents_run_no_script(watched):
     assert page.get_by_role("link", name="<img src=x onerror=alert(2)> beware").count() == 1
     assert page.get_by_text(HOSTILE_NAME.removesuffix(".txt")).count() >= 1
     watched.shot(page, "hostile-results")
-    page.get_by_role("link", name=re.compile(r"^Beware <script>")).click()
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile(r"^Beware <script>")).click()
     assert "window.pwned = 1" in page.locator(".document .text").inner_text() and inert()
     watched.shot(page, "hostile-document")
     # A query that is itself markup is shown as text: in the box, the status and the title.
@@ -363,7 +370,8 @@ def test_works_without_javascript(watched):
     with page.expect_navigation():
         search_box(page).press("Enter")
     assert page.locator(".result").count() == 10
-    page.get_by_role("link", name="Next").click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Next").click()
     assert "page=2" in page.url and page.locator(".result").count() == 10
     page.get_by_text("Filters and sort").click()  # <details> opens without script
     page.get_by_label("Type").select_option("markdown")
@@ -372,7 +380,8 @@ def test_works_without_javascript(watched):
     assert "page=" not in page.url, "changing a filter starts again at page 1"
     assert set(page.locator(".result .type").all_inner_texts()) == {"markdown"}
     watched.shot(page, "no-js-results")
-    page.locator(".result h2 a").first.click()
+    with page.expect_navigation():
+        page.locator(".result h2 a").first.click()
     assert page.locator(".document .text mark").count() >= 3
     assert not page.get_by_role("button", name="Next match").is_visible()
     watched.shot(page, "no-js-document")
@@ -419,7 +428,8 @@ def test_readable_on_a_phone(watched):
     box = search_box(page).bounding_box()
     assert box["width"] >= 200
     watched.shot(page, "phone-results", full_page=False)
-    page.locator(".result h2 a").first.click()
+    with page.expect_navigation():
+        page.locator(".result h2 a").first.click()
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     watched.shot(page, "phone-document", full_page=False)
 
@@ -463,7 +473,8 @@ def test_axe_finds_no_violations(axe, watched, scheme):
         if state == "results":
             assert page.locator(".suggestion, .pagination, details[open]").count() == 3
         if state == "document":
-            page.locator(".result h2 a").first.click()
+            with page.expect_navigation():
+                page.locator(".result h2 a").first.click()
             page.get_by_role("button", name="Next match").click()
         if scheme == "dark":  # the light states have their screenshots in the tests above
             watched.shot(page, f"axe-{state}-{scheme}")
