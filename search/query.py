@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -23,7 +24,7 @@ from whoosh import fields, qparser, query, scoring
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.spelling import ReaderCorrector
 
-from search import indexer, snippets
+from search import cache, indexer, snippets
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
 TITLE_BOOST = 2.0
@@ -126,10 +127,21 @@ class SearchResult:
 class Searchers:
     """Hand out one up-to-date searcher per thread, refreshed when the index has a new generation."""
 
-    def __init__(self, index_dir: str | Path):
+    def __init__(self, index_dir: str | Path, cache_entries: int = 0):
         self.index_dir = Path(index_dir)
         self._local = threading.local()
         self._ix = None
+        self.results = cache.ResultCache(cache_entries)
+        # Every searcher handed out and not yet replaced: their segment files stay open
+        # until they are closed, here or when this object is collected.
+        self._open: set = set()
+        self._open_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._open, self._open_lock)
+
+    def close(self) -> None:
+        """Close every searcher handed out (the next get() opens a fresh one)."""
+        _close_all(self._open, self._open_lock)
+        self._local = threading.local()
 
     def get(self):
         """Return this thread's searcher on the newest committed generation."""
@@ -141,10 +153,21 @@ class Searchers:
         # Not Searcher.refresh(): in Whoosh 2.7 its reader reuse keeps the old
         # generation's segments, so documents dropped by a rebuild would linger.
         fresh = self._ix.searcher(weighting=weighting())
+        with self._open_lock:
+            self._open.add(fresh)
+            if current is not None:
+                self._open.discard(current)
         if current is not None:
             current.close()  # only this thread used it, and its request is over
         self._local.searcher = fresh
         return fresh
+
+
+def _close_all(searchers: set, lock: threading.Lock) -> None:
+    with lock:
+        for searcher in searchers:
+            searcher.close()
+        searchers.clear()
 
 
 def weighting() -> scoring.WeightingModel:
@@ -405,6 +428,28 @@ def languages(reader) -> list[str]:
     return [lang for lang in LANGUAGES if body_field(lang) in names or title_field(lang) in names]
 
 
+class _DeadlineCollector(TimeLimitCollector):
+    """A TimeLimitCollector that looks at the clock instead of starting a timer thread per search."""
+
+    CHECK_EVERY = 256  # matches between looks at the clock
+
+    def prepare(self, top_searcher, q, context):
+        self.child.prepare(top_searcher, q, context)
+        self.timedout = False
+        self.deadline = time.monotonic() + self.timelimit
+
+    def collect_matches(self):
+        child, deadline = self.child, self.deadline
+        for seen, sub_docnum in enumerate(child.matches()):
+            if seen % self.CHECK_EVERY == 0 and time.monotonic() > deadline:
+                self.timedout = True
+                raise TimeLimit
+            child.collect(sub_docnum)
+
+    def finish(self):
+        self.child.finish()
+
+
 def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_limit: float):
     sortedby = "modified" if request.sort == "date" else None
     restriction = _filter_query(request.filters)
@@ -413,7 +458,7 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
     collector = searcher.collector(limit=limit, sortedby=sortedby, reverse=sortedby is not None)
-    timed = TimeLimitCollector(collector, timelimit=time_limit, use_alarm=False)
+    timed = _DeadlineCollector(collector, timelimit=time_limit, use_alarm=False)
     try:
         searcher.search_with_collector(q, timed)
     except TimeLimit:
@@ -458,23 +503,29 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
     started = time.perf_counter()
     validate(request, config)
     searcher = searchers.get()
+    key = (cache.index_state(searcher), request)
+    cached = searchers.results.get(key)
+    if cached is not None:
+        return replace(cached, took_ms=round((time.perf_counter() - started) * 1000, 2))
     text = clean(request.q)
     expander = _Expander(searcher.reader(), languages(searcher.reader()))
     limit = request.page * request.per_page
-    attempts = [(parse(request.q, request.match), None)]
+    first = parse(request.q, request.match)
+    # The relaxed queries are parsed only when needed: most queries find something at once.
+    attempts = [(lambda: first, None)]
     if request.match == "all":
-        attempts.append((parse(request.q, "any"), "any"))
-    attempts.append((_fuzzy(parse(request.q, "any")), "fuzzy"))
+        attempts.append((lambda: parse(request.q, "any"), "any"))
+    attempts.append((lambda: _fuzzy(parse(request.q, "any")), "fuzzy"))
     results, relaxed, expanded = None, None, query.NullQuery
-    for neutral, relaxation in attempts:
-        expanded = expander.expand(neutral)
+    for make, relaxation in attempts:
+        expanded = expander.expand(make())
         if not _positive(expanded):
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
         results = _collect(searcher, expanded, limit, request, config["SEARCH_TIME_LIMIT"])
         relaxed = relaxation
         if len(results) > 0:
             break
-    suggestion = suggest(searcher, attempts[0][0], text)
+    suggestion = suggest(searcher, first, text)
     highlight = match_terms(expanded)
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
@@ -494,7 +545,7 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
                 lang=stored["lang"],
             )
         )
-    return SearchResult(
+    result = SearchResult(
         query=request.q,
         total=len(results),
         page=request.page,
@@ -504,6 +555,8 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
         relaxed=relaxed if len(results) > 0 else None,
         hits=hits,
     )
+    searchers.results.put(key, result, size=1024 + sum(len(hit.snippet) + len(hit.title) + 512 for hit in hits))
+    return result
 
 
 def get_document(searchers: Searchers, doc_id: str) -> dict | None:

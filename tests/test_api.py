@@ -25,6 +25,7 @@ ERROR_CASES = [
     ("post", "/api/search?q=x", 405, "method_not_allowed"),
     ("get", "/api/reindex", 405, "method_not_allowed"),
     ("post", "/api/reindex", 401, "unauthorized"),
+    ("post", "/livez", 405, "method_not_allowed"),
 ]
 
 
@@ -82,6 +83,12 @@ def test_hostile_text_comes_back_escaped(client, q):
 def test_healthz(client):
     body = client.get("/healthz").get_json()
     assert body["status"] == "ok" and body["documents"] == 5
+
+
+def test_livez_answers_without_an_index(tmp_path):
+    client = create_app({"INDEX_DIR": str(tmp_path / "no-index")}).test_client()
+    assert client.get("/livez").get_json() == {"status": "ok"}
+    assert not (tmp_path / "no-index").exists()
 
 
 def test_openapi(client):
