@@ -38,6 +38,7 @@ TOKEN_PATTERN = r"\w+(?:\.?\w+)*"
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}
 MIN_DETECT_CHARS = 40
 MIN_DETECT_CONFIDENCE = 0.8
+QUICK_DETECT_CHARS = 1000  # a confident answer on this much text is taken as final
 
 
 @functools.cache
@@ -114,7 +115,14 @@ def detect_language(text: str, default: str = "en") -> str:
     # Stop counting letters at the threshold: counting all 4000 took a fifth of detection's time.
     if next(islice(filter(str.isalpha, sample), MIN_DETECT_CHARS - 1, None), None) is None:
         return default
-    lang, confidence = _language_identifier().classify(sample)
+    identifier = _language_identifier()
+    if len(sample) > QUICK_DETECT_CHARS:
+        # The classifier walks the text byte by byte in Python, a third of the indexing time;
+        # most documents are settled by their beginning, and only an unsure answer reads on.
+        lang, confidence = identifier.classify(sample[:QUICK_DETECT_CHARS])
+        if confidence >= MIN_DETECT_CONFIDENCE and lang in LANGUAGES:
+            return lang
+    lang, confidence = identifier.classify(sample)
     if confidence < MIN_DETECT_CONFIDENCE or lang not in LANGUAGES:
         return default
     return lang
