@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import traceback
+from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from pathlib import Path
 from queue import Empty
 
 from tqdm import tqdm
+from whoosh import columns
 from whoosh import index as whoosh_index
 from whoosh.writing import CLEAR
 
@@ -136,7 +138,7 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
         for segment, _ in reader.leaf_readers():
             if segment.doc_count() == 0:
                 continue
-            columns = [list(segment.column_reader(name)) for name in ("path", "mtime_ns", "size", "hash")]
+            columns = [_read_column(segment, name) for name in ("path", "mtime_ns", "size", "hash")]
             rows = zip(*columns, strict=True)
             if segment.has_deletions():
                 live = set(segment.all_doc_ids())
@@ -144,6 +146,24 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
             for path, mtime_ns, size, digest in rows:
                 found[path] = (mtime_ns, size, digest.decode("ascii"))
     return found
+
+
+def _read_column(segment, name: str) -> list:
+    """Return a segment's column values in one read, not a seek and read per document."""
+    reader = segment.column_reader(name, translate=False)
+    count = segment.doc_count_all()
+    if isinstance(reader, columns.NumericColumn.Reader) and reader._count == count:
+        raw = array(reader._typecode)
+        raw.frombytes(reader._dbfile.get(reader._basepos, count * reader._fixedlen))
+        if sys.byteorder == "little":  # stored big-endian
+            raw.byteswap()
+    elif isinstance(reader, columns.VarBytesColumn.Reader):
+        lengths, offsets = reader._lengths, reader._offsets
+        blob = reader._dbfile.get(reader._basepos, (offsets[-1] + lengths[-1]) if count else 0)
+        raw = [blob[offset : offset + length] for offset, length in zip(offsets, lengths, strict=True)]
+    else:
+        raw = list(reader)  # another column type: Whoosh's own (slower) iteration
+    return list(map(segment.schema[name].from_column_value, raw))
 
 
 def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, str]], summary: Summary) -> list[Job]:

@@ -41,6 +41,14 @@ def test_add_change_delete(corpus, index_dir):
     assert search(index_dir, "beware").total == 0
 
 
+def test_a_no_op_run_reads_no_file(corpus, index_dir, monkeypatch):
+    def no_reading(src):
+        raise AssertionError(f"read {src.path} although its size and mtime are unchanged")
+
+    monkeypatch.setattr(indexer.documents, "read_source", no_reading)
+    assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
 def test_touched_but_identical_file_is_unchanged(corpus, index_dir):
     path = corpus / "notes/moving.md"
     path.write_bytes(path.read_bytes())  # new mtime, same content hash
