@@ -107,12 +107,10 @@ def _new_term() -> _TermPostings:
 def _values(entry: _TermPostings, start: int, end: int) -> list[bytes]:
     """Return the values of postings start..end-1 of a term."""
     _, _, values, ends = entry
-    begin = ends[start - 1] if start else 0
-    out = []
-    for stop in ends[start:end]:
-        out.append(bytes(values[begin:stop]))
-        begin = stop
-    return out
+    first = ends[start - 1] if start else 0
+    blob = bytes(values[first : ends[end - 1]]) if end > start else b""
+    stops = ends[start:end]
+    return [blob[a - first : b - first] for a, b in zip([first, *stops], stops, strict=False)]
 
 
 class PostingBuffer:
@@ -319,7 +317,7 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
             entry = terms[tbytes]
             fieldwriter.start_term(tbytes)
             if type(postwriter) is W3PostingsWriter:
-                _fill_blocks(postwriter, entry, column)
+                _fill_blocks(postwriter, entry, column, field.format.fixed_value_size())
             else:
                 docs, weights, _, _ = entry
                 for docnum, weight, value in zip(docs, weights, _values(entry, 0, len(docs)), strict=True):
@@ -328,11 +326,16 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
         fieldwriter.finish_field()
 
 
-def _fill_blocks(postwriter: W3PostingsWriter, entry: _TermPostings, column: list[int | None] | None) -> None:
+def _fill_blocks(
+    postwriter: W3PostingsWriter, entry: _TermPostings, column: list[int | None] | None, fixed: int | None
+) -> None:
     """Hand a posting list to the postings writer in blocks, as add_posting would have built them."""
     limit = postwriter._blocklimit
-    all_docs, all_weights, _, _ = entry
+    all_docs, all_weights, all_values, _ = entry
     total = len(all_docs)
+    # A fixed-size format's block values are written joined together (W3PostingsWriter._mini_values),
+    # so one slice of the buffer stands for the whole list, without a bytes object per posting.
+    joined = bool(fixed) and len(all_values) == fixed * total
     for start in range(0, total, limit):
         end = min(total, start + limit)
         if start:
@@ -341,8 +344,11 @@ def _fill_blocks(postwriter: W3PostingsWriter, entry: _TermPostings, column: lis
         weights = all_weights[start:end]
         postwriter._ids = docs
         postwriter._weights = array("f", weights)
-        # add_posting keeps only non-empty values.
-        postwriter._values = [value for value in _values(entry, start, end) if value]
+        if joined:
+            postwriter._values = [bytes(all_values[start * fixed : end * fixed])]
+        else:
+            # add_posting keeps only non-empty values.
+            postwriter._values = [value for value in _values(entry, start, end) if value]
         postwriter._maxweight = max(0, max(weights))
         found = [length for length in map(column.__getitem__, docs) if length] if column else []
         postwriter._minlength = min(found) if found else None
