@@ -41,42 +41,89 @@ TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, 
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
 
 
-def compile_field(field) -> Callable[[str], list[Posting]] | None:
-    """Return a fast equivalent of `field.index` for text values, or None if there is none."""
+class FastField:
+    """A text field's indexing as list and dict operations: the same postings as `field.index`."""
+
+    def __init__(self, run: Callable[[str], tuple[list[str], list[int]]], positions: bool, boost: float):
+        self._run = run
+        self._positions = positions
+        self._boost = boost
+
+    def _encoded(self, text: str) -> Iterator[tuple[str, int, bytes]]:
+        """Yield (term, frequency, encoded value) for each distinct term of `text`."""
+        words, places = self._run(text)
+        if not self._positions:
+            # Frequency.word_values: the count is the value.
+            for word, n in Counter(words).items():
+                yield word, n, _packed(n)
+            return
+        found: dict[str, list[int]] = defaultdict(list)
+        for word, pos in zip(words, places, strict=True):
+            found[word].append(pos)
+        for word, where in found.items():
+            n = len(where)
+            if n == 1:
+                yield word, 1, _ONE_POSITION.get(where[0]) or _one_position(where[0])
+            else:
+                # Positions.encode: the count, then the pickled gaps between positions.
+                gaps = [where[0], *(b - a for a, b in zip(where, where[1:], strict=False))]
+                yield word, n, _packed(n) + dumps(gaps, 2)
+
+    def postings(self, text: str) -> list[Posting]:
+        """Return what `field.index(text)` yields: (term bytes, frequency, weight, value)."""
+        boost = self._boost
+        return [(word.encode("utf-8"), n, float(n) * boost, value) for word, n, value in self._encoded(text)]
+
+    def add(self, text: str, docnum: int, buffer: PostingBuffer, terms: dict) -> int:
+        """Add the postings of `text` for document `docnum` to a field's `terms`; return the field length.
+
+        The same as adding `postings(text)`, written out: this loop is the hottest in indexing.
+        """
+        boost, get, packed, one_position = self._boost, terms.get, _PACKED, _ONE_POSITION
+        words, places = self._run(text)
+        if self._positions:
+            found: dict[str, list[int]] = defaultdict(list)
+            for word, pos in zip(words, places, strict=True):
+                found[word].append(pos)
+            items = found.items()
+        else:
+            items = Counter(words).items()
+        grown = 0
+        for word, where in items:
+            if self._positions:
+                n = len(where)
+                if n == 1:
+                    value = one_position.get(where[0]) or _one_position(where[0])
+                else:
+                    gaps = [where[0], *(b - a for a, b in zip(where, where[1:], strict=False))]
+                    value = (packed[n] if n < 256 else pack_uint(n)) + dumps(gaps, 2)
+            else:
+                n = where
+                value = packed[n] if n < 256 else pack_uint(n)
+            tbytes = word.encode("utf-8")
+            entry = get(tbytes)
+            if entry is None:
+                entry = terms[tbytes] = _new_term()
+                grown += TERM_OVERHEAD + len(tbytes)
+            docs, weights, values, ends = entry
+            docs.append(docnum)
+            weights.append(n * boost)
+            values += value
+            ends.append(len(values))
+            grown += len(value)
+        buffer.size += grown + POSTING_OVERHEAD * len(items)
+        return len(words)
+
+
+def compile_field(field) -> FastField | None:
+    """Return the fast equivalent of `field.index` for text values, or None if there is none."""
     fmt = field.format
     if not field.indexed or fmt is None or type(fmt) not in (formats.Positions, formats.Frequency):
         return None
     compiled = compile_analyzer(field.analyzer)
     if compiled is None:
         return None
-    run = compiled.terms
-    boost = fmt.field_boost
-    if type(fmt) is formats.Frequency:
-
-        def frequencies(text: str) -> list[Posting]:
-            counts = Counter(run(text)[0])
-            return [(word.encode("utf-8"), n, float(n) * boost, _packed(n)) for word, n in counts.items()]
-
-        return frequencies
-
-    def positions(text: str) -> list[Posting]:
-        words, places = run(text)
-        found: dict[str, list[int]] = defaultdict(list)
-        for word, pos in zip(words, places, strict=True):
-            found[word].append(pos)
-        postings = []
-        for word, where in found.items():
-            n = len(where)
-            if n == 1:
-                value = _ONE_POSITION.get(where[0]) or _one_position(where[0])
-            else:
-                # Positions.encode: the count, then the pickled gaps between positions.
-                gaps = [where[0], *(b - a for a, b in zip(where, where[1:], strict=False))]
-                value = _packed(n) + dumps(gaps, 2)
-            postings.append((word.encode("utf-8"), n, float(n) * boost, value))
-        return postings
-
-    return positions
+    return FastField(compiled.terms, type(fmt) is formats.Positions, fmt.field_boost)
 
 
 _PACKED = [pack_uint(n) for n in range(256)]
@@ -213,12 +260,17 @@ class BufferedSegmentWriter(SegmentWriter):
                 length = 0
                 if field.indexed:
                     fast = self._fast.get(name)
-                    postings = fast(value) if fast is not None and isinstance(value, str) else list(field.index(value))
-                    if postings:
+                    if fast is not None and isinstance(value, str):
                         pool.fieldnames.add(name)
-                        pool.add_all(name, docnum, postings)
-                        if field.scorable:
+                        length = fast.add(value, docnum, pool, pool.fields[name])
+                    else:
+                        postings = list(field.index(value))
+                        if postings:
+                            pool.fieldnames.add(name)
+                            pool.add_all(name, docnum, postings)
                             length = sum(posting[1] for posting in postings)
+                    if not field.scorable:
+                        length = 0
                 perdoc.add_field(name, field, value if field.stored else None, length)
                 column = field.column_type
                 if column:
