@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test index lint format bench clean
+.PHONY: run test index lint format bench perf clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) -m bench.relevance ../shared/eval/cranfield
+
+perf: $(VENV)/.runtime
+	$(PY) -m bench.perf
 
 clean:
 	rm -rf $(VENV) index .pytest_cache

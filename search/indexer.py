@@ -29,7 +29,7 @@ from search.writing import BufferedSegmentWriter
 
 LOCK_NAME = ".seedsearch-writer.lock"
 INDEX_NAME = f"seedsearch_v{SCHEMA_VERSION}"
-WRITER_LIMIT_MB = 256  # postings held in memory before a segment is written, over all processes
+WRITER_LIMIT_MB = 128  # postings a process buffers before it writes them as a segment
 PARALLEL_MIN_FILES = 1000  # fewer files to read than this are indexed in this process
 PARALLEL_MIN_FILES_PER_PROC = 500
 MAX_AUTO_PROCS = 8
@@ -232,7 +232,7 @@ def _index_parallel(index_dir, jobs: list[Job], procs: int, method: str, default
     workers = [
         context.Process(
             target=_worker,
-            args=(str(index_dir), queue, results, default_language, WRITER_LIMIT_MB // procs),
+            args=(str(index_dir), queue, results, default_language, WRITER_LIMIT_MB),
             daemon=True,
         )
         for _ in range(procs)
