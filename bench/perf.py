@@ -42,7 +42,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench import baselines
-from bench.corpus import generate
+from bench.corpus import DEFAULT_SOURCE, generate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -381,11 +381,11 @@ def run(args) -> dict:
         for size in args.sizes:
             corpora[size] = work / f"corpus-{size}"
             _log(f"generating {size} documents")
-            generate(corpora[size], size)
+            generate(corpora[size], size, source=args.source)
         # A copy of its own, since the 1% change edits the others; the same seed makes it
         # the first `sample` documents of each corpus.
         sample = work / f"sample-{args.sample}"
-        generate(sample, args.sample)
+        generate(sample, args.sample, source=args.source)
 
         _log(f"baselines on the {args.sample}-document sample")
         naive = [_baseline(baselines.naive_whoosh, sample, work)]
@@ -494,7 +494,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds per server (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="times the query mix is sent per round (default 2)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help=f"JSONL of sentences for the corpora (default {DEFAULT_SOURCE})",
+    )
     args = parser.parse_args(argv)
+    if not args.source.is_file():
+        parser.error(f"no corpus source at {args.source}; pass --source path/to/cranfield/corpus.jsonl")
     args.sizes = [int(s) for s in (args.sizes or ("10000" if args.quick else "10000,100000")).split(",")]
     args.sample = args.sample or (5000 if args.quick else 10000)
     report = run(args)
