@@ -194,7 +194,8 @@ def _index_one(writer, src: documents.SourceFile, known_hash: str | None, defaul
 def _worker_count(procs: int, jobs: int) -> int:
     """Return how many processes to index `jobs` files with (1: in this process)."""
     if procs <= 0:
-        procs = min(len(os.sched_getaffinity(0)), MAX_AUTO_PROCS)
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        procs = min(len(usable), MAX_AUTO_PROCS)
     if jobs < PARALLEL_MIN_FILES:
         return 1
     return max(1, min(procs, jobs // PARALLEL_MIN_FILES_PER_PROC))
@@ -217,8 +218,9 @@ def _start_method() -> str:
     """Return how to start worker processes from this process."""
     # fork shares the loaded language model and costs nothing; a process with threads
     # (a web worker) starts them from a fresh interpreter instead, since a child forked
-    # while another thread holds a lock can deadlock.
-    return "fork" if threading.active_count() == 1 else "forkserver"
+    # while another thread holds a lock can deadlock. macOS frameworks do not survive fork.
+    single = threading.active_count() == 1
+    return "fork" if single and sys.platform.startswith("linux") else "forkserver"
 
 
 def _index_parallel(index_dir, jobs: list[Job], procs: int, method: str, default_language: str, on_files) -> list:
