@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 AXE_CORE_VERSION := 4.14.1
 NPM_DIR := .cache/npm
 
-.PHONY: run test index lint format bench clean axe
+.PHONY: run test index lint format bench perf clean axe
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ $(NPM_DIR)/axe-core-$(AXE_CORE_VERSION).stamp:
 
 bench: $(VENV)/.dev
 	$(PY) -m bench.relevance ../shared/eval/cranfield
+
+perf: $(VENV)/.runtime
+	$(PY) -m bench.perf
 
 clean:
 	rm -rf $(VENV) index .pytest_cache .cache

@@ -100,7 +100,8 @@ def index_state(index_dir: Path) -> dict[str, str]:
         if reader.doc_count() == 0:
             return {}
         paths, hashes = reader.column_reader("path"), reader.column_reader("hash")
-        return {paths[docnum]: hashes[docnum] for docnum in reader.all_doc_ids()}
+        # The hash column holds the hex digest as ASCII bytes.
+        return {paths[docnum]: hashes[docnum].decode("ascii") for docnum in reader.all_doc_ids()}
 
 
 def free_port() -> int:

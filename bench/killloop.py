@@ -4,7 +4,8 @@ Each round changes the corpus (edits, deletions, additions; every fourth round i
 --rebuild), starts `python -m search index` in a child process and kills it with SIGKILL,
 either at a random moment after it starts indexing or inside a chosen phase of the Whoosh
 writer: while adding documents, while deleting, while merging segments, while writing the
-new segment, after writing it but before the new table of contents, between writing the
+new segment, after writing it but before the new table of contents, while worker processes
+write segments of their own, between writing the
 table of contents and renaming it into place, and while cleaning up old files. After every
 kill it checks that
 
@@ -51,7 +52,7 @@ from search import config, indexer, query
 
 STARTED = "KILLLOOP-STARTED"
 # Where a child kills itself: the writer's steps, in the order a run goes through them.
-PHASES = ("add", "delete", "merge", "flush", "assemble", "toc", "clean")
+PHASES = ("add", "delete", "merge", "flush", "assemble", "workers", "toc", "clean")
 
 
 # --- the child: the real CLI, with a SIGKILL wired into one phase --------------------------------
@@ -85,18 +86,28 @@ def arm(phase: str) -> None:
     from whoosh.filedb.filestore import FileStorage
     from whoosh.writing import SegmentWriter
 
+    from search.writing import BufferedSegmentWriter
+
     name, _, count = phase.partition(":")
     nth = int(count or 1)
-    if name == "add":  # update_document adds through add_document
-        _kill_on_call(SegmentWriter, "add_document", nth)
+    if name == "add":
+        _kill_on_call(BufferedSegmentWriter, "add_document", nth)
     elif name == "delete":
         _kill_on_call(SegmentWriter, "delete_document", nth)
     elif name == "merge":  # the merge policy copies each small segment in with add_reader
         _kill_on_call(SegmentWriter, "add_reader", nth)
     elif name == "flush":  # postings half-written to the new segment's files
-        _kill_on_call(SegmentWriter, "_flush_segment", nth)
+        _kill_on_call(BufferedSegmentWriter, "_flush_segment", nth)
     elif name == "assemble":  # the new segment complete on disk, no table of contents names it
-        _kill_on_call(SegmentWriter, "_assemble_segment", nth, after=True)
+        _kill_on_call(SegmentWriter, "_finalize_segment", nth, after=True)
+    elif name == "workers":  # worker processes writing segments, reported back or not yet
+        indexer.PARALLEL_MIN_FILES = indexer.PARALLEL_MIN_FILES_PER_PROC = 1
+        parallel = indexer._index_parallel
+
+        def dies_on_first_report(index_dir, jobs, procs, method, language, on_files):
+            return parallel(index_dir, jobs, max(2, procs), method, language, lambda outcomes: _die())
+
+        indexer._index_parallel = dies_on_first_report
     elif name == "toc":  # the new table of contents written to its temporary name only
         _kill_on_call(FileStorage, "rename_file", nth, when=lambda self, frm, *a, **k: ".toc." in frm)
     elif name == "clean":  # committed; the previous generation's files not yet deleted
@@ -197,7 +208,8 @@ def stray_files(index_dir: Path) -> list[str]:
     return sorted(
         name
         for name in os.listdir(index_dir)
-        if name not in keep and name.rsplit(".", 1)[0] not in live and not name.endswith(".tmp")
+        # A segment's files are its id, a dot, then an extension (a column's holds its name).
+        if name not in keep and name.split(".", 1)[0] not in live and not name.endswith(".tmp")
     )
 
 

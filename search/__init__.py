@@ -25,7 +25,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SEEDSEARCH"] = settings.load(config)
     # Requests carry no bodies worth more than this; larger ones get a JSON 413.
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    app.extensions["seedsearch"] = Searchers(app.config["SEEDSEARCH"]["INDEX_DIR"])
+    conf = app.config["SEEDSEARCH"]
+    app.extensions["seedsearch"] = Searchers(conf["INDEX_DIR"], cache_entries=conf["RESULT_CACHE"])
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)

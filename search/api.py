@@ -95,12 +95,19 @@ def reindex():
             settings["INDEX_DIR"],
             max_bytes=max_file_bytes(settings),
             default_language=settings["DEFAULT_LANGUAGE"],
+            procs=settings["INDEX_PROCS"],
         )
     except indexer.IndexBusy as busy:
         return error(409, f"{busy}; try again when it has finished")
     except FileNotFoundError as missing:
         return error(500, str(missing), "corpus_missing")
     return jsonify(summary.as_dict())
+
+
+@bp.get("/livez")
+def livez():
+    # Liveness only: answers without touching the index, so it is also the web stack's floor.
+    return jsonify({"status": "ok"})
 
 
 @bp.get("/healthz")
@@ -119,7 +126,7 @@ def register_error_handlers(app: Flask) -> None:
     from search import web
 
     def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.path == "/healthz"
+        return request.path.startswith("/api/") or request.path in ("/healthz", "/livez")
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):

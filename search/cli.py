@@ -58,6 +58,7 @@ def _index(args, config: dict) -> int:
         max_bytes=settings.max_file_bytes(config),
         default_language=config["DEFAULT_LANGUAGE"],
         progress=sys.stderr.isatty() and not args.json,
+        procs=config["INDEX_PROCS"],
     )
     for failure in summary.failures:
         print(f"failed: {_printable(failure['path'])}: {failure['reason']}", file=sys.stderr)

@@ -20,6 +20,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "MAX_RESULTS_WINDOW": (1000, int),
     "SEARCH_TIME_LIMIT": (5.0, float),
     "INDEX_PROCS": (0, int),
+    "RESULT_CACHE": (256, int),
 }
 
 

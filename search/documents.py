@@ -87,7 +87,7 @@ def scan(root: str | Path, max_bytes: int) -> Scan:
         raise NotADirectoryError(f"corpus path is not a folder: {root}")
     found = Scan([], [], [])
     for path, abspath, info in _walk(root, root.resolve(strict=True)):
-        kind = SUPPORTED.get(PurePosixPath(path).suffix.lower())
+        kind = SUPPORTED.get(_suffix(path).lower())
         if isinstance(info, str):
             found.failures.append(Failure(path, info))
         elif not stat.S_ISREG(info.st_mode):
@@ -107,6 +107,13 @@ def scan(root: str | Path, max_bytes: int) -> Scan:
     found.skipped.sort()
     found.failures.sort(key=lambda f: f.path)
     return found
+
+
+def _suffix(path: str) -> str:
+    """Return PurePosixPath(path).suffix, without building a path object per file."""
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_result | str]]:

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
+from array import array
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 
 from tqdm import tqdm
+from whoosh import columns
 from whoosh import index as whoosh_index
 from whoosh.index import TOC, clean_files
 from whoosh.writing import CLEAR
 
 from search import documents
 from search.analysis import SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
+from search.writing import BufferedSegmentWriter
 
 LOCK_NAME = ".seedsearch-writer.lock"
 INDEX_NAME = f"seedsearch_v{SCHEMA_VERSION}"
-WRITER_LIMIT_MB = 256
+WRITER_LIMIT_MB = 128  # postings a process buffers before it writes them as a segment
+PARALLEL_MIN_FILES = 1000  # fewer files to read than this are indexed in this process
+PARALLEL_MIN_FILES_PER_PROC = 500
+MAX_AUTO_PROCS = 8
+BATCH_FILES = 64  # files per job handed to a worker
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
+Job = tuple[documents.SourceFile, str | None]  # a file to read, and its indexed hash if known
+Outcome = tuple[str, str, str | None]  # path, what happened, failure reason
 
 
 class IndexBusy(RuntimeError):
@@ -106,7 +124,7 @@ def document_fields(doc: documents.Document, default_language: str = "en") -> di
         "modified": datetime.fromtimestamp(doc.mtime_ns / 1e9, tz=UTC).replace(tzinfo=None),
         "mtime_ns": doc.mtime_ns,
         "size": doc.size,
-        "hash": doc.sha256,
+        "hash": doc.sha256.encode("ascii"),
         "title": doc.title,
         "body": doc.text,
         "words": doc.title + "\n" + doc.text,
@@ -117,15 +135,165 @@ def document_fields(doc: documents.Document, default_language: str = "en") -> di
 
 def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
     """Return path -> (mtime_ns, size, hash) of every live document, read from columns."""
+    found: dict[str, tuple[int, int, str]] = {}
     with ix.reader() as reader:
-        if reader.doc_count() == 0:
-            return {}
-        # Column readers give these per document without loading stored bodies.
-        paths = reader.column_reader("path")
-        mtimes = reader.column_reader("mtime_ns")
-        sizes = reader.column_reader("size")
-        hashes = reader.column_reader("hash")
-        return {paths[docnum]: (mtimes[docnum], sizes[docnum], hashes[docnum]) for docnum in reader.all_doc_ids()}
+        # Segment by segment and column by column: one sequential read each instead
+        # of a seek per document and field, which dominates a no-op reindex.
+        for segment, _ in reader.leaf_readers():
+            if segment.doc_count() == 0:
+                continue
+            columns = [_read_column(segment, name) for name in ("path", "mtime_ns", "size", "hash")]
+            rows = zip(*columns, strict=True)
+            if segment.has_deletions():
+                live = set(segment.all_doc_ids())
+                rows = (row for docnum, row in enumerate(rows) if docnum in live)
+            for path, mtime_ns, size, digest in rows:
+                found[path] = (mtime_ns, size, digest.decode("ascii"))
+    return found
+
+
+def _read_column(segment, name: str) -> list:
+    """Return a segment's column values in one read, not a seek and read per document."""
+    reader = segment.column_reader(name, translate=False)
+    count = segment.doc_count_all()
+    if isinstance(reader, columns.NumericColumn.Reader) and reader._count == count:
+        raw = array(reader._typecode)
+        raw.frombytes(reader._dbfile.get(reader._basepos, count * reader._fixedlen))
+        if sys.byteorder == "little":  # stored big-endian
+            raw.byteswap()
+    elif isinstance(reader, columns.VarBytesColumn.Reader):
+        lengths, offsets = reader._lengths, reader._offsets
+        blob = reader._dbfile.get(reader._basepos, (offsets[-1] + lengths[-1]) if count else 0)
+        raw = [blob[offset : offset + length] for offset, length in zip(offsets, lengths, strict=True)]
+    else:
+        raw = list(reader)  # another column type: Whoosh's own (slower) iteration
+    return list(map(segment.schema[name].from_column_value, raw))
+
+
+def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, str]], summary: Summary) -> list[Job]:
+    """Return the files to read: new ones, and known ones whose size or mtime changed."""
+    jobs = []
+    for src in scan.files:
+        known = indexed.get(src.path)
+        if known is not None and known[0] == src.mtime_ns and known[1] == src.size:
+            summary.unchanged += 1
+        else:
+            jobs.append((src, None if known is None else known[2]))
+    return jobs
+
+
+def _index_one(writer, src: documents.SourceFile, known_hash: str | None, default_language: str) -> Outcome:
+    """Read, extract and add one file to `writer`; return what happened to it."""
+    try:
+        data = documents.read_source(src)
+        if known_hash is not None and documents.content_hash(data) == known_hash:
+            return (src.path, UNCHANGED, None)
+        doc = documents.extract(src, data)
+    except documents.ExtractionError as error:
+        return (src.path, FAILED, str(error))
+    writer.add_document(**document_fields(doc, default_language))
+    return (src.path, ADDED if known_hash is None else UPDATED, None)
+
+
+def _worker_count(procs: int, jobs: int) -> int:
+    """Return how many processes to index `jobs` files with (1: in this process)."""
+    if procs <= 0:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        procs = min(len(usable), MAX_AUTO_PROCS)
+    if jobs < PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(procs, jobs // PARALLEL_MIN_FILES_PER_PROC))
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Have the kernel SIGKILL this worker when its parent process dies (Linux; elsewhere nothing).
+
+    A killed indexer must not leave workers behind writing segment files nobody will commit.
+    A forked worker's parent is the indexer (`parent`); a forkserver's child's is the fork
+    server (`parent` None), which exits when the indexer does.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def _worker(index_dir: str, jobs, results, default_language: str, limitmb: int, parent: int | None) -> None:
+    """Index the job batches from `jobs` into new segments; report outcomes and segments on `results`."""
+    _die_with_parent(parent)
+    try:
+        ix = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME)
+        # No Whoosh lock: the parent holds it, and commits the segments written here.
+        writer = BufferedSegmentWriter(ix, limitmb=limitmb, _lk=False)
+        while (batch := jobs.get()) is not None:
+            results.put(("files", [_index_one(writer, src, known, default_language) for src, known in batch]))
+        results.put(("segments", writer.finish()))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+
+
+def _start_method() -> str:
+    """Return how to start worker processes from this process."""
+    # fork shares the loaded language model and costs nothing; a process with threads
+    # (a web worker) starts them from a fresh interpreter instead, since a child forked
+    # while another thread holds a lock can deadlock. macOS frameworks do not survive fork.
+    single = threading.active_count() == 1
+    return "fork" if single and sys.platform.startswith("linux") else "forkserver"
+
+
+def _index_parallel(index_dir, jobs: list[Job], procs: int, method: str, default_language: str, on_files) -> list:
+    """Index `jobs` in `procs` worker processes; return the segments they wrote, not yet committed."""
+    if method == "fork":
+        detect_language("Load the language model once, before the workers fork.", "en")
+    context = multiprocessing.get_context(method)
+    parent = os.getpid() if method == "fork" else None
+    queue, results = context.Queue(), context.Queue()
+    for start in range(0, len(jobs), BATCH_FILES):
+        queue.put(jobs[start : start + BATCH_FILES])
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(str(index_dir), queue, results, default_language, WRITER_LIMIT_MB, parent),
+            daemon=True,
+        )
+        for _ in range(procs)
+    ]
+    for worker in workers:
+        queue.put(None)
+        worker.start()
+    segments, running, errors = [], procs, []
+    try:
+        while running:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except Empty:
+                if not any(worker.is_alive() for worker in workers):
+                    raise RuntimeError("an indexing worker died without reporting") from None
+                continue
+            if kind == "files":
+                on_files(payload)
+            elif kind == "segments":
+                segments.extend(payload)
+                running -= 1
+            else:
+                errors.append(payload)
+                running -= 1
+        if errors:
+            raise RuntimeError("an indexing worker failed:\n" + errors[0])
+    finally:
+        if running:
+            # Unread batches must not keep this process from exiting.
+            queue.cancel_join_thread()
+            for worker in workers:
+                worker.kill()
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        queue.close()
+        results.close()
+    return segments
 
 
 def reindex(
@@ -136,8 +304,15 @@ def reindex(
     max_bytes: int = 20 * 1024 * 1024,
     default_language: str = "en",
     progress: bool = False,
+    procs: int = 0,
 ) -> Summary:
-    """Bring the index in line with the corpus and return what changed."""
+    """Bring the index in line with the corpus and return what changed.
+
+    Files whose size and mtime match the index are not read. The others are read,
+    hashed and (when new or changed) extracted and analysed, in `procs` worker
+    processes when there are many (0: one per CPU), each writing its own segments;
+    this process alone holds the lock and commits them all at once.
+    """
     started = time.perf_counter()
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
@@ -152,51 +327,51 @@ def reindex(
         for failure in scan.failures:
             failed_paths.add(failure.path)
             summary.failures.append({"path": failure.path, "reason": failure.reason})
-        writer = None
-        bar = tqdm(total=len(scan.files), unit="file", disable=not progress, file=sys.stderr, leave=False)
-        try:
-            for src in scan.files:
-                bar.update(1)
-                known = indexed.get(src.path)
-                if known is not None and known[:2] == (src.mtime_ns, src.size):
+        jobs = _plan(scan, indexed, summary)
+        workers = _worker_count(procs, len(jobs))
+        method = _start_method()  # before the progress bar starts its monitor thread
+        present = {src.path for src in scan.files} | failed_paths
+        # A folder that could not be read keeps its documents: they may still exist.
+        unreadable = tuple(path + "/" for path in failed_paths)
+        gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
+        replaced: list[str] = []
+        bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, leave=False)
+
+        def count(outcomes: list[Outcome]) -> None:
+            for path, outcome, reason in outcomes:
+                if outcome == FAILED:
+                    failed_paths.add(path)
+                    summary.failures.append({"path": path, "reason": reason})
+                elif outcome == UNCHANGED:
                     summary.unchanged += 1
-                    continue
-                try:
-                    data = documents.read_source(src)
-                    digest = documents.content_hash(data)
-                    if known is not None and known[2] == digest:
-                        summary.unchanged += 1
-                        continue
-                    doc = documents.extract(src, data)
-                except documents.ExtractionError as error:
-                    failed_paths.add(src.path)
-                    summary.failures.append({"path": src.path, "reason": str(error)})
-                    continue
-                if writer is None:
-                    writer = ix.writer(limitmb=WRITER_LIMIT_MB)
-                writer.update_document(**document_fields(doc, default_language))
-                if known is None:
+                elif outcome == ADDED:
                     summary.added += 1
                 else:
                     summary.updated += 1
-            present = {src.path for src in scan.files} | failed_paths
-            # A folder that could not be read keeps its documents: they may still exist.
-            unreadable = tuple(path + "/" for path in failed_paths)
-            for path in indexed.keys() - present:
-                if path.startswith(unreadable):
-                    continue
-                if writer is None:
-                    writer = ix.writer(limitmb=WRITER_LIMIT_MB)
-                writer.delete_by_term("id", doc_id(path))
-                summary.deleted += 1
-            if rebuild:
-                writer = writer or ix.writer(limitmb=WRITER_LIMIT_MB)
-                # CLEAR drops the old segments in the same atomic commit, so
-                # readers see the old index until the new one is complete.
-                writer.commit(mergetype=CLEAR)
-            elif writer is not None:
-                writer.commit()
-            writer = None
+                    replaced.append(path)
+            bar.update(len(outcomes))
+
+        writer = None
+        try:
+            segments = []
+            if workers > 1:
+                segments = _index_parallel(index_dir, jobs, workers, method, default_language, count)
+            elif jobs:
+                writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
+                for src, known in jobs:
+                    count([_index_one(writer, src, known, default_language)])
+            if writer is None and (segments or gone or replaced or rebuild):
+                writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
+            if writer is not None:
+                # Old versions of changed files, and files that are gone. A file that now
+                # fails to read keeps its last good version (it is in `present`).
+                for path in replaced + gone:
+                    writer.delete_by_term("id", doc_id(path))
+                summary.deleted = len(gone)
+                # CLEAR drops the old segments in the same atomic commit, so readers see
+                # the old index until the new one is complete.
+                writer.commit(mergetype=CLEAR if rebuild else None, extra_segments=segments)
+                writer = None
         finally:
             bar.close()
             if writer is not None:

@@ -115,6 +115,12 @@ def document() -> dict:
             "/healthz": {
                 "get": {"summary": "Health and document count", "responses": {"200": {"description": "healthy"}}}
             },
+            "/livez": {
+                "get": {
+                    "summary": "Liveness: the server answers (does not open the index)",
+                    "responses": {"200": {"description": "alive"}},
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -17,8 +17,9 @@ import math
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
@@ -30,7 +31,7 @@ from whoosh.matching import NullMatcher, NullMatcherClass, WrappingMatcher
 from whoosh.query.compound import DefaultOr
 from whoosh.spelling import ReaderCorrector
 
-from search import indexer, ranking, snippets
+from search import cache, indexer, ranking, snippets
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
 TITLE_BOOST = 1.0  # on top of the body, which usually repeats the title
@@ -246,10 +247,21 @@ _NO_SNIPPET = snippets.Snippet("", [])
 class Searchers:
     """Hand out one up-to-date searcher per thread, refreshed when the index has a new generation."""
 
-    def __init__(self, index_dir: str | Path):
+    def __init__(self, index_dir: str | Path, cache_entries: int = 0):
         self.index_dir = Path(index_dir)
         self._local = threading.local()
         self._ix = None
+        self.results = cache.ResultCache(cache_entries)
+        # Every searcher handed out and not yet replaced: their segment files stay open
+        # until they are closed, here or when this object is collected.
+        self._handed_out: set = set()
+        self._handed_out_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._handed_out, self._handed_out_lock)
+
+    def close(self) -> None:
+        """Close every searcher handed out (the next get() opens a fresh one)."""
+        _close_all(self._handed_out, self._handed_out_lock)
+        self._local = threading.local()
 
     def get(self):
         """Return this thread's searcher on the newest committed generation."""
@@ -261,6 +273,10 @@ class Searchers:
         # Not Searcher.refresh(): in Whoosh 2.7 its reader reuse keeps the old
         # generation's segments, so documents dropped by a rebuild would linger.
         fresh = self._ix.searcher(weighting=weighting())
+        with self._handed_out_lock:
+            self._handed_out.add(fresh)
+            if current is not None:
+                self._handed_out.discard(current)
         if current is not None:
             current.close()  # only this thread used it, and its request is over
         self._local.searcher = fresh
@@ -277,6 +293,13 @@ class Searchers:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+def _close_all(searchers: set, lock: threading.Lock) -> None:
+    with lock:
+        for searcher in searchers:
+            searcher.close()
+        searchers.clear()
 
 
 def weighting() -> ranking.BM25:
@@ -632,6 +655,28 @@ def languages(reader) -> list[str]:
     return [lang for lang in LANGUAGES if body_field(lang) in names or title_field(lang) in names]
 
 
+class _DeadlineCollector(TimeLimitCollector):
+    """A TimeLimitCollector that looks at the clock instead of starting a timer thread per search."""
+
+    CHECK_EVERY = 256  # matches between looks at the clock
+
+    def prepare(self, top_searcher, q, context):
+        self.child.prepare(top_searcher, q, context)
+        self.timedout = False
+        self.deadline = time.monotonic() + self.timelimit
+
+    def collect_matches(self):
+        child, deadline = self.child, self.deadline
+        for seen, sub_docnum in enumerate(child.matches()):
+            if seen % self.CHECK_EVERY == 0 and time.monotonic() > deadline:
+                self.timedout = True
+                raise TimeLimit
+            child.collect(sub_docnum)
+
+    def finish(self):
+        self.child.finish()
+
+
 def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_limit: float):
     sortedby = "modified" if request.sort == "date" else None
     restriction = _filter_query(request.filters)
@@ -645,7 +690,7 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
     collector = searcher.collector(
         limit=limit, sortedby=sortedby, reverse=sortedby is not None, optimize=restriction is None
     )
-    timed = TimeLimitCollector(collector, timelimit=time_limit, use_alarm=False)
+    timed = _DeadlineCollector(collector, timelimit=time_limit, use_alarm=False)
     # The terms' matchers find the deadline here (see _Term), so it bounds the work
     # done before the first hit too, which the collector's own timer cannot.
     context = searcher.context()
@@ -654,9 +699,6 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         searcher.search_with_collector(q, timed, context)
     except TimeLimit:
         raise QueryError(TOO_SLOW) from None
-    finally:
-        if timed.timer is not None:
-            timed.timer.cancel()
     results = timed.results()
     if collector.computes_count():
         return results, len(results)
@@ -741,16 +783,23 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
     validate(request, config)
     deadline = Deadline(config["SEARCH_TIME_LIMIT"])
     searcher = searchers.get()
+    key = (cache.index_state(searcher), request)
+    cached = searchers.results.get(key)
+    if cached is not None:
+        return replace(cached, took_ms=round((time.perf_counter() - started) * 1000, 2))
     text = clean(request.q)
     langs = languages(searcher.reader())
     limit = request.page * request.per_page
-    attempts = [(parse(request.q, request.match), None)]
+    first = parse(request.q, request.match)
+    # The relaxed queries are parsed only when needed: most queries find something at once.
+    attempts = [(lambda: first, None)]
     if request.match == "all":
-        attempts.append((parse(request.q, "any"), "any"))
-    attempts.append((_fuzzy(parse(request.q, "any")), "fuzzy"))
+        attempts.append((lambda: parse(request.q, "any"), "any"))
+    attempts.append((lambda: _fuzzy(parse(request.q, "any")), "fuzzy"))
     results, total, relaxed, expanded = None, 0, None, query.NullQuery
     tried = []
-    for neutral, relaxation in attempts:
+    for make, relaxation in attempts:
+        neutral = make()
         if neutral in tried:
             continue  # relaxing changed nothing (a lone phrase, say): no need to run it again
         tried.append(neutral)
@@ -773,7 +822,7 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
         relaxed = relaxation
         if total > 0:
             break
-    suggestion = suggest(searcher, attempts[0][0], text, deadline)
+    suggestion = suggest(searcher, first, text, deadline)
     highlight = match_terms(expanded)
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
@@ -798,7 +847,7 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
                 lang=stored["lang"],
             )
         )
-    return SearchResult(
+    result = SearchResult(
         query=request.q,
         total=total,
         page=request.page,
@@ -808,6 +857,8 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
         relaxed=relaxed if total > 0 else None,
         hits=hits,
     )
+    searchers.results.put(key, result, size=1024 + sum(len(hit.snippet) + len(hit.title) + 512 for hit in hits))
+    return result
 
 
 def get_document(searchers: Searchers, doc_id: str) -> dict | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from dataclasses import dataclass
 
 import bleach
+import bleach.sanitizer
 
 from search.analysis import language_analyzer
+from search.fastanalysis import compile_analyzer
 
 ALLOWED_TAGS = frozenset({"mark"})
 FRAGMENT_CHARS = 220
@@ -41,9 +44,17 @@ class Snippet:
     matches: list[dict]
 
 
+_cleaners = threading.local()
+
+
 def sanitize(markup: str) -> str:
     """Return `markup` with every tag but <mark> escaped or removed."""
-    return bleach.clean(markup, tags=ALLOWED_TAGS, attributes={}, strip=True)
+    # bleach.clean() builds a Cleaner (an html5lib parser) per call, which cost more than the
+    # cleaning; a Cleaner is reusable but not thread-safe, so each thread keeps its own.
+    cleaner = getattr(_cleaners, "cleaner", None)
+    if cleaner is None:
+        cleaner = _cleaners.cleaner = bleach.sanitizer.Cleaner(tags=ALLOWED_TAGS, attributes={}, strip=True)
+    return cleaner.clean(markup)
 
 
 def _needles(terms: set[str], phrases: set[tuple[str, ...]]) -> set[str]:
@@ -91,9 +102,13 @@ def find_matches(text: str, lang: str, match: MatchTerms) -> list[tuple[int, int
     if not terms and not phrases:
         return []
     analyzer = language_analyzer(lang)
+    compiled = compile_analyzer(analyzer)
     spans: list[tuple[int, int]] = []
     for start, end in _windows(text, _needles(terms, phrases)):
-        tokens = [(t.text, t.startchar + start, t.endchar + start) for t in analyzer(text[start:end], chars=True)]
+        if compiled is not None:
+            tokens = [(word, first + start, last + start) for word, first, last in compiled.spans(text[start:end])]
+        else:
+            tokens = [(t.text, t.startchar + start, t.endchar + start) for t in analyzer(text[start:end], chars=True)]
         words = [token[0] for token in tokens]
         for i, (word, first, last) in enumerate(tokens):
             if word in terms:

@@ -27,6 +27,7 @@ ERROR_CASES = [
     ("post", "/api/search?q=x", 405, "method_not_allowed"),
     ("get", "/api/reindex", 405, "method_not_allowed"),
     ("post", "/api/reindex", 401, "unauthorized"),
+    ("post", "/livez", 405, "method_not_allowed"),
 ]
 
 
@@ -86,6 +87,12 @@ def test_healthz(client):
     assert body["status"] == "ok" and body["documents"] == 5
 
 
+def test_livez_answers_without_an_index(tmp_path):
+    client = create_app({"INDEX_DIR": str(tmp_path / "no-index")}).test_client()
+    assert client.get("/livez").get_json() == {"status": "ok"}
+    assert not (tmp_path / "no-index").exists()
+
+
 def test_openapi(client):
     body = client.get("/api/openapi.json").get_json()
     assert body["openapi"].startswith("3.") and "/api/search" in body["paths"]
@@ -133,7 +140,9 @@ def test_suggest_completes_the_last_word(client):
     assert client.get("/api/suggest?q=Росс").get_json()["suggestions"][0].startswith("Росси")
 
 
-@pytest.mark.parametrize(("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocating"), ("relocatoin Rusia", "relocating Russia")])
+@pytest.mark.parametrize(
+    ("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocating"), ("relocatoin Rusia", "relocating Russia")]
+)
 def test_misspellings_get_a_suggestion_and_results(client, q, suggestion):
     body = client.get("/api/search", query_string={"q": q}).get_json()
     assert body["suggestion"] == suggestion

@@ -41,6 +41,14 @@ def test_add_change_delete(corpus, index_dir):
     assert search(index_dir, "beware").total == 0
 
 
+def test_a_no_op_run_reads_no_file(corpus, index_dir, monkeypatch):
+    def no_reading(src):
+        raise AssertionError(f"read {src.path} although its size and mtime are unchanged")
+
+    monkeypatch.setattr(indexer.documents, "read_source", no_reading)
+    assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
 def test_touched_but_identical_file_is_unchanged(corpus, index_dir):
     path = corpus / "notes/moving.md"
     path.write_bytes(path.read_bytes())  # new mtime, same content hash
@@ -139,3 +147,76 @@ def test_searching_while_the_first_index_is_being_created(tmp_path):
         searcher = query.Searchers(index_dir).get()
         creating.join()
     assert searcher.doc_count() == 0
+
+
+def _stored(index_dir) -> list[dict]:
+    ix = indexer.open_index(index_dir)
+    with ix.searcher() as searcher:
+        return sorted(searcher.documents(), key=lambda doc: doc["path"])
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    """Make every run with procs > 1 use worker processes, however few files it has."""
+    monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES_PER_PROC", 1)
+
+
+def _many(corpus, count=40):
+    for n in range(count):
+        write(corpus, f"many/{n // 10}/doc{n}.md", f"# Note {n}\n\nGliders number {n} and {'wing ' * (n % 5)}lift.\n")
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_parallel_indexing_gives_the_same_documents_as_serial(corpus, tmp_path, parallel, monkeypatch, method):
+    _many(corpus)
+    monkeypatch.setattr(indexer, "_start_method", lambda: method)
+    serial = indexer.reindex(corpus, tmp_path / "serial", procs=1)
+    parallel_run = indexer.reindex(corpus, tmp_path / "parallel", procs=3)
+    assert parallel_run.as_dict() | {"seconds": 0} == serial.as_dict() | {"seconds": 0}
+    assert _stored(tmp_path / "parallel") == _stored(tmp_path / "serial")
+    for q in ("gliders", "relocating", '"angle of attack"', "россия"):
+        assert [h.path for h in search(tmp_path / "parallel", q).hits] == [
+            h.path for h in search(tmp_path / "serial", q).hits
+        ]
+
+
+def test_parallel_incremental_run_adds_changes_and_deletes(corpus, index_dir, parallel):
+    _many(corpus)
+    assert indexer.reindex(corpus, index_dir, procs=2).added == 40
+    (corpus / "many/0/doc3.md").write_text("# Note 3\n\nNow about zeppelins.\n", encoding="utf-8")
+    (corpus / "many/1/doc12.md").unlink()
+    write(corpus, "junk.txt", bytes(range(256)) * 64)
+    summary = indexer.reindex(corpus, index_dir, procs=2)
+    assert (summary.added, summary.updated, summary.deleted, summary.failed) == (0, 1, 1, 1)
+    assert summary.failures == [{"path": "junk.txt", "reason": "looks like binary data"}]
+    assert [hit.path for hit in search(index_dir, "zeppelins").hits] == ["many/0/doc3.md"]
+    assert search(index_dir, '"gliders number 12"').total == 0
+    assert indexer.reindex(corpus, index_dir, procs=2).unchanged == 45 - 1
+
+
+def test_a_failing_worker_commits_nothing(corpus, index_dir, parallel, monkeypatch):
+    _many(corpus)
+    real = indexer.document_fields
+
+    def broken(doc, default_language="en"):
+        if doc.path.endswith("doc7.md"):
+            raise RuntimeError("simulated crash")
+        return real(doc, default_language)
+
+    monkeypatch.setattr(indexer, "_start_method", lambda: "fork")  # the child sees the patch
+    monkeypatch.setattr(indexer, "document_fields", broken)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        indexer.reindex(corpus, index_dir, procs=2)
+    assert search(index_dir, "gliders").total == 0  # the last commit is what readers see
+    monkeypatch.setattr(indexer, "document_fields", real)
+    assert indexer.reindex(corpus, index_dir, procs=2).added == 40
+    assert search(index_dir, "gliders").total == 40
+
+
+def test_small_runs_stay_in_process(corpus, tmp_path, monkeypatch):
+    def no_workers(*args, **kwargs):
+        raise AssertionError("worker processes for a handful of files")
+
+    monkeypatch.setattr(indexer, "_index_parallel", no_workers)
+    assert indexer.reindex(corpus, tmp_path / "ix", procs=4).added == 5

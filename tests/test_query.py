@@ -181,3 +181,36 @@ def test_date_filters_take_whole_days_and_honour_offsets(tmp_path):
     assert found(after="2026-01-31", before="2026-01-31") == ["a.txt"]
     assert found(after="2026-01-31T13:00:00+02:00") == ["a.txt"]  # 11:00 UTC
     assert found(after="2026-01-31T13:00:00") == []  # naive means UTC
+
+
+def test_results_are_cached_for_one_index_state(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "Gliders soar on thermals.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix", cache_entries=8)
+    request = query.SearchRequest(q="gliders")
+    first = query.search(searchers, request, CONFIG)
+    again = query.search(searchers, request, CONFIG)
+    assert again.as_dict() | {"took_ms": 0} == first.as_dict() | {"took_ms": 0}
+    assert len(searchers.results) == 1
+    write(root, "b.txt", "More gliders, and sailplanes.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    assert query.search(searchers, request, CONFIG).total == 2  # a commit is a new index state
+    (root / "b.txt").unlink()
+    indexer.reindex(root, tmp_path / "ix")  # deletions only: same segments, new state
+    assert query.search(searchers, request, CONFIG).total == 1
+    indexer.reindex(root, tmp_path / "ix", rebuild=True)
+    assert query.search(searchers, request, CONFIG).total == 1
+    searchers.close()
+
+
+def test_the_cache_is_bounded():
+    from search.cache import ResultCache
+
+    results = ResultCache(entries=2)
+    for n in range(5):
+        results.put(n, f"result {n}", size=10)
+    assert len(results) == 2 and results.get(4) == "result 4" and results.get(0) is None
+    results.put("huge", "x", size=10**9)
+    assert results.get("huge") is None
+    assert ResultCache(entries=0).get(1) is None

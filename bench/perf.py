@@ -1,0 +1,515 @@
+"""Measure Seedsearch's indexing and search speed side by side with reference points, in one run.
+
+    python -m bench.perf [--quick] [--sizes 10000,100000] [--work DIR] [--keep]
+
+Everything is measured in this one run and reported as ratios, because on a shared machine
+absolute figures drift from minute to minute:
+
+1. corpora of 10k and 100k documents from `bench.corpus` (seed 0); `--quick` stops at 10k;
+2. the naive Whoosh recipe and SQLite FTS5 (`bench.baselines`) on a fixed sample, the 10k
+   corpus (5k with `--quick`), compared by documents per second: the naive recipe needs over
+   ten minutes for 100k documents on its own;
+3. at each size, Seedsearch's full index (`python -m search index`, a fresh index, default
+   settings), a no-op reindex, and a reindex after changing 1% of the files;
+4. at each size, the production server (`python -m search serve`, its default workers and
+   threads), loaded from a second process at a bounded concurrency by a fixed query mix on
+   /api/search and by /livez, the web stack's floor, in alternating rounds; latency
+   percentiles and requests/s for each, then the server's RSS (master + workers). The search
+   is measured twice: with the result cache off, so every request runs the query, and with
+   the default settings, where repeats of the mix are served from the cache.
+
+Prints a table, then one JSON object with every figure as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from bench import baselines
+from bench.corpus import DEFAULT_SOURCE, generate
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A fixed mix, four queries of each kind, chosen from the generated corpus's vocabulary
+# (document frequencies at 100k in brackets).
+QUERY_MIX: dict[str, list[str]] = {
+    "common word": ["flow", "pressure", "boundary", "supersonic"],  # 46k-82k
+    "mid word": ["orbit", "fuel", "hydrodynamic", "propellant"],  # 2k-14k
+    "rare word": ["aeroballistics", "glycerin", "whisker", "ellipsoid"],  # ~200
+    "two words": ["heat transfer", "shock wave", "wing flutter", "orbit fuel"],
+    "phrase": ['"boundary layer"', '"mach number"', '"skin friction"', '"heat transfer"'],
+    "prefix": ["compress*", "turbul*", "hyperson*", "aero*"],
+}
+TRIVIAL_PATH = "/livez"
+CHANGED_FRACTION = 0.01
+
+
+# -- small helpers -------------------------------------------------------------------------------
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- indexing --------------------------------------------------------------------------------------
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _baseline(function, corpus: Path, work: Path) -> dict:
+    """Run a baseline in this process; add the CPU time it used."""
+    folder = work / "baselines"
+    cpu = _cpu_seconds()
+    result = function(corpus, folder)
+    cpu = _cpu_seconds() - cpu
+    shutil.rmtree(folder, ignore_errors=True)
+    return result | {"cpu_seconds": round(cpu, 2), "docs_per_cpu_s": round(result["docs"] / cpu, 1)}
+
+
+def _seedsearch_index(corpus: Path, index: Path, env: dict) -> dict:
+    """Run the CLI indexer as a user would; return its summary, wall and CPU time, and peak RSS."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "search", "index", "--corpus", str(corpus), "--index", str(index), "--json"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+        # wait4 gives this run's own usage: the CLI plus the worker processes it waited for.
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise RuntimeError(f"indexing failed: {stderr.strip()[-2000:]}")
+    return {
+        "summary": json.loads(stdout.strip().splitlines()[-1]),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # the largest single process, KB on Linux
+    }
+
+
+def _change_files(corpus: Path, fraction: float) -> int:
+    """Append a sentence to every 1/fraction-th file (sorted order); return how many changed."""
+    files = sorted(p for p in corpus.rglob("*") if p.is_file())
+    step = max(1, round(1 / fraction))
+    changed = 0
+    for path in files[::step]:
+        with path.open("a", encoding="utf-8") as f:
+            f.write("\nAn appended sentence about the perf benchmark's incremental reindex.\n")
+        changed += 1
+    return changed
+
+
+def measure_indexing(corpus: Path, index: Path, env: dict) -> dict:
+    """Full index, no-op reindex and a 1% change, each through the CLI."""
+    shutil.rmtree(index, ignore_errors=True)
+    full = _seedsearch_index(corpus, index, env)
+    docs = full["summary"]["added"]
+    noop = _seedsearch_index(corpus, index, env)
+    changed = _change_files(corpus, CHANGED_FRACTION)
+    change = _seedsearch_index(corpus, index, env)
+    return {
+        "docs": docs,
+        "full_seconds": full["seconds"],
+        "docs_per_s": round(docs / full["seconds"], 1),
+        "full_cpu_seconds": full["cpu_seconds"],
+        "docs_per_cpu_s": round(docs / full["cpu_seconds"], 1),
+        "indexer_peak_rss_mb": full["peak_rss_mb"],
+        "noop_seconds": noop["seconds"],
+        "noop_fraction_of_full": round(noop["seconds"] / full["seconds"], 4),
+        "noop_summary": {k: noop["summary"][k] for k in ("added", "updated", "deleted", "unchanged")},
+        "changed_files": changed,
+        "change_seconds": change["seconds"],
+        "change_fraction_of_full": round(change["seconds"] / full["seconds"], 4),
+        "change_summary": {k: change["summary"][k] for k in ("added", "updated", "deleted", "unchanged")},
+        "index_bytes": _dir_bytes(index),
+    }
+
+
+# -- the load generator (runs in a second process) -----------------------------------------------------
+
+
+def _load_worker(port: int, paths: list[str], concurrency: int) -> list[tuple[str, float, int]]:
+    """Request every path once, `concurrency` at a time over keep-alive connections."""
+    todo = list(enumerate(paths))
+    lock = threading.Lock()
+    out: list[tuple[str, float, int]] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                if not todo:
+                    break
+                _, path = todo.pop()
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                status = 0
+            elapsed = time.perf_counter() - started
+            with lock:
+                out.append((path, elapsed, status))
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out
+
+
+def _load_process(port: int, batches: list[list[str]], concurrency: int, results) -> None:
+    """Run each batch in turn (in this separate process); send back (batch, wall, samples)."""
+    for number, batch in enumerate(batches):
+        started = time.perf_counter()
+        samples = _load_worker(port, batch, concurrency)
+        results.put((number, time.perf_counter() - started, samples))
+    results.put(None)
+
+
+def _run_load(port: int, batches: list[list[str]], concurrency: int) -> list[tuple[int, float, list]]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_load_process, args=(port, batches, concurrency, results))
+    process.start()
+    out = []
+    while (item := results.get()) is not None:
+        out.append(item)
+    process.join()
+    return out
+
+
+# -- the server ------------------------------------------------------------------------------------------
+
+
+class Server:
+    """`python -m search serve` on a free loopback port, as `make run` starts it."""
+
+    def __init__(self, index: Path, corpus: Path, env: dict):
+        self.port = _free_port()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 -- open as long as the server runs
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "search", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO,
+            env={**env, "SEEDSEARCH_INDEX_DIR": str(index), "SEEDSEARCH_CORPUS_DIR": str(corpus)},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the server did not start")
+
+    def pids(self) -> list[int]:
+        """Return the gunicorn master and its workers."""
+        pids = [self.process.pid]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.process.pid:
+                    pids.append(int(entry))
+        return pids
+
+    def rss_mb(self) -> float:
+        """Return the summed RSS of the master and workers, in MB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                pass
+        return round(total / 1024, 1)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def _search_path(q: str) -> str:
+    return "/api/search?q=" + quote(q)
+
+
+def _summarise(samples: list[tuple[str, float, int]], wall: float) -> dict:
+    latencies = [s[1] * 1000 for s in samples]
+    return {
+        "requests": len(samples),
+        "errors": sum(1 for s in samples if s[2] != 200),
+        "p50_ms": round(_percentile(latencies, 50), 2),
+        "p95_ms": round(_percentile(latencies, 95), 2),
+        "p99_ms": round(_percentile(latencies, 99), 2),
+        "requests_per_s": round(len(samples) / wall, 1) if wall else 0.0,
+    }
+
+
+def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: int, concurrency: int) -> dict:
+    """Load the server with the query mix and the trivial endpoint, cache off and on."""
+    mix = [q for queries in QUERY_MIX.values() for q in queries]
+    category = {_search_path(q): name for name, queries in QUERY_MIX.items() for q in queries}
+    out: dict = {"concurrency": concurrency}
+    for label, cache_entries in (("uncached", "0"), ("default", None)):
+        server_env = dict(env)
+        if cache_entries is not None:
+            server_env["SEEDSEARCH_RESULT_CACHE"] = cache_entries
+        server = Server(index, corpus, server_env)
+        try:
+            rng = random.Random(0)
+            # Warm up, not measured: every worker thread opens its searcher, and each query
+            # is sent four times so that both workers are likely to have run it.
+            warm = [TRIVIAL_PATH] * 64 + [_search_path(q) for q in mix] * 4
+            batches = [warm]
+            for _ in range(rounds):
+                trivial = [TRIVIAL_PATH] * (len(mix) * repeat)
+                searches = [_search_path(q) for q in mix] * repeat
+                rng.shuffle(searches)
+                batches += [trivial, searches]
+            ran = _run_load(server.port, batches, concurrency)
+            trivial_samples, search_samples, trivial_wall, search_wall = [], [], 0.0, 0.0
+            for number, wall, samples in ran[1:]:
+                if number % 2:  # odd batches are the trivial endpoint
+                    trivial_samples += samples
+                    trivial_wall += wall
+                else:
+                    search_samples += samples
+                    search_wall += wall
+            trivial_stats = _summarise(trivial_samples, trivial_wall)
+            search_stats = _summarise(search_samples, search_wall)
+            by_kind = {}
+            for name in QUERY_MIX:
+                picked = [s[1] * 1000 for s in search_samples if category.get(s[0]) == name]
+                by_kind[name] = round(_percentile(picked, 50), 1)
+            out[label] = {
+                "trivial": trivial_stats,
+                "search": search_stats,
+                "search_p50_ms_by_kind": by_kind,
+                "p50_ratio": _ratio(search_stats["p50_ms"], trivial_stats["p50_ms"]),
+                "p95_ratio": _ratio(search_stats["p95_ms"], trivial_stats["p95_ms"]),
+                "p99_ratio": _ratio(search_stats["p99_ms"], trivial_stats["p99_ms"]),
+                "server_rss_mb": server.rss_mb(),
+                "server_processes": len(server.pids()),
+            }
+        finally:
+            server.stop()
+    return out
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+
+
+def run(args) -> dict:
+    work = Path(args.work or tempfile.mkdtemp(prefix="seedsearch-perf-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDSEARCH_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    report: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
+    started = time.perf_counter()
+    try:
+        corpora = {}
+        for size in args.sizes:
+            corpora[size] = work / f"corpus-{size}"
+            _log(f"generating {size} documents")
+            generate(corpora[size], size, source=args.source)
+        # A copy of its own, since the 1% change edits the others; the same seed makes it
+        # the first `sample` documents of each corpus.
+        sample = work / f"sample-{args.sample}"
+        generate(sample, args.sample, source=args.source)
+
+        _log(f"baselines on the {args.sample}-document sample")
+        naive = [_baseline(baselines.naive_whoosh, sample, work)]
+        fts5 = _baseline(baselines.sqlite_fts5, sample, work)
+        report["sample"] = {"docs": args.sample, "naive_whoosh": naive, "sqlite_fts5": fts5}
+
+        report["sizes"] = {}
+        for size in args.sizes:
+            _log(f"indexing {size} documents")
+            indexing = measure_indexing(corpora[size], work / f"index-{size}", env)
+            _log(f"loading the server at {size} documents")
+            search = measure_search(
+                work / f"index-{size}", corpora[size], env, args.rounds, args.repeat, args.concurrency
+            )
+            report["sizes"][str(size)] = {"indexing": indexing, "search": search}
+
+        # The naive recipe again at the end: the machine's load drifts, so ratios use the mean.
+        _log("the naive recipe again")
+        naive.append(_baseline(baselines.naive_whoosh, sample, work))
+        naive_rate = sum(run["docs_per_s"] for run in naive) / len(naive)
+        naive_cpu_rate = sum(run["docs_per_cpu_s"] for run in naive) / len(naive)
+        report["sample"]["naive_whoosh_mean_docs_per_s"] = round(naive_rate, 1)
+        for figures in report["sizes"].values():
+            ix = figures["indexing"]
+            ix["vs_naive_docs_per_s"] = _ratio(ix["docs_per_s"], naive_rate)
+            ix["vs_naive_docs_per_cpu_s"] = _ratio(ix["docs_per_cpu_s"], naive_cpu_rate)
+            ix["vs_fts5_docs_per_s"] = _ratio(ix["docs_per_s"], fts5["docs_per_s"])
+        if len(args.sizes) > 1:
+            small, large = (report["sizes"][str(s)]["search"] for s in (args.sizes[0], args.sizes[-1]))
+            report["p50_growth"] = {
+                label: _ratio(large[label]["search"]["p50_ms"], small[label]["search"]["p50_ms"])
+                for label in ("uncached", "default")
+            }
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        report["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    finally:
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def print_table(report: dict) -> None:
+    sample = report["sample"]
+    print(f"\nBaselines, indexing the {sample['docs']:,}-document sample (the first documents of each corpus):")
+    runs = [("naive Whoosh, first", sample["naive_whoosh"][0]), ("naive Whoosh, last", sample["naive_whoosh"][-1])]
+    for label, b in [*runs, ("SQLite FTS5", sample["sqlite_fts5"])]:
+        print(
+            f"  {label:20} {b['seconds']:7.1f} s {b['docs_per_s']:8.1f} docs/s {b['docs_per_cpu_s']:8.1f} docs/CPU-s"
+            f"  index {b['index_bytes'] / 1e6:.1f} MB"
+        )
+    for size, figures in report["sizes"].items():
+        ix, se = figures["indexing"], figures["search"]
+        print(f"\n{int(size):,} documents")
+        print(
+            f"  full index        {ix['full_seconds']:8.1f} s  {ix['docs_per_s']:8.1f} docs/s"
+            f"  = {ix['vs_naive_docs_per_s']}x naive Whoosh (mean of its runs), {ix['vs_fts5_docs_per_s']}x FTS5"
+        )
+        print(
+            f"  CPU time          {ix['full_cpu_seconds']:8.1f} s  {ix['docs_per_cpu_s']:8.1f} docs/CPU-s"
+            f" = {ix['vs_naive_docs_per_cpu_s']}x naive Whoosh (all processes)"
+        )
+        print(f"  no-op reindex     {ix['noop_seconds']:8.2f} s  = {ix['noop_fraction_of_full']:.2%} of full")
+        print(
+            f"  1% changed        {ix['change_seconds']:8.2f} s  = {ix['change_fraction_of_full']:.2%} of full"
+            f"  ({ix['changed_files']} files)"
+        )
+        print(
+            f"  index size        {ix['index_bytes'] / 1e6:8.1f} MB   indexer peak RSS {ix['indexer_peak_rss_mb']} MB"
+        )
+        for label in ("uncached", "default"):
+            s = se[label]
+            t, q = s["trivial"], s["search"]
+            print(f"  server, result cache {'off' if label == 'uncached' else 'on (default)'}:")
+            print(f"    {'':14} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8}")
+            print(
+                f"    {'/livez':14} {t['p50_ms']:9.2f} {t['p95_ms']:9.2f} {t['p99_ms']:9.2f} {t['requests_per_s']:8.1f}"
+            )
+            print(
+                f"    {'/api/search':14} {q['p50_ms']:9.2f} {q['p95_ms']:9.2f} {q['p99_ms']:9.2f}"
+                f" {q['requests_per_s']:8.1f}  ({q['requests']} requests, {q['errors']} errors)"
+            )
+            print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
+            kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
+            print(f"    p50 ms by kind: {kinds}")
+            print(f"    server RSS {s['server_rss_mb']} MB ({s['server_processes']} processes)")
+    if "p50_growth" in report:
+        growth = report["p50_growth"]
+        print(
+            f"\nsearch p50 growth {report['sizes'] and list(report['sizes'])[0]} -> {list(report['sizes'])[-1]} docs:"
+            f" {growth['uncached']}x uncached, {growth['default']}x default"
+        )
+    print(
+        f"\ntotal {report['seconds']} s; load average {report['machine']['load_avg_at_start']} -> "
+        f"{report['machine']['load_avg_at_end']} on {report['machine']['cpus']} CPUs"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and, as the last line, the JSON figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10k documents only, 5k-document baseline sample")
+    parser.add_argument("--sizes", help="comma-separated corpus sizes (default 10000,100000)")
+    parser.add_argument("--sample", type=int, help="documents for the baselines (default 10000; 5000 with --quick)")
+    parser.add_argument("--work", help="working folder, kept (default: a temporary one, removed)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds per server (default 3)")
+    parser.add_argument("--repeat", type=int, default=2, help="times the query mix is sent per round (default 2)")
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=DEFAULT_SOURCE,
+        help=f"JSONL of sentences for the corpora (default {DEFAULT_SOURCE})",
+    )
+    args = parser.parse_args(argv)
+    if not args.source.is_file():
+        parser.error(f"no corpus source at {args.source}; pass --source path/to/cranfield/corpus.jsonl")
+    args.sizes = [int(s) for s in (args.sizes or ("10000" if args.quick else "10000,100000")).split(",")]
+    args.sample = args.sample or (5000 if args.quick else 10000)
+    report = run(args)
+    print_table(report)
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""A small cache of search results, valid for one committed state of the index.
+
+Whoosh evaluates every matching document in Python and counts the total with a
+second pass, so a query for common words costs hundreds of milliseconds at 100k
+documents, every time. Searches repeat (popular queries, reloads, the back
+button), and a result depends only on the request and on the committed index,
+so each web worker keeps the most recent results, keyed by both. A commit makes
+a new index state, and results of older states are never served again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+MAX_BYTES = 16 * 1024 * 1024  # roughly, per process
+
+
+def index_state(searcher) -> Hashable:
+    """Return what identifies the committed index `searcher` reads: generation, segments, deletions."""
+    reader = searcher.reader()
+    segments = []
+    for leaf, _ in reader.leaf_readers():
+        segment = leaf.segment() if hasattr(leaf, "segment") else None
+        if segment is not None:
+            # Segment ids are random, so an index deleted and rebuilt never repeats a state.
+            segments.append((segment.segment_id(), segment.deleted_count()))
+    return reader.generation(), tuple(segments)
+
+
+class ResultCache:
+    """A thread-safe LRU of at most `entries` results and about MAX_BYTES."""
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        """Return the cached value for `key`, or None."""
+        if self.entries <= 0:
+            return None
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        """Remember `value` (about `size` bytes) under `key`, forgetting the least recently used."""
+        if self.entries <= 0 or size > MAX_BYTES:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while len(self._items) > self.entries or self._bytes > MAX_BYTES:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._items)
