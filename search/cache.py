@@ -1,11 +1,9 @@
-"""A small cache of search results, valid for one committed state of the index.
+"""Small thread-safe LRU caches: search results per index state, and search.evaluate's arrays.
 
-Whoosh evaluates every matching document in Python and counts the total with a
-second pass, so a query for common words costs hundreds of milliseconds at 100k
-documents, every time. Searches repeat (popular queries, reloads, the back
-button), and a result depends only on the request and on the committed index,
-so each web worker keeps the most recent results, keyed by both. A commit makes
-a new index state, and results of older states are never served again.
+A search result depends only on the request and on the committed index, so each web
+worker keeps the most recent results, keyed by both (popular queries, reloads, the back
+button). A commit makes a new index state, and results of older states are never served
+again.
 """
 
 from __future__ import annotations
@@ -31,10 +29,11 @@ def index_state(searcher) -> Hashable:
 
 
 class ResultCache:
-    """A thread-safe LRU of at most `entries` results and about MAX_BYTES."""
+    """A thread-safe LRU of at most `entries` values and about `max_bytes`."""
 
-    def __init__(self, entries: int):
+    def __init__(self, entries: int, max_bytes: int = MAX_BYTES):
         self.entries = entries
+        self.max_bytes = max_bytes
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -52,7 +51,7 @@ class ResultCache:
 
     def put(self, key: Hashable, value: Any, size: int) -> None:
         """Remember `value` (about `size` bytes) under `key`, forgetting the least recently used."""
-        if self.entries <= 0 or size > MAX_BYTES:
+        if self.entries <= 0 or size > self.max_bytes:
             return
         with self._lock:
             old = self._items.pop(key, None)
@@ -60,7 +59,7 @@ class ResultCache:
                 self._bytes -= old[1]
             self._items[key] = (value, size)
             self._bytes += size
-            while len(self._items) > self.entries or self._bytes > MAX_BYTES:
+            while len(self._items) > self.entries or self._bytes > self.max_bytes:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
 

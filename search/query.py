@@ -31,7 +31,7 @@ from whoosh.matching import NullMatcher, NullMatcherClass, WrappingMatcher
 from whoosh.query.compound import DefaultOr
 from whoosh.spelling import ReaderCorrector
 
-from search import cache, indexer, ranking, snippets
+from search import cache, evaluate, indexer, ranking, snippets
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
 TITLE_BOOST = 1.0  # on top of the body, which usually repeats the title
@@ -684,6 +684,9 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # Inside the query, not as a collector filter: Whoosh's TimeLimitCollector
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
+    if sortedby is None and isinstance(searcher.weighting, ranking.BM25):
+        deadline = Deadline(time_limit)
+        return evaluate.run(searcher, q, limit, searcher.weighting, deadline.check)
     # Whoosh 2.7's RequireMatcher.skip_to_quality() can trip an assertion in
     # IntersectionMatcher once the top-N heap is full, so a filtered search
     # goes without block-quality skipping.

@@ -1,0 +1,285 @@
+"""Run a query over whole posting lists with numpy: BM25 scores, the top N and the exact total.
+
+Whoosh walks a query's matchers one document at a time in Python, and counting the total takes
+a second walk; at 100k documents a common word cost half a second. Here a term's postings are
+read a block at a time into arrays (kept per immutable segment), scored with ranking's BM25 in
+one vector operation, and combined per segment as arrays: OR adds scores, AND intersects, AND NOT
+removes. A part with no array form (a phrase, a range, `*`) is walked by its own Whoosh matcher,
+as Whoosh would, so every query gets the same scores and the same order as Whoosh's collector:
+highest score first, then lowest document number.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+
+import numpy as np
+from whoosh import columns, query
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import TermNotFound
+from whoosh.searching import Results
+from whoosh.util.numeric import byte_to_length
+
+from search import cache, ranking
+
+_STRIDE = 1 << 32  # a (docnum, position) pair as one integer: docnum * _STRIDE + position
+CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
+# A segment's postings and lengths never change, so they are kept by segment id, up to this much.
+ARRAYS = cache.ResultCache(entries=100_000, max_bytes=48 * 1024 * 1024)
+# As W3PerDocReader.doc_field_length with the scorer's default of 1: a zero byte means no length.
+_LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 1 for b in range(256)], dtype=np.float64)
+
+
+class _Part:
+    """Which documents of one segment a query part matches, and their scores there."""
+
+    __slots__ = ("mask", "scores")
+
+    def __init__(self, mask: np.ndarray, scores: np.ndarray):
+        self.mask = mask
+        self.scores = scores
+
+
+def run(searcher, q: query.Query, limit: int, weighting: ranking.BM25, check: Callable[[], None]):
+    """Return (Whoosh Results of the top `limit`, exact total) for `q`; `check()` raises when time is up."""
+    context = searcher.context()
+    found_scores, found_docs = [], []
+    for leaf, offset in searcher.leaf_searchers():
+        size = leaf.doc_count_all()
+        if size == 0:
+            continue
+        part = _Evaluator(leaf, context, weighting, check, size).part(q)
+        mask = part.mask & _live(leaf, size)
+        docs = np.flatnonzero(mask)
+        found_scores.append(part.scores[docs])
+        found_docs.append(docs + offset)
+        check()
+    scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
+    docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
+    total = len(docs)
+    if total > limit > 0:
+        # Only scores at least the limit-th best can be in the top; sort those alone.
+        kth = np.partition(scores, total - limit)[total - limit]
+        keep = scores >= kth
+        scores, docs = scores[keep], docs[keep]
+    order = np.lexsort((docs, -scores))[:limit]
+    top = [(float(scores[i]), int(docs[i])) for i in order]
+    results = Results(searcher, q, top)
+    results._total = total  # len(results) without a collector to ask
+    return results, total
+
+
+class _Evaluator:
+    def __init__(self, leaf, context, weighting: ranking.BM25, check, size: int):
+        self.leaf, self.context, self.weighting, self.check, self.size = leaf, context, weighting, check, size
+
+    def part(self, q: query.Query) -> _Part:
+        """Return what `q` matches in this segment, scored as Whoosh's matchers score it."""
+        if isinstance(q, query.Term) and self._scored(q.fieldname):
+            return self._term(q)
+        if isinstance(q, (query.And, query.Or)) and not getattr(q, "scale", None):
+            subs = q.subqueries
+            if len(subs) == 1:
+                return self.part(subs[0])  # Whoosh applies no boost to a lone clause
+            found = self._combine(subs, _both if isinstance(q, query.And) else _either)
+            if q.boost != 1.0:
+                found.scores = found.scores * q.boost
+            return found
+        if isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1:
+            return self._phrase(q)
+        if isinstance(q, query.AndNot):
+            keep, drop = self.part(q.a), self.part(q.b)
+            mask = keep.mask & ~drop.mask
+            return _Part(mask, np.where(mask, keep.scores, 0.0))
+        if isinstance(q, query.Require):
+            scored, required = self.part(q.a), self.part(q.b)
+            mask = scored.mask & required.mask
+            return _Part(mask, np.where(mask, scored.scores, 0.0))
+        if isinstance(q, query.AndMaybe):
+            required, optional = self.part(q.a), self.part(q.b)
+            extra = np.where(required.mask & optional.mask, optional.scores, 0.0)
+            return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0))
+        return self._walk(q)
+
+    def _combine(self, subqueries, how) -> _Part:
+        parts = [self.part(sub) for sub in subqueries]
+        if not parts:
+            return self._nothing()
+        result = parts[0]
+        for other in parts[1:]:
+            result = how(result, other)
+        return result
+
+    def _nothing(self) -> _Part:
+        return _Part(np.zeros(self.size, dtype=bool), np.zeros(self.size))
+
+    def _scored(self, fieldname: str) -> bool:
+        schema = self.leaf.schema
+        return fieldname in schema and schema[fieldname].scorable
+
+    def _term(self, q: query.Term) -> _Part:
+        reader = self.leaf.reader()
+        try:
+            text = self.leaf.schema[q.fieldname].to_bytes(q.text)
+            postings = _postings(reader, q.fieldname, text)
+        except (ValueError, TermNotFound):
+            return self._nothing()
+        if postings is None:
+            return self._walk(q)
+        docs, weights = postings
+        weighting = self.weighting
+        idf, avgfl = weighting.term_stats(self.leaf, q.fieldname, text)
+        lengths = _lengths(reader, q.fieldname)[docs]
+        scores = np.zeros(self.size)
+        scored = ranking.bm25(weights, lengths, idf, avgfl, weighting.k1, weighting.field_b_of(q.fieldname))
+        scores[docs] = scored * q.boost if q.boost != 1.0 else scored
+        mask = np.zeros(self.size, dtype=bool)
+        mask[docs] = True
+        self.check()
+        return _Part(mask, scores)
+
+    def _phrase(self, q: query.Phrase) -> _Part:
+        """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does."""
+        words = [self._term(query.Term(q.fieldname, word)) for word in q.words]
+        candidates = words[0].mask.copy()
+        for word in words[1:]:
+            candidates &= word.mask
+        starts = None
+        for offset, word in enumerate(q.words):
+            if not candidates.any():
+                return self._nothing()
+            text = self.leaf.schema[q.fieldname].to_bytes(word)
+            located = _positions(self.leaf.reader(), q.fieldname, text)
+            if located is None:
+                return self._walk(q)
+            docs, places = located
+            inside = candidates[docs]
+            # Where the phrase would start if this word is its offset-th.
+            keys = docs[inside] * _STRIDE + (places[inside] - offset)
+            starts = keys if starts is None else _common(starts, keys)
+            candidates = np.zeros(self.size, dtype=bool)
+            candidates[starts // _STRIDE] = True
+            self.check()
+        scores = np.zeros(self.size)
+        for word in words:
+            scores += word.scores
+        scores = np.where(candidates, scores, 0.0)
+        return _Part(candidates, scores * q.boost if q.boost != 1.0 else scores)
+
+    def _walk(self, q: query.Query) -> _Part:
+        """Walk `q`'s own Whoosh matcher over this segment, document by document."""
+        mask, scores = self._nothing().mask, np.zeros(self.size)
+        matcher = q.matcher(self.leaf, self.context)
+        seen = 0
+        while matcher.is_active():
+            docnum = matcher.id()
+            mask[docnum] = True
+            scores[docnum] = matcher.score()
+            seen += 1
+            if seen % CHECK_EVERY == 0:
+                self.check()
+            matcher.next()
+        return _Part(mask, scores)
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the values of sorted array `a` that sorted array `b` holds too."""
+    if len(b) == 0:
+        return b
+    at = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return a[b[at] == a]
+
+
+def _either(a: _Part, b: _Part) -> _Part:
+    return _Part(a.mask | b.mask, a.scores + b.scores)
+
+
+def _both(a: _Part, b: _Part) -> _Part:
+    mask = a.mask & b.mask
+    return _Part(mask, np.where(mask, a.scores + b.scores, 0.0))
+
+
+def _segment_key(reader) -> str:
+    return reader.segment().segment_id()
+
+
+def _postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return a term's (docnums, weights) in a segment, deleted documents included; None if unreadable here."""
+    key = ("postings", _segment_key(reader), fieldname, text)
+    found = ARRAYS.get(key)
+    if found is not None:
+        return found
+    matcher = reader.postings(fieldname, text)
+    if isinstance(matcher, FilterMatcher):  # deletions: applied to the whole segment at the end
+        matcher = matcher.child
+    if type(matcher) is not W3LeafMatcher:
+        return None
+    ids, weights = [], []
+    while matcher.is_active():
+        # A block at a time: W3LeafMatcher keeps up to 128 postings per block.
+        matcher._read_ids()
+        matcher._read_weights()
+        ids.append(np.asarray(matcher._ids, dtype=np.int64))
+        weights.append(np.asarray(matcher._weights, dtype=np.float64))
+        matcher._next_block()
+    found = (np.concatenate(ids), np.concatenate(weights)) if ids else (np.zeros(0, np.int64), np.zeros(0))
+    ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
+    return found
+
+
+def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (docnum, position) of every occurrence of a term in a segment, or None without positions."""
+    key = ("positions", _segment_key(reader), fieldname, text)
+    found = ARRAYS.get(key)
+    if found is not None:
+        return found
+    fmt = reader.schema[fieldname].format
+    if not fmt.supports("positions"):
+        return None
+    matcher = reader.postings(fieldname, text)
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    if type(matcher) is not W3LeafMatcher:
+        return None
+    docs, places = array("q"), array("q")
+    decode = fmt.decode_positions
+    while matcher.is_active():
+        matcher._read_ids()
+        matcher._read_values()
+        for docnum, value in zip(matcher._ids, matcher._values, strict=True):
+            where = decode(value)
+            docs.extend([docnum] * len(where))
+            places.extend(where)
+        matcher._next_block()
+    found = (np.frombuffer(docs, dtype=np.int64), np.frombuffer(places, dtype=np.int64))
+    ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
+    return found
+
+
+def _lengths(reader, fieldname: str) -> np.ndarray:
+    """Return every document's length of `fieldname` in a segment, as the BM25 scorer reads it."""
+    key = ("lengths", _segment_key(reader), fieldname)
+    found = ARRAYS.get(key)
+    if found is None:
+        column = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+        size = reader.doc_count_all()
+        if column is None:
+            raw = np.zeros(size, dtype=np.uint8)
+        elif isinstance(column, columns.NumericColumn.Reader) and column._typecode == "B" and column._count == size:
+            raw = np.frombuffer(column._dbfile.get(column._basepos, size), dtype=np.uint8)  # one read
+        else:
+            raw = np.fromiter(column, dtype=np.uint8, count=size)
+        found = _LENGTH_OF_BYTE[raw]
+        ARRAYS.put(key, found, size=found.nbytes + 200)
+    return found
+
+
+def _live(leaf, size: int) -> np.ndarray:
+    """Return which documents of a segment are not deleted."""
+    reader = leaf.reader()
+    live = np.ones(size, dtype=bool)
+    if reader.has_deletions():
+        live[np.fromiter(reader.segment().deleted_docs(), dtype=np.int64)] = False
+    return live

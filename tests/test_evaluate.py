@@ -1,0 +1,135 @@
+"""search.evaluate gives what Whoosh's own matchers and collector give: the same total, order and scores."""
+
+from __future__ import annotations
+
+from random import Random
+
+import pytest
+from conftest import write
+from whoosh import query as whoosh_query
+
+from search import evaluate, indexer, query
+from search.analysis import analyze
+
+WORDS = [
+    "boundary",
+    "layer",
+    "flow",
+    "heat",
+    "transfer",
+    "shock",
+    "wave",
+    "wing",
+    "flutter",
+    "pressure",
+    "orbit",
+    "fuel",
+    "plate",
+    "turbulent",
+    "laminar",
+    "supersonic",
+    "hypersonic",
+    "nozzle",
+    "cone",
+    "drag",
+    "lift",
+    "the",
+    "of",
+    "a",
+    "in",
+]
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory):
+    """An index of several segments, some with deletions, over texts from a small vocabulary."""
+    tmp = tmp_path_factory.mktemp("evaluate")
+    root, index_dir = tmp / "corpus", tmp / "ix"
+    rng = Random(7)
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(n)) + ".\n"
+
+    for batch in range(3):  # one commit, and so at least one segment, per batch
+        for i in range(40):
+            write(root, f"b{batch}/d{i:02d}.txt", f"{text(4)}\n{text(rng.randint(5, 120))}")
+        indexer.reindex(root, index_dir)
+    for i in range(0, 40, 3):  # deletions and new versions in the older segments
+        (root / f"b0/d{i:02d}.txt").unlink()
+        write(root, f"b1/d{i:02d}.txt", f"{text(3)}\n{text(30)}")
+    indexer.reindex(root, index_dir)
+    searchers = query.Searchers(index_dir)  # closes its searchers when collected: kept until the end
+    found = searchers.get()
+    assert len(found.leaf_searchers()) > 1 and any(leaf.reader().has_deletions() for leaf, _ in found.leaf_searchers())
+    yield found
+
+
+QUERIES = [
+    "flow",
+    "heat transfer",
+    "heat OR orbit",
+    "flow -wave",
+    '"boundary layer"',
+    '"the boundary layer"',
+    '"flow flow"',
+    '"heat transfer"~3',
+    "compress* OR turb*",
+    "flutr~",
+    "title:wing",
+    "wing^3 drag",
+    "(heat OR cone)^0.5 lift",
+    "the",
+    "absentword",
+    "heat absentword",
+]
+
+
+@pytest.mark.parametrize("q", QUERIES)
+@pytest.mark.parametrize("match", ["all", "any"])
+def test_same_results_as_whoosh(searcher, q, match):
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match))
+    # Every match, scored and sorted: with a limit, Whoosh's collector may replace a union by
+    # its stronger branches once the top N is full, and then undercounts the total.
+    whoosh = searcher.search(expanded, limit=None)
+    for limit in (1, 10, 500):
+        mine, total = evaluate.run(searcher, expanded, limit, searcher.weighting, lambda: None)
+        assert total == len(whoosh)
+        assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:limit]]
+        assert [hit.score for hit in mine] == pytest.approx([hit.score for hit in whoosh[:limit]], rel=1e-9)
+
+
+def test_an_excluded_group_excludes_each_of_its_words(searcher):
+    # Whoosh 2.7's own matchers return, for this query on this index, a document with both words.
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(
+        query.parse("flow NOT (wave OR lift)", "all")
+    )
+    mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
+    expected = set()
+    for docnum in searcher.reader().all_doc_ids():
+        stored = searcher.stored_fields(docnum)
+        stems = set(analyze(stored["title"] + "\n" + stored["body"], "en"))
+        if "flow" in stems and not stems & {"wave", "lift"}:
+            expected.add(docnum)
+    assert total == len(expected) > 0
+    assert {hit.docnum for hit in mine} == expected
+
+
+def test_filters_restrict_without_scoring(searcher):
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flow", "all"))
+    restricted = whoosh_query.Require(expanded, whoosh_query.Term("folder", "b1"))
+    mine, total = evaluate.run(searcher, restricted, 10, searcher.weighting, lambda: None)
+    whoosh = searcher.search(restricted, limit=None)
+    assert total == len(whoosh) > 0
+    assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:10]]
+    assert all(hit["path"].startswith("b1/") for hit in mine)
+
+
+def test_out_of_time_stops_the_run(searcher):
+    def out_of_time():
+        raise query.QueryError(query.TOO_SLOW)
+
+    with pytest.raises(query.QueryError):
+        evaluate.run(searcher, whoosh_query.Term("body_en", "flow"), 10, searcher.weighting, out_of_time)
