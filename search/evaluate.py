@@ -133,7 +133,9 @@ class _Evaluator:
         idf, avgfl = weighting.term_stats(self.leaf, q.fieldname, text)
         lengths = _lengths(reader, q.fieldname)[docs]
         scores = np.zeros(self.size)
-        scored = ranking.bm25(weights, lengths, idf, avgfl, weighting.k1, weighting.field_b_of(q.fieldname))
+        scored = ranking.bm25(
+            weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, weighting.field_b_of(q.fieldname)
+        )
         scores[docs] = scored * q.boost if q.boost != 1.0 else scored
         mask = np.zeros(self.size, dtype=bool)
         mask[docs] = True
@@ -157,7 +159,7 @@ class _Evaluator:
             docs, places = located
             inside = candidates[docs]
             # Where the phrase would start if this word is its offset-th.
-            keys = docs[inside] * _STRIDE + (places[inside] - offset)
+            keys = docs[inside].astype(np.int64) * _STRIDE + (places[inside] - offset)
             starts = keys if starts is None else _common(starts, keys)
             candidates = np.zeros(self.size, dtype=bool)
             candidates[starts // _STRIDE] = True
@@ -221,10 +223,10 @@ def _postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | N
         # A block at a time: W3LeafMatcher keeps up to 128 postings per block.
         matcher._read_ids()
         matcher._read_weights()
-        ids.append(np.asarray(matcher._ids, dtype=np.int64))
-        weights.append(np.asarray(matcher._weights, dtype=np.float64))
+        ids.append(np.asarray(matcher._ids, dtype=np.int32))
+        weights.append(np.asarray(matcher._weights, dtype=np.float32))  # as stored
         matcher._next_block()
-    found = (np.concatenate(ids), np.concatenate(weights)) if ids else (np.zeros(0, np.int64), np.zeros(0))
+    found = (np.concatenate(ids), np.concatenate(weights)) if ids else (np.zeros(0, np.int32), np.zeros(0, np.float32))
     ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
     return found
 
@@ -243,7 +245,7 @@ def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndar
         matcher = matcher.child
     if type(matcher) is not W3LeafMatcher:
         return None
-    docs, places = array("q"), array("q")
+    docs, places = array("i"), array("i")
     decode = fmt.decode_positions
     while matcher.is_active():
         matcher._read_ids()
@@ -253,7 +255,7 @@ def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndar
             docs.extend([docnum] * len(where))
             places.extend(where)
         matcher._next_block()
-    found = (np.frombuffer(docs, dtype=np.int64), np.frombuffer(places, dtype=np.int64))
+    found = (np.frombuffer(docs, dtype=np.int32), np.frombuffer(places, dtype=np.int32))
     ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
     return found
 
