@@ -6,6 +6,8 @@ from random import Random
 
 import pytest
 from conftest import write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from whoosh import query as whoosh_query
 
 from search import evaluate, indexer, query
@@ -133,3 +135,29 @@ def test_out_of_time_stops_the_run(searcher):
 
     with pytest.raises(query.QueryError):
         evaluate.run(searcher, whoosh_query.Term("body_en", "flow"), 10, searcher.weighting, out_of_time)
+
+
+# Queries built from the index's words and the query language's operators, minus NOT (above).
+_word = st.sampled_from(["flow", "heat", "wave", "wing", "plate", "cone", "lift", "the", "absent", "turb*", "flutr~"])
+_phrase = st.lists(st.sampled_from(["boundary", "layer", "flow", "heat", "transfer", "the"]), min_size=2, max_size=3)
+_clause = st.one_of(_word, _phrase.map(lambda words: '"' + " ".join(words) + '"'), _word.map("title:{}".format))
+_query = st.recursive(
+    _clause,
+    lambda inner: st.lists(inner, min_size=2, max_size=3).flatmap(
+        lambda parts: st.sampled_from([" ", " OR "]).map(lambda joint: "(" + joint.join(parts) + ")")
+    ),
+    max_leaves=6,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=_query, match=st.sampled_from(["all", "any"]), limit=st.sampled_from([1, 10, 1000]))
+def test_fuzz_generated_queries_match_whoosh(searcher, q, match, limit):
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match))
+    mine, total = evaluate.run(searcher, expanded, limit, searcher.weighting, lambda: None)
+    whoosh = searcher.search(expanded, limit=None)
+    assert total == len(whoosh)
+    assert [hit.score for hit in mine] == pytest.approx([hit.score for hit in whoosh[:limit]], rel=1e-9)
+    # Equal scores may come in another order only if Whoosh's sums differ in the last bits.
+    assert {hit.docnum for hit in mine} <= {hit.docnum for hit in whoosh[: limit + 5]}
