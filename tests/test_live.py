@@ -64,11 +64,18 @@ def site(tmp_path_factory):
 _edition = iter(range(1, 1000))
 
 
+# Appended to each edited document: indexing is fast enough that 40 short edits take a fraction
+# of a second, less than a second writer needs to start while the first still holds the lock.
+FILLER = "\n" + " ".join(f"filler{i % 997} padding text for the lock tests." for i in range(4000)) + "\n"
+
+
 def _edit(corpus: Path, count: int = 40) -> int:
     """Edit `count` documents so the next reindex has seconds of work; return the edition."""
     edition = next(_edition)
     for number in range(count):
-        write_document(corpus, number, version=edition)
+        path = write_document(corpus, number, version=edition)
+        with (corpus / path).open("a", encoding="utf-8") as file:
+            file.write(FILLER)
     return edition
 
 
