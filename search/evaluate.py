@@ -11,8 +11,10 @@ highest score first, then lowest document number.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable
+from itertools import chain
+from operator import itemgetter
+from pickle import UnpicklingError, loads
 
 import numpy as np
 from whoosh import columns, query
@@ -25,6 +27,7 @@ from whoosh.util.numeric import byte_to_length
 from search import cache, ranking
 
 _STRIDE = 1 << 32  # a (docnum, position) pair as one integer: docnum * _STRIDE + position
+_AFTER_COUNT = itemgetter(slice(4, None))
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
 ARRAYS = cache.ResultCache(entries=100_000, max_bytes=48 * 1024 * 1024)
@@ -221,9 +224,8 @@ def _postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | N
     ids, weights = [], []
     while matcher.is_active():
         # A block at a time: W3LeafMatcher keeps up to 128 postings per block.
-        matcher._read_ids()
+        ids.append(_block_ids(matcher))
         matcher._read_weights()
-        ids.append(np.asarray(matcher._ids, dtype=np.int32))
         weights.append(np.asarray(matcher._weights, dtype=np.float32))  # as stored
         matcher._next_block()
     found = (np.concatenate(ids), np.concatenate(weights)) if ids else (np.zeros(0, np.int32), np.zeros(0, np.float32))
@@ -245,19 +247,41 @@ def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndar
         matcher = matcher.child
     if type(matcher) is not W3LeafMatcher:
         return None
-    docs, places = array("i"), array("i")
-    decode = fmt.decode_positions
+    ids, gaps = [], []
     while matcher.is_active():
-        matcher._read_ids()
+        ids.append(_block_ids(matcher))
         matcher._read_values()
-        for docnum, value in zip(matcher._ids, matcher._values, strict=True):
-            where = decode(value)
-            docs.extend([docnum] * len(where))
-            places.extend(where)
+        # A value is the count (4 bytes), then the pickled gaps between positions (formats.Positions).
+        try:
+            gaps.extend(map(loads, map(_AFTER_COUNT, matcher._values)))
+        except (UnpicklingError, EOFError):  # not the encoding this reads: Whoosh's decoder, value by value
+            gaps.extend(_gaps(fmt.decode_positions(value)) for value in matcher._values)
         matcher._next_block()
-    found = (np.frombuffer(docs, dtype=np.int32), np.frombuffer(places, dtype=np.int32))
+    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+    steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
+    # Positions are the running sums of the gaps, restarted at each document's first one.
+    running = np.cumsum(steps)
+    firsts = np.cumsum(counts) - counts
+    restart = np.repeat(running[firsts[counts > 0]] - steps[firsts[counts > 0]], counts[counts > 0])
+    docs = np.repeat(np.concatenate(ids) if ids else np.zeros(0, np.int32), counts)
+    places = (running - restart).astype(np.int32)
+    found = (docs, places)
     ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
     return found
+
+
+def _block_ids(matcher: W3LeafMatcher) -> np.ndarray:
+    """Return the docnums of the matcher's current block (stored as gaps: a running sum, in numpy)."""
+    if matcher._data is None:
+        matcher._read_data()
+    if matcher._byteids:
+        matcher._read_ids()
+        return np.asarray(matcher._ids, dtype=np.int32)
+    return np.cumsum(np.asarray(matcher._data[0], dtype=np.int64)).astype(np.int32)
+
+
+def _gaps(positions: list[int]) -> list[int]:
+    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
 
 
 def _lengths(reader, fieldname: str) -> np.ndarray:
