@@ -57,6 +57,7 @@ QUERY_MIX: dict[str, list[str]] = {
     "prefix": ["compress*", "turbul*", "hyperson*", "aero*"],
 }
 TRIVIAL_PATH = "/livez"
+WARM_CONNECTIONS = 16
 CHANGED_FRACTION = 0.01
 
 
@@ -214,19 +215,25 @@ def _load_worker(port: int, paths: list[str], concurrency: int) -> list[tuple[st
     return out
 
 
-def _load_process(port: int, batches: list[list[str]], concurrency: int, results) -> None:
-    """Run each batch in turn (in this separate process); send back (batch, wall, samples)."""
+def _load_process(port: int, batches: list[list[str]], concurrency: int, results, warm_concurrency: int) -> None:
+    """Run each batch in turn (in this separate process); send back (batch, wall, samples).
+
+    The first batch, the warm-up, goes over `warm_concurrency` connections.
+    """
     for number, batch in enumerate(batches):
         started = time.perf_counter()
-        samples = _load_worker(port, batch, concurrency)
+        samples = _load_worker(port, batch, warm_concurrency if number == 0 else concurrency)
         results.put((number, time.perf_counter() - started, samples))
     results.put(None)
 
 
-def _run_load(port: int, batches: list[list[str]], concurrency: int) -> list[tuple[int, float, list]]:
+def _run_load(
+    port: int, batches: list[list[str]], concurrency: int, warm_concurrency: int | None = None
+) -> list[tuple[int, float, list]]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    process = context.Process(target=_load_process, args=(port, batches, concurrency, results))
+    warm = warm_concurrency or concurrency
+    process = context.Process(target=_load_process, args=(port, batches, concurrency, results, warm))
     process.start()
     out = []
     while (item := results.get()) is not None:
@@ -327,16 +334,19 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
         server = Server(index, corpus, server_env)
         try:
             rng = random.Random(0)
-            # Warm up, not measured: every worker thread opens its searcher, and each query
-            # is sent four times so that both workers are likely to have run it.
-            warm = [TRIVIAL_PATH] * 64 + [_search_path(q) for q in mix] * 4
+            # Warm up, not measured: every worker thread opens its searcher, and each query is
+            # sent eight times over sixteen connections, which the kernel hands to the workers
+            # at random, so that every worker has run it (a query new to a worker reads its
+            # terms' postings from disk once; with four connections, one worker could get
+            # most of the warm-up and the other pay for that in the measured rounds).
+            warm = [TRIVIAL_PATH] * 64 + [_search_path(q) for q in mix] * 8
             batches = [warm]
             for _ in range(rounds):
                 trivial = [TRIVIAL_PATH] * (len(mix) * repeat)
                 searches = [_search_path(q) for q in mix] * repeat
                 rng.shuffle(searches)
                 batches += [trivial, searches]
-            ran = _run_load(server.port, batches, concurrency)
+            ran = _run_load(server.port, batches, concurrency, warm_concurrency=WARM_CONNECTIONS)
             trivial_samples, search_samples, trivial_wall, search_wall = [], [], 0.0, 0.0
             for number, wall, samples in ran[1:]:
                 if number % 2:  # odd batches are the trivial endpoint
