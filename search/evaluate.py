@@ -11,7 +11,7 @@ highest score first, then lowest document number.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import chain
 from operator import itemgetter
 from pickle import UnpicklingError, loads
@@ -212,51 +212,44 @@ def _segment_key(reader) -> str:
 
 def _postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | None:
     """Return a term's (docnums, weights) in a segment, deleted documents included; None if unreadable here."""
-    key = ("postings", _segment_key(reader), fieldname, text)
-    found = ARRAYS.get(key)
-    if found is not None:
-        return found
-    matcher = reader.postings(fieldname, text)
-    if isinstance(matcher, FilterMatcher):  # deletions: applied to the whole segment at the end
-        matcher = matcher.child
-    if type(matcher) is not W3LeafMatcher:
+    return _kept(("postings", _segment_key(reader), fieldname, text), lambda: _read_postings(reader, fieldname, text))
+
+
+def _read_postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | None:
+    matcher = _leaf_matcher(reader, fieldname, text)
+    if matcher is None:
         return None
     ids, weights = [], []
-    while matcher.is_active():
-        # A block at a time: W3LeafMatcher keeps up to 128 postings per block.
-        ids.append(_block_ids(matcher))
+    for block_ids in _blocks(matcher):
+        ids.append(block_ids)
         matcher._read_weights()
         weights.append(np.asarray(matcher._weights, dtype=np.float32))  # as stored
-        matcher._next_block()
-    found = (np.concatenate(ids), np.concatenate(weights)) if ids else (np.zeros(0, np.int32), np.zeros(0, np.float32))
-    ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
-    return found
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+    return np.concatenate(ids), np.concatenate(weights)
 
 
 def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     """Return (docnum, position) of every occurrence of a term in a segment, or None without positions."""
-    key = ("positions", _segment_key(reader), fieldname, text)
-    found = ARRAYS.get(key)
-    if found is not None:
-        return found
+    return _kept(("positions", _segment_key(reader), fieldname, text), lambda: _read_positions(reader, fieldname, text))
+
+
+def _read_positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     fmt = reader.schema[fieldname].format
     if not fmt.supports("positions"):
         return None
-    matcher = reader.postings(fieldname, text)
-    if isinstance(matcher, FilterMatcher):
-        matcher = matcher.child
-    if type(matcher) is not W3LeafMatcher:
+    matcher = _leaf_matcher(reader, fieldname, text)
+    if matcher is None:
         return None
     ids, gaps = [], []
-    while matcher.is_active():
-        ids.append(_block_ids(matcher))
+    for block_ids in _blocks(matcher):
+        ids.append(block_ids)
         matcher._read_values()
         # A value is the count (4 bytes), then the pickled gaps between positions (formats.Positions).
         try:
             gaps.extend(map(loads, map(_AFTER_COUNT, matcher._values)))
         except (UnpicklingError, EOFError):  # not the encoding this reads: Whoosh's decoder, value by value
             gaps.extend(_gaps(fmt.decode_positions(value)) for value in matcher._values)
-        matcher._next_block()
     counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
     steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
     # Positions are the running sums of the gaps, restarted at each document's first one.
@@ -265,9 +258,25 @@ def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndar
     restart = np.repeat(running[firsts[counts > 0]] - steps[firsts[counts > 0]], counts[counts > 0])
     docs = np.repeat(np.concatenate(ids) if ids else np.zeros(0, np.int32), counts)
     places = (running - restart).astype(np.int32)
-    found = (docs, places)
-    ARRAYS.put(key, found, size=found[0].nbytes + found[1].nbytes + 200)
-    return found
+    return docs, places
+
+
+def _leaf_matcher(reader, fieldname: str, text) -> W3LeafMatcher | None:
+    """Return a term's postings in a segment in Whoosh 3's block format (None in another one).
+
+    Deleted documents are left in: they are removed from the whole segment at the end.
+    """
+    matcher = reader.postings(fieldname, text)
+    if isinstance(matcher, FilterMatcher):
+        matcher = matcher.child
+    return matcher if type(matcher) is W3LeafMatcher else None
+
+
+def _blocks(matcher: W3LeafMatcher) -> Iterator[np.ndarray]:
+    """Yield the docnums of each block (up to 128 postings), the matcher standing on that block."""
+    while matcher.is_active():
+        yield _block_ids(matcher)
+        matcher._next_block()
 
 
 def _block_ids(matcher: W3LeafMatcher) -> np.ndarray:
@@ -286,19 +295,29 @@ def _gaps(positions: list[int]) -> list[int]:
 
 def _lengths(reader, fieldname: str) -> np.ndarray:
     """Return every document's length of `fieldname` in a segment, as the BM25 scorer reads it."""
-    key = ("lengths", _segment_key(reader), fieldname)
+    return _kept(("lengths", _segment_key(reader), fieldname), lambda: _read_lengths(reader, fieldname))
+
+
+def _read_lengths(reader, fieldname: str) -> np.ndarray:
+    column = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+    size = reader.doc_count_all()
+    if column is None:
+        raw = np.zeros(size, dtype=np.uint8)
+    elif isinstance(column, columns.NumericColumn.Reader) and column._typecode == "B" and column._count == size:
+        raw = np.frombuffer(column._dbfile.get(column._basepos, size), dtype=np.uint8)  # one read
+    else:
+        raw = np.fromiter(column, dtype=np.uint8, count=size)
+    return _LENGTH_OF_BYTE[raw]
+
+
+def _kept(key: tuple, read):
+    """Return ARRAYS[key], or what `read()` returns, kept there unless None (segments never change)."""
     found = ARRAYS.get(key)
     if found is None:
-        column = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-        size = reader.doc_count_all()
-        if column is None:
-            raw = np.zeros(size, dtype=np.uint8)
-        elif isinstance(column, columns.NumericColumn.Reader) and column._typecode == "B" and column._count == size:
-            raw = np.frombuffer(column._dbfile.get(column._basepos, size), dtype=np.uint8)  # one read
-        else:
-            raw = np.fromiter(column, dtype=np.uint8, count=size)
-        found = _LENGTH_OF_BYTE[raw]
-        ARRAYS.put(key, found, size=found.nbytes + 200)
+        found = read()
+        if found is not None:
+            arrays = found if isinstance(found, tuple) else (found,)
+            ARRAYS.put(key, found, size=sum(array.nbytes for array in arrays) + 200)
     return found
 
 
