@@ -45,10 +45,28 @@ class _Part:
         self.scores = scores
 
 
-def run(searcher, q: query.Query, limit: int, weighting: ranking.BM25, check: Callable[[], None]):
-    """Return (Whoosh Results of the top `limit`, exact total) for `q`; `check()` raises when time is up."""
+def sortable(searcher, fieldname: str) -> bool:
+    """Return whether run() can order results by `fieldname` (a numeric column, such as a date)."""
+    if fieldname not in searcher.schema:
+        return False
+    return isinstance(searcher.schema[fieldname].column_type, columns.NumericColumn)
+
+
+def run(
+    searcher,
+    q: query.Query,
+    limit: int,
+    weighting: ranking.BM25,
+    check: Callable[[], None],
+    newest_by: str | None = None,
+):
+    """Return (Whoosh Results of the top `limit`, exact total) for `q`; `check()` raises when time is up.
+
+    The top is by score, or with `newest_by` (a `sortable` field) by that field, largest first,
+    then by score; equal ones by document number.
+    """
     context = searcher.context()
-    found_scores, found_docs = [], []
+    found_scores, found_docs, found_keys = [], [], []
     for leaf, offset in searcher.leaf_searchers():
         size = leaf.doc_count_all()
         if size == 0:
@@ -58,16 +76,22 @@ def run(searcher, q: query.Query, limit: int, weighting: ranking.BM25, check: Ca
         docs = np.flatnonzero(mask)
         found_scores.append(part.scores[docs])
         found_docs.append(docs + offset)
+        if newest_by is not None:
+            found_keys.append(_sort_keys(leaf.reader(), newest_by)[docs])
         check()
     scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
     docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
     total = len(docs)
-    if total > limit > 0:
-        # Only scores at least the limit-th best can be in the top; sort those alone.
-        kth = np.partition(scores, total - limit)[total - limit]
-        keep = scores >= kth
-        scores, docs = scores[keep], docs[keep]
-    order = np.lexsort((docs, -scores))[:limit]
+    if newest_by is not None:
+        keys = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((docs, -scores, -keys))[:limit]
+    else:
+        if total > limit > 0:
+            # Only scores at least the limit-th best can be in the top; sort those alone.
+            kth = np.partition(scores, total - limit)[total - limit]
+            keep = scores >= kth
+            scores, docs = scores[keep], docs[keep]
+        order = np.lexsort((docs, -scores))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
     results = Results(searcher, q, top)
     results._total = total  # len(results) without a collector to ask
@@ -308,6 +332,21 @@ def _read_lengths(reader, fieldname: str) -> np.ndarray:
     else:
         raw = np.fromiter(column, dtype=np.uint8, count=size)
     return _LENGTH_OF_BYTE[raw]
+
+
+def _sort_keys(reader, fieldname: str) -> np.ndarray:
+    """Return a numeric column of a segment as int64, in one read when it is stored whole."""
+    return _kept(("sort", _segment_key(reader), fieldname), lambda: _read_sort_keys(reader, fieldname))
+
+
+def _read_sort_keys(reader, fieldname: str) -> np.ndarray:
+    column = reader.column_reader(fieldname, translate=False)
+    size = reader.doc_count_all()
+    if isinstance(column, columns.NumericColumn.Reader) and column._count == size:
+        stored = np.frombuffer(column._dbfile.get(column._basepos, size * column._fixedlen), ">" + column._typecode)
+    else:
+        stored = np.array([column[docnum] for docnum in range(size)])
+    return stored.astype(np.int64)
 
 
 def _kept(key: tuple, read):

@@ -684,9 +684,9 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # Inside the query, not as a collector filter: Whoosh's TimeLimitCollector
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
-    if sortedby is None and isinstance(searcher.weighting, ranking.BM25):
+    if isinstance(searcher.weighting, ranking.BM25) and (sortedby is None or evaluate.sortable(searcher, sortedby)):
         deadline = Deadline(time_limit)
-        return evaluate.run(searcher, q, limit, searcher.weighting, deadline.check)
+        return evaluate.run(searcher, q, limit, searcher.weighting, deadline.check, newest_by=sortedby)
     # Whoosh 2.7's RequireMatcher.skip_to_quality() can trip an assertion in
     # IntersectionMatcher once the top-N heap is full, so a filtered search
     # goes without block-quality skipping.

@@ -161,3 +161,16 @@ def test_fuzz_generated_queries_match_whoosh(searcher, q, match, limit):
     assert [hit.score for hit in mine] == pytest.approx([hit.score for hit in whoosh[:limit]], rel=1e-9)
     # Equal scores may come in another order only if Whoosh's sums differ in the last bits.
     assert {hit.docnum for hit in mine} <= {hit.docnum for hit in whoosh[: limit + 5]}
+
+
+def test_newest_first(searcher):
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(
+        query.parse("flow OR heat", "all")
+    )
+    mine, total = evaluate.run(searcher, expanded, 10, searcher.weighting, lambda: None, newest_by="modified")
+    every = searcher.search(expanded, limit=None)
+    assert total == len(every) > 10
+    newest = sorted((hit["modified"] for hit in every), reverse=True)[:10]
+    assert [hit["modified"] for hit in mine] == newest
+    assert evaluate.sortable(searcher, "modified") and not evaluate.sortable(searcher, "path")
