@@ -104,8 +104,10 @@ class _Evaluator:
 
     def part(self, q: query.Query) -> _Part:
         """Return what `q` matches in this segment, scored as Whoosh's matchers score it."""
-        if isinstance(q, query.Term) and self._scored(q.fieldname):
+        if isinstance(q, query.Term) and q.fieldname in self.leaf.schema:
             return self._term(q)
+        if isinstance(q, query.DateRange) and q.constantscore and sortable(self.leaf, q.fieldname):
+            return self._dates(q)
         if isinstance(q, (query.And, query.Or)) and not getattr(q, "scale", None):
             subs = q.subqueries
             if len(subs) == 1:
@@ -157,17 +159,29 @@ class _Evaluator:
             return self._walk(q)
         docs, weights = postings
         weighting = self.weighting
-        idf, avgfl = weighting.term_stats(self.leaf, q.fieldname, text)
-        lengths = _lengths(reader, q.fieldname)[docs]
         scores = np.zeros(self.size)
-        scored = ranking.bm25(
-            weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, weighting.field_b_of(q.fieldname)
-        )
+        if self._scored(q.fieldname):
+            idf, avgfl = weighting.term_stats(self.leaf, q.fieldname, text)
+            lengths = _lengths(reader, q.fieldname)[docs]
+            b = weighting.field_b_of(q.fieldname)
+            scored = ranking.bm25(weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, b)
+        else:  # a field without lengths (type, folder): Whoosh's WeightScorer, the weight itself
+            scored = weights.astype(np.float64)
         scores[docs] = scored * q.boost if q.boost != 1.0 else scored
         mask = np.zeros(self.size, dtype=bool)
         mask[docs] = True
         self.check()
         return _Part(mask, scores)
+
+    def _dates(self, q: query.DateRange) -> _Part:
+        """Match a date range on the date column (the same numbers as the range's ends), scored q.boost as Whoosh does."""
+        keys = _sort_keys(self.leaf.reader(), q.fieldname)
+        mask = np.ones(self.size, dtype=bool)
+        if q.start is not None:
+            mask &= keys > q.start if q.startexcl else keys >= q.start
+        if q.end is not None:
+            mask &= keys < q.end if q.endexcl else keys <= q.end
+        return _Part(mask, np.where(mask, float(q.boost), 0.0))
 
     def _phrase(self, q: query.Phrase) -> _Part:
         """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does."""
@@ -346,7 +360,7 @@ def _read_sort_keys(reader, fieldname: str) -> np.ndarray:
         stored = np.frombuffer(column._dbfile.get(column._basepos, size * column._fixedlen), ">" + column._typecode)
     else:
         stored = np.array([column[docnum] for docnum in range(size)])
-    return stored.astype(np.int64)
+    return stored.astype(np.float64 if stored.dtype.kind == "f" else np.int64)
 
 
 def _kept(key: tuple, read):

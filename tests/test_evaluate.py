@@ -174,3 +174,29 @@ def test_newest_first(searcher):
     newest = sorted((hit["modified"] for hit in every), reverse=True)[:10]
     assert [hit["modified"] for hit in mine] == newest
     assert evaluate.sortable(searcher, "modified") and not evaluate.sortable(searcher, "path")
+
+
+def test_filters_on_type_and_dates_match_whoosh(searcher):
+    from datetime import datetime
+
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flow", "all"))
+    dates = sorted(searcher.stored_fields(docnum)["modified"] for docnum in searcher.reader().all_doc_ids())
+    middle = dates[len(dates) // 2]
+    for restriction in [
+        whoosh_query.Term("type", "text"),
+        whoosh_query.DateRange("modified", middle, None),
+        whoosh_query.DateRange("modified", None, middle, endexcl=True),
+        whoosh_query.And(
+            [whoosh_query.Term("folder", "b2"), whoosh_query.DateRange("modified", datetime(2000, 1, 1), None)]
+        ),
+    ]:
+        restricted = whoosh_query.Require(expanded, restriction)
+        mine, total = evaluate.run(searcher, restricted, 10, searcher.weighting, lambda: None)
+        every = searcher.search(restricted, limit=None)
+        assert total == len(every) > 0, restriction
+        assert [hit.docnum for hit in mine] == [hit.docnum for hit in every[:10]]
+        alone, count = evaluate.run(searcher, restriction, 500, searcher.weighting, lambda: None)
+        whoosh_alone = searcher.search(restriction, limit=None)
+        assert count == len(whoosh_alone)
+        assert [hit.score for hit in alone] == pytest.approx([hit.score for hit in whoosh_alone[:500]])
