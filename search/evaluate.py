@@ -4,9 +4,10 @@ Whoosh walks a query's matchers one document at a time in Python, and counting t
 a second walk; at 100k documents a common word cost half a second. Here a term's postings are
 read a block at a time into arrays (kept per immutable segment), scored with ranking's BM25 in
 one vector operation, and combined per segment as arrays: OR adds scores, AND intersects, AND NOT
-removes. A part with no array form (a phrase, a range, `*`) is walked by its own Whoosh matcher,
-as Whoosh would, so every query gets the same scores and the same order as Whoosh's collector:
-highest score first, then lowest document number.
+and filters remove. An exact phrase intersects its words' (document, position) pairs; a date
+range and a date sort read the date column. A part with no array form (a proximity phrase such
+as `"a b"~3`, `*`) is walked by its own Whoosh matcher. Every query gets the same scores and the
+same order as Whoosh's own matchers: highest score first, then lowest document number.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ class _Evaluator:
             if q.boost != 1.0:
                 found.scores = found.scores * q.boost
             return found
-        if isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1:
+        if isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1 and q.fieldname in self.leaf.schema:
             return self._phrase(q)
         if isinstance(q, query.AndNot):
             keep, drop = self.part(q.a), self.part(q.b)
