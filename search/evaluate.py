@@ -60,13 +60,15 @@ def run(
     weighting: ranking.BM25,
     check: Callable[[], None],
     newest_by: str | None = None,
+    context=None,
 ):
     """Return (Whoosh Results of the top `limit`, exact total) for `q`; `check()` raises when time is up.
 
     The top is by score, or with `newest_by` (a `sortable` field) by that field, largest first,
-    then by score; equal ones by document number.
+    then by score; equal ones by document number. `context` is the Whoosh search context that
+    parts walked by their own matchers get (the caller's may carry a deadline for them).
     """
-    context = searcher.context()
+    context = context or searcher.context()
     found_scores, found_docs, found_keys = [], [], []
     for leaf, offset in searcher.leaf_searchers():
         size = leaf.doc_count_all()

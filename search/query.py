@@ -685,8 +685,11 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
         # bypasses FilterCollector. Require scores by the first query only.
         q = query.Require(q, restriction)
     if isinstance(searcher.weighting, ranking.BM25) and (sortedby is None or evaluate.sortable(searcher, sortedby)):
-        deadline = Deadline(time_limit)
-        return evaluate.run(searcher, q, limit, searcher.weighting, deadline.check, newest_by=sortedby)
+        context = searcher.context()
+        context.deadline = Deadline(time_limit)  # for the parts Whoosh's matchers walk (see _Term)
+        return evaluate.run(
+            searcher, q, limit, searcher.weighting, context.deadline.check, newest_by=sortedby, context=context
+        )
     # Whoosh 2.7's RequireMatcher.skip_to_quality() can trip an assertion in
     # IntersectionMatcher once the top-N heap is full, so a filtered search
     # goes without block-quality skipping.
