@@ -153,6 +153,16 @@ def _fragment_bounds(text: str, first: int, last: int) -> tuple[int, int]:
     return start, end
 
 
+def _content_bounds(text: str) -> tuple[int, int]:
+    """Return where the text's first non-space character is and where its last one ends."""
+    head, tail = 0, len(text)
+    while head < tail and text[head].isspace():
+        head += 1
+    while tail > head and text[tail - 1].isspace():
+        tail -= 1
+    return head, tail
+
+
 def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
     parts, cursor = [], start
     for first, last in spans:
@@ -169,9 +179,10 @@ def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> st
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the best passages of `text` as sanitised HTML with every match in <mark>."""
     spans = find_matches(text, lang, match)
+    head, tail = _content_bounds(text)  # an ellipsis only where text is left out, not whitespace
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
-        body = html.escape(text[:end].strip()) + (ELLIPSIS if end < len(text) else "")
+        body = html.escape(text[:end].strip()) + (ELLIPSIS if end < tail else "")
         return Snippet(sanitize(body), [])
     # Score a fragment around each match by the distinct words it covers, then hits.
     candidates = []
@@ -189,8 +200,8 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     chosen.sort()
     pieces = []
     for start, end in chosen:
-        prefix = ELLIPSIS + " " if start > 0 else ""
-        suffix = " " + ELLIPSIS if end < len(text) else ""
+        prefix = ELLIPSIS + " " if start > head else ""
+        suffix = " " + ELLIPSIS if end < tail else ""
         pieces.append(prefix + _render(text, start, end, spans).strip() + suffix)
     markup = " ".join(pieces).replace(ELLIPSIS + " " + ELLIPSIS, ELLIPSIS)
     shown = [{"start": a, "end": b} for a, b in spans if any(s <= a and b <= e for s, e in chosen)]

@@ -70,6 +70,17 @@ def test_fragment_prefers_sentence_start():
     assert html.startswith("… The ")
 
 
+def test_no_ellipsis_where_only_whitespace_is_left_out():
+    whole = snippets.snippet("\n  Notes on the glacier survey, day 3.\n\n", "en", terms(en=["glacier"]))
+    assert whole.html == "Notes on the <mark>glacier</mark> survey, day 3."
+    unmatched = snippets.snippet("A short note.\n", "en", terms())
+    assert unmatched.html == "A short note."
+    cut = snippets.snippet(
+        "Intro.\n" + "Filler words here. " * 30 + "The glacier moved.\n", "en", terms(en=["glacier"])
+    )
+    assert cut.html == "… The <mark>glacier</mark> moved."
+
+
 @pytest.mark.parametrize(
     "hostile",
     ['<script>alert("x")</script>', "<img src=x onerror=alert(1)>", "&lt;b&gt;entity&lt;/b&gt;", '<svg onload="x()">'],
