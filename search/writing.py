@@ -29,7 +29,7 @@ from pickle import dumps
 
 from whoosh import formats
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3PostingsWriter, _lenfield
-from whoosh.system import pack_uint
+from whoosh.system import pack_uint, unpack_uint
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
@@ -49,35 +49,22 @@ class FastField:
         self._positions = positions
         self._boost = boost
 
-    def _encoded(self, text: str) -> Iterator[tuple[str, int, bytes]]:
-        """Yield (term, frequency, encoded value) for each distinct term of `text`."""
-        words, places = self._run(text)
-        if not self._positions:
-            # Frequency.word_values: the count is the value.
-            for word, n in Counter(words).items():
-                yield word, n, _packed(n)
-            return
-        found: dict[str, list[int]] = defaultdict(list)
-        for word, pos in zip(words, places, strict=True):
-            found[word].append(pos)
-        for word, where in found.items():
-            n = len(where)
-            if n == 1:
-                yield word, 1, _ONE_POSITION.get(where[0]) or _one_position(where[0])
-            else:
-                # Positions.encode: the count, then the pickled gaps between positions.
-                gaps = [where[0], *(b - a for a, b in zip(where, where[1:], strict=False))]
-                yield word, n, _packed(n) + dumps(gaps, 2)
-
     def postings(self, text: str) -> list[Posting]:
-        """Return what `field.index(text)` yields: (term bytes, frequency, weight, value)."""
-        boost = self._boost
-        return [(word.encode("utf-8"), n, float(n) * boost, value) for word, n, value in self._encoded(text)]
+        """Return what `field.index(text)` yields, (term bytes, frequency, weight, value), as `add` makes them."""
+        buffer = PostingBuffer()
+        self.add(text, 0, buffer, buffer.fields[""])
+        found = []
+        for tbytes, entry in buffer.fields[""].items():
+            (value,) = _values(entry, 0, 1)
+            # Both formats' values start with the frequency (formats.Frequency and Positions).
+            found.append((tbytes, unpack_uint(value[:4])[0], entry[1][0], value))
+        return found
 
     def add(self, text: str, docnum: int, buffer: PostingBuffer, terms: dict) -> int:
         """Add the postings of `text` for document `docnum` to a field's `terms`; return the field length.
 
-        The same as adding `postings(text)`, written out: this loop is the hottest in indexing.
+        `postings(text)` shows what it adds. This loop is the hottest in indexing, so it writes out
+        what PostingBuffer.add_all does rather than call it.
         """
         boost, get, packed, one_position = self._boost, terms.get, _PACKED, _ONE_POSITION
         words, places = self._run(text)
@@ -128,10 +115,6 @@ def compile_field(field) -> FastField | None:
 
 _PACKED = [pack_uint(n) for n in range(256)]
 _ONE_POSITION: dict[int, bytes] = {}
-
-
-def _packed(n: int) -> bytes:
-    return _PACKED[n] if n < 256 else pack_uint(n)
 
 
 def _one_position(pos: int) -> bytes:
