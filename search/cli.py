@@ -60,9 +60,12 @@ def _index(args, config: dict) -> int:
         progress=sys.stderr.isatty() and not args.json,
         procs=config["INDEX_PROCS"],
     )
+    for skip in summary.skipped_files:
+        print(f"skipped: {_printable(skip['path'])}: {skip['reason']}", file=sys.stderr)
     for failure in summary.failures:
         print(f"failed: {_printable(failure['path'])}: {failure['reason']}", file=sys.stderr)
-    print(summary.line())
+    # With --json, stdout holds the JSON object alone, for a program to read.
+    print(summary.line(), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     return EXIT_OK

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
+import csv
+import email
+import email.message
+import email.policy
 import errno
 import hashlib
 import io
@@ -11,17 +16,28 @@ import os
 import re
 import stat
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import docutils.core
 import docx
+import ebooklib
+import openpyxl
+import pptx
 from bs4 import BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.dammit import EncodingDetector
 from charset_normalizer import from_bytes
 from docx.table import Table
+from ebooklib import epub
 from markdown_it import MarkdownIt
+from odf import dc as odf_dc
+from odf import opendocument
+from odf.namespaces import TEXTNS
+from pptx.shapes.group import GroupShape
 from pypdf import PasswordType, PdfReader
+from striprtf.striprtf import rtf_to_text
 
 SUPPORTED = {
     ".txt": "text",
@@ -32,7 +48,30 @@ SUPPORTED = {
     ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".odt": "odt",
+    ".ods": "ods",
+    ".odp": "odp",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".epub": "epub",
+    ".rtf": "rtf",
+    ".eml": "eml",
+    ".csv": "csv",
+    ".rst": "rst",
 }
+TYPES = tuple(dict.fromkeys(SUPPORTED.values()))  # the `type` values a document can have
+
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+# A zip-based document (DOCX, ODF, PPTX, XLSX, EPUB) may unpack to this many times the file size
+# limit, and to 32 MB whatever the limit (an empty DOCX from Word's template unpacks to 800 KB):
+# real documents stay well below, and a zip bomb is refused before a library unpacks it.
+UNPACKED_PER_LIMIT = 5
+UNPACKED_MIN = 32 * 1024 * 1024
+ZIP_TYPES = {"docx", "odt", "ods", "odp", "pptx", "xlsx", "epub"}
+# Editors' and browsers' scratch files: backups, swap and lock files, partial downloads. They come
+# and go as someone works and are not documents, so they are neither indexed nor reported.
+SCRATCH_SUFFIXES = (".swp", ".swo", ".swx", ".part", ".crdownload", "~")
+SCRATCH_PREFIXES = (".#", "~$")
 
 # pypdf logs a warning for every damaged object it works around; the outcome is reported per file.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -45,6 +84,7 @@ class SourceFile:
     type: str
     size: int
     mtime_ns: int
+    max_bytes: int = DEFAULT_MAX_BYTES  # the scan's file size limit, which also bounds unpacking
 
 
 @dataclass(frozen=True)
@@ -56,7 +96,7 @@ class Failure:
 @dataclass
 class Scan:
     files: list[SourceFile]
-    skipped: list[str]
+    skipped: list[Failure]  # files of a type no extractor reads
     failures: list[Failure]
 
 
@@ -78,6 +118,13 @@ class ExtractionError(Exception):
 # --- walking the corpus -------------------------------------------------------------------------
 
 
+def is_scratch(name: str) -> bool:
+    """Return whether a file name is an editor's or a download's scratch file, never indexed."""
+    if name.endswith(SCRATCH_SUFFIXES) or name.startswith(SCRATCH_PREFIXES):
+        return True
+    return name.startswith("#") and name.endswith("#")  # Emacs auto-save
+
+
 def scan(root: str | Path, max_bytes: int) -> Scan:
     """List the supported files under root and report the ones that cannot be indexed."""
     root = Path(root)
@@ -94,7 +141,7 @@ def scan(root: str | Path, max_bytes: int) -> Scan:
             if kind:  # reading a FIFO or a device could block or never end
                 found.failures.append(Failure(path, "not a regular file"))
         elif kind is None:
-            found.skipped.append(path)
+            found.skipped.append(Failure(path, _unsupported(path)))
         elif info.st_size == 0:
             found.failures.append(Failure(path, "empty file"))
         elif info.st_size > max_bytes:
@@ -102,11 +149,16 @@ def scan(root: str | Path, max_bytes: int) -> Scan:
             found.failures.append(Failure(path, f"larger than the {limit} limit"))
         else:
             size, mtime_ns = info.st_size, info.st_mtime_ns
-            found.files.append(SourceFile(path, abspath, kind, size, mtime_ns))
+            found.files.append(SourceFile(path, abspath, kind, size, mtime_ns, max_bytes))
     found.files.sort(key=lambda f: f.path)
-    found.skipped.sort()
+    found.skipped.sort(key=lambda f: f.path)
     found.failures.sort(key=lambda f: f.path)
     return found
+
+
+def _unsupported(path: str) -> str:
+    suffix = _suffix(path)
+    return f"unsupported file type: {suffix}" if suffix else "unsupported file type: no extension"
 
 
 def _suffix(path: str) -> str:
@@ -138,10 +190,12 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_resul
                 if not path.endswith(entry.name):
                     # Paths go on to the index, JSON and terminals, which need valid Unicode.
                     yield path, entry.path, "file name is not valid UTF-8"
-                elif entry.is_symlink():
-                    yield path, *_follow(entry.path, real_root)
                 elif entry.is_dir(follow_symlinks=False):
                     folders.append((entry.path, path + "/"))
+                elif is_scratch(entry.name):
+                    continue
+                elif entry.is_symlink():
+                    yield path, *_follow(entry.path, real_root)
                 else:
                     yield path, entry.path, entry.stat(follow_symlinks=False)
             except OSError as e:
@@ -202,22 +256,29 @@ def extract(src: SourceFile, data: bytes) -> Document:
     """Turn a file's bytes into a Document, or raise ExtractionError saying why not."""
     if not data:
         raise ExtractionError("empty file")
-    extractor = _EXTRACTORS.get(src.type)
-    if extractor is None:
-        raise ExtractionError(f"unsupported type: {src.type}")
-    try:
-        title, text = extractor(data)
-    except ExtractionError:
-        raise
-    except Exception as e:  # a library choking on one file must not stop the run
-        raise ExtractionError(f"could not read {src.type.upper()}: {_short(e)}") from e
-    text = _tidy(text)
+    title, text = _extract_kind(src.type, data, src.max_bytes)
     if not text.strip():
         raise ExtractionError("no text found")
     own_title = " ".join((title or "").split())
     title = _shorten(own_title) or _shorten(text) or PurePosixPath(src.path).name
     sha256 = content_hash(data)
     return Document(src.path, title, text, src.type, len(data), src.mtime_ns, sha256)
+
+
+def _extract_kind(kind: str, data: bytes, limit: int) -> tuple[str | None, str]:
+    """Return the (own title, text) of `data` read as `kind`; the text holds at most `limit` characters."""
+    extractor = _EXTRACTORS.get(kind)
+    if extractor is None:
+        raise ExtractionError(f"unsupported type: {kind}")
+    try:
+        if kind in ZIP_TYPES:
+            _check_zip(data, kind, limit)
+        title, text = extractor(data, limit)
+    except ExtractionError:
+        raise
+    except Exception as e:  # a library choking on one file must not stop the run
+        raise ExtractionError(f"could not read {kind.upper()}: {_short(e)}") from e
+    return title, _tidy(text)[:limit]
 
 
 def load(src: SourceFile) -> Document:
@@ -304,6 +365,25 @@ def _shorten(text: str, limit: int = 120) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
+class _Lines:
+    """A document's lines, kept up to a number of characters: past that, reading can stop."""
+
+    def __init__(self, limit: int) -> None:
+        self.lines: list[str] = []
+        self.left = limit
+
+    def add(self, line: str, cost: int = 0) -> bool:
+        """Keep `line` (as much as fits) and charge `cost` more; return whether there is room left."""
+        if self.left > 0:
+            self.lines.append(line[: self.left])
+        self.left -= len(line) + 1 + cost
+        return self.left > 0
+
+    def text(self) -> str:
+        """Return the lines kept, one per line."""
+        return "\n".join(self.lines)
+
+
 def _short(e: Exception) -> str:
     message = str(e).strip().split("\n")[0] or type(e).__name__
     return message if len(message) <= 100 else message[:99] + "…"
@@ -312,7 +392,7 @@ def _short(e: Exception) -> str:
 # --- one extractor per type: bytes -> (own title or None, text) ---------------------------------
 
 
-def _text(data: bytes) -> tuple[str | None, str]:
+def _text(data: bytes, limit: int) -> tuple[str | None, str]:
     return None, _decode(data)
 
 
@@ -321,7 +401,7 @@ _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+)$", re.MULTILINE)
 
 
-def _markdown(data: bytes) -> tuple[str | None, str]:
+def _markdown(data: bytes, limit: int) -> tuple[str | None, str]:
     source = _decode(data)
     # YAML front matter (Jekyll, Hugo) would otherwise render as a heading full of keys.
     front = _FRONT_MATTER.match(source)
@@ -330,7 +410,7 @@ def _markdown(data: bytes) -> tuple[str | None, str]:
     return (own.group(1).strip("'\" ") if own else title), text
 
 
-def _html(data: bytes) -> tuple[str | None, str]:
+def _html(data: bytes, limit: int) -> tuple[str | None, str]:
     return _html_to_text(_decode(data, _declared_html_codec(data)))
 
 
@@ -402,17 +482,21 @@ def _visible_text(soup: BeautifulSoup) -> str:
     return "".join(parts)
 
 
-def _pdf(data: bytes) -> tuple[str | None, str]:
+def _pdf(data: bytes, limit: int) -> tuple[str | None, str]:
     # Library errors become "could not read PDF: ..." in extract().
     reader = PdfReader(io.BytesIO(data))
     # Many PDFs are encrypted only to restrict printing; they open with an empty password.
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
         raise ExtractionError("could not read PDF: it is password-protected")
     title = reader.metadata.title if reader.metadata else None
-    return title, "\n".join(page.extract_text() or "" for page in reader.pages)
+    lines = _Lines(limit)
+    for page in reader.pages:
+        if not lines.add(page.extract_text() or ""):
+            break
+    return title, lines.text()
 
 
-def _docx(data: bytes) -> tuple[str | None, str]:
+def _docx(data: bytes, limit: int) -> tuple[str | None, str]:
     document = docx.Document(io.BytesIO(data))
     title, lines = document.core_properties.title or None, []
     for block in document.iter_inner_content():
@@ -437,4 +521,265 @@ def _table_lines(table: Table) -> list[str]:
     return lines
 
 
-_EXTRACTORS = {"text": _text, "markdown": _markdown, "html": _html, "pdf": _pdf, "docx": _docx}
+# --- zip-based formats: checked before a library unpacks them ----------------------------------
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office's encrypted files, and its pre-2007 formats
+_FONT_SUFFIXES = (".otf", ".ttf", ".woff", ".woff2")
+_CIPHER_URI = re.compile(rb"<(?:\w+:)?CipherReference\b[^>]*\bURI\s*=\s*[\"']([^\"']*)[\"']")
+
+
+def unpacked_cap(limit: int) -> int:
+    """Return the most bytes a zip-based document may unpack to, under a file size limit of `limit`."""
+    return max(UNPACKED_PER_LIMIT * limit, UNPACKED_MIN)
+
+
+def _check_zip(data: bytes, kind: str, limit: int) -> None:
+    """Refuse a zip-based document that is not a zip, is encrypted, or would unpack to too much."""
+    name = kind.upper()
+    if data.startswith(_OLE_MAGIC):
+        raise ExtractionError(f"could not read {name}: it is password-protected, or in the older binary format")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
+        raise ExtractionError(f"could not read {name}: not a valid zip archive ({_short(e)})") from None
+    with archive:
+        members = archive.infolist()
+        # The sizes come from the archive's directory; zipfile never unpacks a member past its
+        # declared size (it fails the CRC check instead), so they bound what the library reads.
+        unpacked, cap = sum(member.file_size for member in members), unpacked_cap(limit)
+        if unpacked > cap:
+            raise ExtractionError(
+                f"could not read {name}: it would unpack to {_human_size(unpacked)}, "
+                f"over the {_human_size(cap)} limit (a zip bomb?)"
+            )
+        if any(member.flag_bits & 0x1 for member in members):
+            raise ExtractionError(f"could not read {name}: it is password-protected")
+        names = set(archive.namelist())
+        odf = kind in ("odt", "ods", "odp") and "META-INF/manifest.xml" in names
+        # An encrypted OpenDocument is a plain zip whose parts are ciphertext.
+        if odf and b"encryption-data" in archive.read("META-INF/manifest.xml"):
+            raise ExtractionError(f"could not read {name}: it is password-protected")
+        if kind == "epub" and "META-INF/encryption.xml" in names:
+            # Publishers obfuscate embedded fonts routinely; encrypted chapters mean DRM.
+            uris = _CIPHER_URI.findall(archive.read("META-INF/encryption.xml"))
+            if any(not uri.decode("utf-8", "replace").lower().endswith(_FONT_SUFFIXES) for uri in uris):
+                raise ExtractionError(f"could not read {name}: it is DRM-protected")
+
+
+# --- OpenDocument, PowerPoint, Excel, EPUB --------------------------------------------------------
+
+_ODF_BLOCKS = {(TEXTNS, "p"), (TEXTNS, "h")}
+_ODF_BREAKS = {(TEXTNS, "line-break"): "\n", (TEXTNS, "tab"): "\t", (TEXTNS, "s"): " "}
+
+
+def _odf(data: bytes, limit: int) -> tuple[str | None, str]:
+    document = opendocument.load(io.BytesIO(data))
+    titles = document.meta.getElementsByType(odf_dc.Title) if document.meta else []
+    title = _odf_text(titles[0]) if titles else None
+    lines, stack = _Lines(limit), [document.body]
+    # A stack, not recursion: a deeply nested file must not exhaust Python's stack.
+    while stack:
+        node = stack.pop()
+        if node.qname in _ODF_BLOCKS:
+            if not lines.add(_odf_text(node)):
+                break
+        else:
+            stack.extend(reversed([child for child in node.childNodes if child.nodeType == child.ELEMENT_NODE]))
+    return title, lines.text()
+
+
+def _odf_text(element) -> str:
+    """Return the text of a paragraph or heading and everything inside it."""
+    # Not odfpy's teletype.extractText: it expands <text:s text:c="N"/> into N spaces, whatever N.
+    parts, stack = [], [element]
+    while stack:
+        node = stack.pop()
+        if node.nodeType == node.TEXT_NODE:
+            parts.append(node.data)
+        elif node.qname in _ODF_BREAKS:
+            parts.append(_ODF_BREAKS[node.qname])
+        else:
+            stack.extend(reversed(node.childNodes))
+    return "".join(parts)
+
+
+def _pptx(data: bytes, limit: int) -> tuple[str | None, str]:
+    deck = pptx.Presentation(io.BytesIO(data))
+    title, lines = None, _Lines(limit)
+    for slide in deck.slides:
+        heading = slide.shapes.title
+        if title is None and heading is not None and heading.has_text_frame and heading.text_frame.text.strip():
+            title = heading.text_frame.text
+        shapes = list(reversed(slide.shapes))
+        while shapes:
+            shape = shapes.pop()
+            if isinstance(shape, GroupShape):
+                shapes.extend(reversed(shape.shapes))
+            elif shape.has_text_frame:
+                for paragraph in shape.text_frame.paragraphs:
+                    lines.add(paragraph.text)
+            elif shape.has_table:
+                for row in shape.table.rows:
+                    lines.add(" ".join(cell.text for cell in row.cells))
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            lines.add(slide.notes_slide.notes_text_frame.text)
+        if lines.left <= 0:
+            break
+    # A presentation's own title property is often the template's ("PowerPoint Presentation").
+    return title or deck.core_properties.title or None, lines.text()
+
+
+def _xlsx(data: bytes, limit: int) -> tuple[str | None, str]:
+    with warnings.catch_warnings():
+        # openpyxl warns about styles, validations and extensions it does not read; text is unaffected.
+        warnings.simplefilter("ignore", UserWarning)
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            title, lines = book.properties.title or None, _Lines(limit)
+            for sheet in book.worksheets:
+                if not lines.add(sheet.title):
+                    break
+                # Rows come padded with empty cells up to the widest one: those cost too, so a
+                # sheet of a few far-flung cells cannot keep the reader busy for hours.
+                for row in sheet.iter_rows(values_only=True):
+                    cells = [str(value) for value in row if value is not None]
+                    if not lines.add(" ".join(cells), cost=len(row)):
+                        break
+                if lines.left <= 0:
+                    break
+        finally:
+            book.close()
+    return title, lines.text()
+
+
+def _epub(data: bytes, limit: int) -> tuple[str | None, str]:
+    book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": True})
+    titles = book.get_metadata("DC", "title")
+    title, lines = (titles[0][0] if titles else None), _Lines(limit)
+    for idref, _linear in book.spine:
+        item = book.get_item_with_id(idref)
+        # The navigation page repeats the chapter titles; the chapters are read in reading order.
+        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
+            continue
+        if not lines.add(_html(item.get_content(), limit)[1]):
+            break
+    return title, lines.text()
+
+
+# --- RTF, e-mail, CSV, reStructuredText ---------------------------------------------------------
+
+_RTF_CODEPAGE = re.compile(rb"\\ansicpg(\d+)")
+_RTF_TITLE = re.compile(r"\{\\title\s?((?:[^{}\\]|\\.)*)\}")
+
+
+def _rtf(data: bytes, limit: int) -> tuple[str | None, str]:
+    if not data.lstrip().startswith(b"{\\rtf"):
+        raise ExtractionError("could not read RTF: it does not start with {\\rtf")
+    declared = _RTF_CODEPAGE.search(data[:4096])
+    codec = _codec(f"cp{int(declared.group(1))}" if declared else None) or "cp1252"
+    source = data.decode(codec, "replace")
+    own = _RTF_TITLE.search(source)
+    title = rtf_to_text("{" + own.group(1) + "}", encoding=codec, errors="replace") if own else None
+    return title, rtf_to_text(source, encoding=codec, errors="replace")
+
+
+def _codec(name: str | None) -> str | None:
+    """Return the Python codec for a declared charset name, or None if Python has none."""
+    try:
+        return codecs.lookup(name).name if name else None
+    except LookupError:
+        return None
+
+
+MAIL_DEPTH = 3  # attached messages read inside attached messages, at most
+_MAIL_HEADERS = ("From", "To", "Cc", "Date")
+
+
+def _eml(data: bytes, limit: int) -> tuple[str | None, str]:
+    return _mail(email.message_from_bytes(data, policy=email.policy.default), limit, MAIL_DEPTH)
+
+
+def _mail(message: email.message.EmailMessage, limit: int, depth: int) -> tuple[str | None, str]:
+    """Return a message's subject, and its headers, body and readable attachments as text."""
+    title, lines = str(message.get("Subject") or "") or None, _Lines(limit)
+    for name in _MAIL_HEADERS:
+        if message.get(name):
+            lines.add(f"{name}: {message.get(name)}")
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        text = _decode(body.get_payload(decode=True) or b"", _codec(body.get_content_charset()))
+        lines.add(_html_to_text(text)[1] if body.get_content_subtype() == "html" else text)
+    for part in message.iter_attachments():
+        if lines.left <= 0:
+            break
+        if part.get_content_type() == "message/rfc822" and depth > 0:
+            attached = part.get_payload()[0]
+            subject, text = _mail(attached, limit, depth - 1)
+            lines.add(f"Attached message: {subject or ''}\n{text}")
+            continue
+        name = part.get_filename() or ""
+        lines.add(f"Attachment: {name}")
+        kind = SUPPORTED.get(_suffix(name).lower())
+        if kind is not None:
+            # An attachment that cannot be read leaves the rest of the message readable.
+            with contextlib.suppress(ExtractionError):
+                lines.add(_extract_kind(kind, part.get_payload(decode=True) or b"", limit)[1])
+    return title, lines.text()
+
+
+_CSV_DELIMITERS = ",;\t|"
+
+
+def _csv(data: bytes, limit: int) -> tuple[str | None, str]:
+    source = _decode(data)
+    try:
+        dialect = csv.Sniffer().sniff(source[:4096], delimiters=_CSV_DELIMITERS)
+    except csv.Error:  # one column, or nothing to tell by
+        dialect = csv.excel
+    lines = _Lines(limit)
+    try:
+        for row in csv.reader(io.StringIO(source), dialect):
+            if not lines.add(" ".join(cell for cell in row if cell.strip())):
+                break
+    except csv.Error:  # a field over csv's size limit, a stray quote: still text
+        return None, source
+    return None, lines.text()
+
+
+RST_TITLE_CHARS = 64 * 1024  # the title is at the top; docutils need not parse a whole book for it
+_RST_SETTINGS = {
+    "report_level": 5,  # none: a document's markup mistakes are not ours to print
+    "halt_level": 5,
+    "file_insertion_enabled": False,  # ".. include:: /etc/passwd" must not read the server's files
+    "raw_enabled": False,
+    "_disable_config": True,  # nor docutils.conf files from wherever the indexer runs
+}
+
+
+def _rst(data: bytes, limit: int) -> tuple[str | None, str]:
+    source = _decode(data)
+    settings = {**_RST_SETTINGS, "warning_stream": io.StringIO()}
+    try:
+        tree = docutils.core.publish_doctree(source[:RST_TITLE_CHARS], settings_overrides=settings)
+    except Exception:  # docutils gave up on the markup: the title falls back to the first line
+        return None, source
+    return tree.get("title") or None, source
+
+
+_EXTRACTORS = {
+    "text": _text,
+    "markdown": _markdown,
+    "html": _html,
+    "pdf": _pdf,
+    "docx": _docx,
+    "odt": _odf,
+    "ods": _odf,
+    "odp": _odf,
+    "pptx": _pptx,
+    "xlsx": _xlsx,
+    "epub": _epub,
+    "rtf": _rtf,
+    "eml": _eml,
+    "csv": _csv,
+    "rst": _rst,
+}

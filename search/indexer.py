@@ -58,12 +58,13 @@ class Summary:
     failed: int = 0
     seconds: float = 0.0
     failures: list[dict] = field(default_factory=list)
+    skipped_files: list[dict] = field(default_factory=list)  # files of a type no extractor reads
 
     def line(self) -> str:
         """Return the one-line human summary."""
         return (
             f"added {self.added}, updated {self.updated}, deleted {self.deleted}, "
-            f"unchanged {self.unchanged}, failed {self.failed} in {self.seconds:.2f} s"
+            f"unchanged {self.unchanged}, skipped {self.skipped}, failed {self.failed} in {self.seconds:.2f} s"
         )
 
     def as_dict(self) -> dict:
@@ -321,7 +322,8 @@ def reindex(
         ix = open_index_unlocked(index_dir)
         _remove_leftovers(ix)
         scan = documents.scan(corpus_dir, max_bytes)
-        summary = Summary(skipped=len(scan.skipped))
+        skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
+        summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
         indexed = {} if rebuild else _indexed_files(ix)
         failed_paths = set()
         for failure in scan.failures:

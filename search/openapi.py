@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from search.documents import TYPES
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -48,7 +50,7 @@ def document() -> dict:
                         _query_param(
                             "type",
                             "only this file type",
-                            {"type": "string", "enum": ["text", "markdown", "html", "pdf", "docx"]},
+                            {"type": "string", "enum": list(TYPES)},
                         ),
                         _query_param("folder", "only documents under this folder", {"type": "string"}),
                         _query_param(
@@ -195,13 +197,16 @@ def document() -> dict:
                     }
                     | {
                         "seconds": {"type": "number"},
-                        "failures": {
+                    }
+                    | {
+                        name: {
                             "type": "array",
                             "items": {
                                 "type": "object",
                                 "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
                             },
-                        },
+                        }
+                        for name in ("failures", "skipped_files")
                     },
                 },
             },

@@ -9,10 +9,10 @@ from markupsafe import Markup
 from werkzeug.http import HTTP_STATUS_CODES
 
 from search import query
+from search.documents import TYPES
 
 bp = Blueprint("web", __name__)
 
-TYPES = ("text", "markdown", "html", "pdf", "docx")
 # The search parameters links carry from page to page (to the next page, a document and back).
 SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
 FILTER_ARGS = ("type", "folder", "after", "before")

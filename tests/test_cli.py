@@ -26,18 +26,40 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_index_prints_summary_and_json(corpus, tmp_path):
     done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--json")
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert lines[0].startswith("added 5, updated 0, deleted 0, unchanged 0, failed 0 in ")
-    summary = json.loads(lines[-1])
-    assert set(summary) == {"added", "updated", "deleted", "unchanged", "skipped", "failed", "seconds", "failures"}
+    summary = json.loads(done.stdout)  # stdout holds the JSON object and nothing else
+    assert set(summary) == {
+        "added", "updated", "deleted", "unchanged", "skipped", "failed", "seconds", "failures", "skipped_files"
+    }  # fmt: skip
     assert summary["added"] == 5
+    assert done.stderr.startswith("added 5, updated 0, deleted 0, unchanged 0, skipped 0, failed 0 in ")
+
+
+def test_index_human_summary_on_stdout(corpus, tmp_path):
+    done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("added 5, updated 0, deleted 0, unchanged 0, skipped 0, failed 0 in ")
+
+
+def test_index_names_skipped_files(corpus, tmp_path):
+    (corpus / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (corpus / "Makefile").write_text("all:")
+    (corpus / "draft.txt~").write_text("an editor's backup")
+    done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--json")
+    summary = json.loads(done.stdout)
+    assert summary["skipped"] == 2
+    assert summary["skipped_files"] == [
+        {"path": "Makefile", "reason": "unsupported file type: no extension"},
+        {"path": "photo.png", "reason": "unsupported file type: .png"},
+    ]
+    assert "skipped: photo.png: unsupported file type: .png" in done.stderr.splitlines()
+    assert "draft.txt~" not in done.stderr
 
 
 def test_index_failures_are_reported_not_fatal(corpus, tmp_path):
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
     done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "ix"), "--json")
     assert done.returncode == 0
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(done.stdout)
     assert summary["failed"] == 1 and summary["failures"][0]["path"] == "broken.pdf"
     assert "broken.pdf" in done.stderr
 

@@ -385,7 +385,10 @@ def test_scan_walks_folders_and_classifies(tmp_path):
     found = scan(tmp_path, max_bytes=100)
     assert paths(found) == ["a.txt", "d.pdf", "e.docx", "f.text", "sub/b.md", "sub/deeper/c.HTML"]
     assert [f.type for f in found.files] == ["text", "pdf", "docx", "text", "markdown", "html"]
-    assert found.skipped == ["image.png", "sub/script.py"]
+    assert found.skipped == [
+        Failure("image.png", "unsupported file type: .png"),
+        Failure("sub/script.py", "unsupported file type: .py"),
+    ]
     assert found.failures == [
         Failure("big.txt", "larger than the 100 bytes limit"),
         Failure("empty.txt", "empty file"),
