@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import warnings
+import xml.parsers.expat
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ SCRATCH_PREFIXES = (".#", "~$")
 
 # pypdf logs a warning for every damaged object it works around; the outcome is reported per file.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+# odfpy prints a whole XML part to stdout when it cannot parse one (a styles.xml with a repeated
+# attribute, as some converters write): that would corrupt `index --json` and the server's log.
+# Its module's own `print` is replaced; _odf() checks the part that matters itself.
+opendocument.print = lambda *args, **kwargs: None
 
 
 @dataclass(frozen=True)
@@ -573,6 +578,15 @@ _ODF_BREAKS = {(TEXTNS, "line-break"): "\n", (TEXTNS, "tab"): "\t", (TEXTNS, "s"
 
 
 def _odf(data: bytes, limit: int) -> tuple[str | None, str]:
+    # odfpy reports a part it cannot parse by printing it, and goes on without it: a broken
+    # content.xml must be a failure, not an empty or half-read document.
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if "content.xml" not in archive.namelist():
+            raise ValueError("it has no content.xml")  # extract() names the type
+        try:
+            xml.parsers.expat.ParserCreate().Parse(archive.read("content.xml"), True)
+        except xml.parsers.expat.ExpatError as e:
+            raise ValueError(f"content.xml is not well-formed XML ({e})") from None
     document = opendocument.load(io.BytesIO(data))
     titles = document.meta.getElementsByType(odf_dc.Title) if document.meta else []
     title = _odf_text(titles[0]) if titles else None

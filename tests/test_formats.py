@@ -478,3 +478,27 @@ def test_unsupported_files_are_named_with_their_reason(tmp_path):
         {"path": "photo.JPG", "reason": "unsupported file type: .JPG"},
         {"path": "sub/LICENSE", "reason": "unsupported file type: no extension"},
     ]
+
+
+@pytest.mark.parametrize("kind", ["odt", "ods", "odp"])
+def test_opendocument_with_broken_content_is_reported_quietly(kind, capsys):
+    with zipfile.ZipFile(io.BytesIO(build(kind))) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    members["content.xml"] = members["content.xml"][: len(members["content.xml"]) // 2]
+    members["styles.xml"] = b'<?xml version="1.0"?><a x="1" x="2"/>'  # odfpy prints what it cannot parse
+    with pytest.raises(
+        documents.ExtractionError, match=f"could not read {kind.upper()}: content.xml is not well-formed"
+    ):
+        extract(f"broken.{kind}", zipfile_bytes(members))
+    del members["content.xml"]
+    with pytest.raises(documents.ExtractionError, match=f"could not read {kind.upper()}: it has no content.xml"):
+        extract(f"broken.{kind}", zipfile_bytes(members))
+    assert capsys.readouterr().out == ""
+
+
+def test_opendocument_with_a_broken_styles_part_is_still_read(capsys):
+    with zipfile.ZipFile(io.BytesIO(build("odt"))) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    members["styles.xml"] = b'<?xml version="1.0"?><a x="1" x="2"/>'
+    assert "zqbuiltplover" in extract("styled.odt", zipfile_bytes(members)).text
+    assert capsys.readouterr().out == ""
