@@ -35,7 +35,7 @@ from ebooklib import epub
 from markdown_it import MarkdownIt
 from odf import dc as odf_dc
 from odf import opendocument
-from odf.namespaces import TEXTNS
+from odf.namespaces import TABLENS, TEXTNS
 from pptx.shapes.group import GroupShape
 from pypdf import PasswordType, PdfReader
 from striprtf.striprtf import rtf_to_text
@@ -574,6 +574,9 @@ def _check_zip(data: bytes, kind: str, limit: int) -> None:
 # --- OpenDocument, PowerPoint, Excel, EPUB --------------------------------------------------------
 
 _ODF_BLOCKS = {(TEXTNS, "p"), (TEXTNS, "h")}
+_ODF_ROW = (TABLENS, "table-row")
+_ODF_WHITE = str.maketrans("\t\r\n", "   ")
+_ODF_SPACE = re.compile(" {2,}")
 _ODF_BREAKS = {(TEXTNS, "line-break"): "\n", (TEXTNS, "tab"): "\t", (TEXTNS, "s"): " "}
 
 
@@ -594,7 +597,8 @@ def _odf(data: bytes, limit: int) -> tuple[str | None, str]:
     # A stack, not recursion: a deeply nested file must not exhaust Python's stack.
     while stack:
         node = stack.pop()
-        if node.qname in _ODF_BLOCKS:
+        if node.qname in _ODF_BLOCKS or node.qname == _ODF_ROW:
+            # A table row is one line, its cells side by side, as DOCX tables are read.
             if not lines.add(_odf_text(node)):
                 break
         else:
@@ -609,12 +613,16 @@ def _odf_text(element) -> str:
     while stack:
         node = stack.pop()
         if node.nodeType == node.TEXT_NODE:
-            parts.append(node.data)
+            parts.append(node.data.translate(_ODF_WHITE))
         elif node.qname in _ODF_BREAKS:
             parts.append(_ODF_BREAKS[node.qname])
         else:
+            if node is not element and node.qname in _ODF_BLOCKS:
+                parts.append(" ")  # between the paragraphs of a table cell or a frame
             stack.extend(reversed(node.childNodes))
-    return "".join(parts)
+    # As ODF says, runs of white space in the markup are one space; <text:s/>, <text:tab/> and
+    # <text:line-break/> are the spacing that counts.
+    return _ODF_SPACE.sub(" ", "".join(parts)).strip(" ")
 
 
 def _pptx(data: bytes, limit: int) -> tuple[str | None, str]:
@@ -631,7 +639,7 @@ def _pptx(data: bytes, limit: int) -> tuple[str | None, str]:
                 shapes.extend(reversed(shape.shapes))
             elif shape.has_text_frame:
                 for paragraph in shape.text_frame.paragraphs:
-                    lines.add(paragraph.text)
+                    lines.add(paragraph.text.replace("\v", "\n"))  # "\v": a line break inside a paragraph
             elif shape.has_table:
                 for row in shape.table.rows:
                     lines.add(" ".join(cell.text for cell in row.cells))

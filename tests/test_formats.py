@@ -82,7 +82,7 @@ def make_pptx(word: str) -> bytes:
     deck = pptx.Presentation()
     slide = deck.slides.add_slide(deck.slide_layouts[1])
     slide.shapes.title.text = "Roadmap review"
-    slide.placeholders[1].text = "Milestones and owners"
+    slide.placeholders[1].text = "Milestones\vand owners"  # a line break inside a paragraph
     shape = slide.shapes.add_table(2, 2, 0, 0, 100, 100)
     shape.table.cell(1, 1).text = f"the {word} team"
     slide.notes_slide.notes_text_frame.text = "Speaker notes say hello."
@@ -164,7 +164,7 @@ def make_rst(word: str) -> bytes:
 # format -> (file name, builder, the title it should get)
 FORMATS = {
     "odt": ("report.odt", make_odt, "Harbour report"),
-    "ods": ("stock.ods", make_ods, "item"),
+    "ods": ("stock.ods", make_ods, "item count"),  # a row is a line
     "odp": ("plan.odp", make_odp, "Launch plan"),
     "pptx": ("roadmap.pptx", make_pptx, "Roadmap review"),
     "xlsx": ("sales.xlsx", make_xlsx, "Quarterly figures"),
@@ -225,6 +225,18 @@ def test_a_word_only_that_file_holds_finds_it(site, kind):
 def test_more_of_the_text_is_searchable(site, kind, words):
     index_dir, _ = site
     assert [hit.path.split("/")[0] for hit in search(index_dir, words).hits] == [kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines"),
+    [
+        ("pptx", ["Roadmap review", "Milestones", "and owners"]),
+        ("ods", ["item count", "zqbuiltplover 12"]),
+        ("odt", ["Harbour", "The zqbuiltplover arrived at dawn. Then it left."]),
+    ],
+)
+def test_lines_come_out_as_people_read_them(kind, lines):
+    assert extract(f"x.{kind}", build(kind)).text.split("\n")[: len(lines)] == lines
 
 
 @pytest.mark.parametrize(("kind", "found"), [("ods", 1), ("xlsx", 0)])
