@@ -514,3 +514,33 @@ def test_opendocument_with_a_broken_styles_part_is_still_read(capsys):
     members["styles.xml"] = b'<?xml version="1.0"?><a x="1" x="2"/>'
     assert "zqbuiltplover" in extract("styled.odt", zipfile_bytes(members)).text
     assert capsys.readouterr().out == ""
+
+
+XML_PARTS = {
+    "docx": "word/document.xml",
+    "pptx": "ppt/slides/slide1.xml",
+    "xlsx": "xl/worksheets/sheet1.xml",
+    "odt": "content.xml",
+    "ods": "content.xml",
+    "epub": "EPUB/content.opf",
+}
+
+
+@pytest.mark.parametrize("kind", XML_PARTS)
+def test_an_external_entity_never_reads_a_local_file(tmp_path, kind):
+    secret = write(tmp_path, "secret.txt", "zqsecretplover")
+    with zipfile.ZipFile(io.BytesIO(build(kind))) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    doctype = f'<!DOCTYPE x [<!ENTITY e SYSTEM "file://{secret}">]>'.encode()
+    part = members[XML_PARTS[kind]]
+    declaration = re.match(rb"<\?xml[^>]*\?>", part)
+    at = declaration.end() if declaration else 0
+    part = part[:at] + doctype + part[at:]
+    for visible in (b"zqbuiltplover", b"A real DOCX.", b"Voyage of the Seed"):
+        part = part.replace(visible, visible + b" &e;")
+    members[XML_PARTS[kind]] = part
+    try:
+        document = extract(f"x.{kind}", zipfile_bytes(members))
+    except documents.ExtractionError:
+        return  # refusing the file is safe too
+    assert "zqsecretplover" not in document.title + document.text
