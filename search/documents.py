@@ -736,7 +736,9 @@ def _mail(message: email.message.EmailMessage, limit: int, depth: int) -> tuple[
     if body is not None:
         text = _decode(body.get_payload(decode=True) or b"", _codec(body.get_content_charset()))
         lines.add(_html_to_text(text)[1] if body.get_content_subtype() == "html" else text)
-    for part in message.iter_attachments():
+    # A message that is all an enclosed one (a bounce, a forward as attachment) has no body part.
+    enclosing = message.get_content_type() == "message/rfc822"
+    for part in [message] if enclosing else message.iter_attachments():
         if lines.left <= 0:
             break
         if part.get_content_type() == "message/rfc822" and depth > 0:

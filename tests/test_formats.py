@@ -544,3 +544,9 @@ def test_an_external_entity_never_reads_a_local_file(tmp_path, kind):
     except documents.ExtractionError:
         return  # refusing the file is safe too
     assert "zqsecretplover" not in document.title + document.text
+
+
+def test_a_message_that_is_all_an_enclosed_one():
+    data = b"Content-Type: message/rfc822\nSubject: Outer\n\nSubject: Inner\n\nThe zqenclosedplover body.\n"
+    document = extract("bounce.eml", data)
+    assert document.title == "Outer" and "Attached message: Inner\nThe zqenclosedplover body." in document.text
