@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -63,6 +64,19 @@ def assert_no_active_markup(page: str) -> None:
     assert audit.active == []
     inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page)
     assert inline == []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keys_file(tmp_path_factory) -> Iterator[Path]:
+    """Point every app and server the tests start at a keys file of their own (none: open), never instance/."""
+    path = tmp_path_factory.mktemp("instance") / "keys.json"
+    previous = os.environ.get("SEEDSEARCH_KEYS_FILE")
+    os.environ["SEEDSEARCH_KEYS_FILE"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["SEEDSEARCH_KEYS_FILE"]
+    else:
+        os.environ["SEEDSEARCH_KEYS_FILE"] = previous
 
 
 @pytest.fixture
