@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 
@@ -38,23 +36,9 @@ def served(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    executable = os.environ.get("SEEDSEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(executable, os.X_OK):
-        pytest.skip(f"Chromium not found at {executable}: install Debian's chromium or set SEEDSEARCH_CHROMIUM")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        yield browser
-        browser.close()
-
-
-def test_sign_in_and_out_with_chromium(chromium, served, tmp_path):
+def test_sign_in_and_out_with_chromium(browser, served, tmp_path):
     base_url, made = served
-    context = chromium.new_context(base_url=base_url, viewport={"width": 1100, "height": 800})
+    context = browser.new_context(base_url=base_url, viewport={"width": 1100, "height": 800})
     context.set_default_timeout(5000)
     page = context.new_page()
     problems = []
