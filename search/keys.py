@@ -30,6 +30,7 @@ from pathlib import Path
 
 PREFIX = "ssk_"  # makes a leaked key easy to recognise (and to find with a secret scanner)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 VERSION = 1
 
 
@@ -117,7 +118,7 @@ class KeyStore:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
             raise KeysError(f"cannot read the keys file {self.path}: {problem}") from None
         try:
-            return tuple(
+            found = tuple(
                 Key(
                     name=str(entry["name"]),
                     sha256=str(entry["sha256"]),
@@ -129,6 +130,10 @@ class KeyStore:
             )
         except (KeyError, TypeError) as problem:
             raise KeysError(f"the keys file {self.path} is not in the expected shape ({problem})") from None
+        for key in found:
+            if not SHA256.fullmatch(key.sha256):
+                raise KeysError(f"the keys file {self.path} has a key ({key.name!r}) without a SHA-256 hash")
+        return found
 
     # Writing
 

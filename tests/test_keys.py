@@ -141,10 +141,14 @@ def test_writes_keep_each_other(store):
     assert sorted(key.name for key in other.entries()) == ["one", "two"]
 
 
-def test_a_damaged_keys_file_closes_the_service(app, store, client):
-    store.path.write_text("{not json")
+@pytest.mark.parametrize(
+    "damage", ["{not json", "", "[]", '{"keys": [{"name": "x"}]}', '{"keys": [{"name": "x", "sha256": "é"}]}']
+)
+def test_a_damaged_keys_file_closes_the_service(app, store, client, damage):
+    store.path.write_text(damage)
     response = client.get("/api/search?q=budget")
     assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
+    assert client.get("/").status_code == 500
     assert client.get("/livez").status_code == 200
 
 
