@@ -18,7 +18,7 @@ CONTENT_SECURITY_POLICY = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the web application: defaults, then SEEDSEARCH_* variables, then `config`."""
-    from search import api, web
+    from search import api, auth, web
 
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the documented field order
@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     conf = app.config["SEEDSEARCH"]
     app.extensions["seedsearch"] = Searchers(conf["INDEX_DIR"], cache_entries=conf["RESULT_CACHE"])
+    auth.init_app(app)  # first: every request's key is checked before any view runs
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
-from search import indexer, openapi, query
+from search import auth, indexer, openapi, query
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
@@ -22,6 +21,7 @@ ERROR_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    429: "too_many_requests",
     500: "internal_error",
 }
 
@@ -43,7 +43,7 @@ def _searchers() -> query.Searchers:
 @bp.get("/api/search")
 def search():
     try:
-        result = query.search(_searchers(), query.parse_request(request.args), _settings())
+        result = query.search(_searchers(), query.parse_request(request.args), _settings(), auth.scope())
     except query.QueryError as problem:
         return error(400, str(problem), "bad_query")
     return jsonify(result.as_dict())
@@ -53,7 +53,7 @@ def search():
 def suggest():
     text = request.args.get("q", "")
     try:
-        suggestions = query.complete(_searchers(), text, _settings())
+        suggestions = query.complete(_searchers(), text, _settings(), scope=auth.scope())
     except query.QueryError as problem:
         return error(400, str(problem), "bad_query")
     return jsonify({"query": text, "suggestions": suggestions})
@@ -61,7 +61,7 @@ def suggest():
 
 @bp.get("/api/documents/<doc_id>")
 def document(doc_id: str):
-    stored = query.get_document(_searchers(), doc_id)
+    stored = query.get_document(_searchers(), doc_id, auth.scope())
     if stored is None:
         return error(404, f"no document with id {doc_id[:40]!r}")
     return jsonify(
@@ -80,15 +80,8 @@ def document(doc_id: str):
 
 @bp.post("/api/reindex")
 def reindex():
+    auth.require_admin()
     settings = _settings()
-    token = settings["ADMIN_TOKEN"]
-    if not token:
-        return error(403, "reindexing over HTTP is disabled: set SEEDSEARCH_ADMIN_TOKEN to enable it")
-    supplied = request.headers.get("Authorization", "")
-    expected = f"Bearer {token}"
-    # Constant-time comparison, so the token cannot be guessed byte by byte.
-    if not hmac.compare_digest(supplied.encode("utf-8", "replace"), expected.encode("utf-8")):
-        return error(401, "a valid 'Authorization: Bearer <token>' header is required")
     try:
         summary = indexer.reindex(
             settings["CORPUS_DIR"],
@@ -131,8 +124,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):
         if wants_json():
-            return error(problem.code or 500, problem.description or problem.name)
-        return web.error_page(problem.code or 500, problem.description or problem.name)
+            response = make_response(error(problem.code or 500, problem.description or problem.name))
+        else:
+            response = make_response(web.error_page(problem.code or 500, problem.description or problem.name))
+        # Keep what the exception says besides its body: Retry-After on a 429, Allow on a 405.
+        for name, value in problem.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(problem: Exception):

@@ -1,16 +1,18 @@
-"""The command line (thin): python -m search index|search|serve."""
+"""The command line (thin): python -m search index|search|serve|keys."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from search import config as settings
-from search import indexer, query
+from search import indexer, keys, query
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
 # C0 and C1 controls: in a file name or a document they could forge output lines or drive the terminal.
@@ -45,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=4)
+
+    key = commands.add_parser("keys", help="create, list and revoke API keys ($SEEDSEARCH_KEYS_FILE)")
+    actions = key.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key and print it (once, as the last line)")
+    create.add_argument("name")
+    create.add_argument("--folders", default="", help="comma-separated folders the key may see (default: all)")
+    create.add_argument("--admin", action="store_true", help="the key may also reindex, upload and delete")
+    actions.add_parser("list", help="list the keys (never the keys themselves)")
+    revoke = actions.add_parser("revoke", help="revoke a key; it stops working at once")
+    revoke.add_argument("name")
     return parser
 
 
@@ -100,7 +112,46 @@ def _plain(snippet_html: str) -> str:
     return html.unescape(snippet_html.replace("<mark>", "[").replace("</mark>", "]"))
 
 
+def _keys(args, config: dict) -> int:
+    store = keys.KeyStore(config["KEYS_FILE"])
+    if args.action == "create":
+        key, token = store.create(args.name, args.folders.split(","), admin=args.admin)
+        for folder in key.folders:
+            if not (Path(config["CORPUS_DIR"]) / folder).is_dir():
+                print(f"note: {folder!r} is not a folder of {config['CORPUS_DIR']} (yet)", file=sys.stderr)
+        print(f"created key {key.name!r}: {_described(key)}")
+        print("copy it now; it is not stored and will not be shown again:")
+        print(token)
+    elif args.action == "list":
+        for key in store.entries():
+            print(f"{key.name}\t{_described(key)}\tcreated {key.created}")
+    else:
+        left = store.revoke(args.name)
+        print(f"revoked key {args.name!r}")
+        if left == 0:
+            print("warning: no keys left, so the service is open to anyone who can reach it", file=sys.stderr)
+    return EXIT_OK
+
+
+def _described(key: keys.Key) -> str:
+    reach = "folders " + ", ".join(_printable(folder) for folder in key.folders) if key.folders else "all folders"
+    return f"{'admin' if key.admin else 'search'}, {reach}"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _serve(args, config: dict) -> int:
+    if not _loopback(args.host) and not keys.KeyStore(config["KEYS_FILE"]).configured():
+        print(
+            f"warning: serving on {args.host} with no API key: anyone who can reach port {args.port} reads every "
+            "document. Create one with 'python -m search keys create NAME'.",
+            file=sys.stderr,
+        )
     command = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{args.host}:{args.port}",
@@ -127,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "search" and args.limit < 1:
             print("error: --limit must be 1 or more", file=sys.stderr)
             return EXIT_USAGE
-        handler = {"index": _index, "search": _search, "serve": _serve}[args.command]
+        handler = {"index": _index, "search": _search, "serve": _serve, "keys": _keys}[args.command]
         return handler(args, config)
     except query.QueryError as problem:
         print(f"error: {problem}", file=sys.stderr)

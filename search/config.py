@@ -21,6 +21,8 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "SEARCH_TIME_LIMIT": (5.0, float),
     "INDEX_PROCS": (0, int),
     "RESULT_CACHE": (256, int),
+    "KEYS_FILE": ("instance/keys.json", str),
+    "SECRET_KEY": ("", str),
 }
 
 

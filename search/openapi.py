@@ -19,7 +19,15 @@ def document() -> dict:
     """Return the OpenAPI document for /api/."""
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Seedsearch API", "version": "1.0.0"},
+        "info": {
+            "title": "Seedsearch API",
+            "version": "1.0.0",
+            "description": "Once the server has API keys, every route but /healthz and /livez needs "
+            "'Authorization: Bearer KEY' (401 without a valid one, 429 after repeated wrong ones); "
+            "a key with folders sees only the documents under them, through every route.",
+        },
+        # A key when the server has keys; nothing when it has none.
+        "security": [{"bearer": []}, {}],
         "paths": {
             "/api/search": {
                 "get": {
@@ -109,17 +117,23 @@ def document() -> dict:
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}},
                         },
                         "401": _error_response("missing or wrong token"),
-                        "403": _error_response("no admin token is configured"),
+                        "403": _error_response("a key that is not an admin key, or no admin token or key configured"),
+                        "429": _error_response("too many wrong keys from this address; see Retry-After"),
                         "409": _error_response("a reindex is already running"),
                     },
                 }
             },
             "/healthz": {
-                "get": {"summary": "Health and document count", "responses": {"200": {"description": "healthy"}}}
+                "get": {
+                    "summary": "Health and document count",
+                    "security": [],
+                    "responses": {"200": {"description": "healthy"}},
+                }
             },
             "/livez": {
                 "get": {
                     "summary": "Liveness: the server answers (does not open the index)",
+                    "security": [],
                     "responses": {"200": {"description": "alive"}},
                 }
             },

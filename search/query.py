@@ -32,6 +32,7 @@ from whoosh.query.compound import DefaultOr
 from whoosh.spelling import ReaderCorrector
 
 from search import cache, evaluate, indexer, ranking, snippets
+from search import scope as scoping
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
 TITLE_BOOST = 1.0  # on top of the body, which usually repeats the title
@@ -638,8 +639,10 @@ def validate(request: SearchRequest, config: dict) -> None:
         raise QueryError(f"match must be one of {', '.join(MATCHES)}")
 
 
-def _filter_query(filters: Filters) -> query.Query | None:
+def _filter_query(filters: Filters, scope: scoping.Scope = scoping.EVERYTHING) -> query.Query | None:
     clauses = []
+    if (visible := scope.restriction()) is not None:
+        clauses.append(visible)
     if filters.type:
         clauses.append(query.Term("type", filters.type))
     if filters.folder:
@@ -677,9 +680,9 @@ class _DeadlineCollector(TimeLimitCollector):
         self.child.finish()
 
 
-def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_limit: float):
+def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_limit: float, scope: scoping.Scope):
     sortedby = "modified" if request.sort == "date" else None
-    restriction = _filter_query(request.filters)
+    restriction = _filter_query(request.filters, scope)
     if restriction is not None:
         # Inside the query, not as a collector filter: Whoosh's TimeLimitCollector
         # bypasses FilterCollector. Require scores by the first query only.
@@ -718,23 +721,33 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, time_
     return results, total
 
 
-def _known(reader, word: str, langs: Iterable[str]) -> bool:
-    """Return whether `word`, as typed or as any of its stems, is in the index."""
-    if reader.doc_frequency("words", word) > 0:
+def _known(reader, word: str, langs: Iterable[str], frequency=None) -> bool:
+    """Return whether `word`, as typed or as any of its stems, is in the index (per `frequency`)."""
+    frequency = frequency or reader.doc_frequency
+    if frequency("words", word) > 0:
         return True
-    return any(reader.doc_frequency(body_field(lang), stem) > 0 for lang in langs for stem in analyze(word, lang))
+    return any(frequency(body_field(lang), stem) > 0 for lang in langs for stem in analyze(word, lang))
 
 
-def suggest(searcher, parsed: query.Query, text: str, deadline: Deadline | None = None) -> str | None:
-    """Return `text` with its unknown words replaced by the closest indexed words, if any."""
+def suggest(
+    searcher,
+    parsed: query.Query,
+    text: str,
+    deadline: Deadline | None = None,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> str | None:
+    """Return `text` with its unknown words replaced by the closest words `scope` shows, if any."""
     deadline = deadline or Deadline()
     reader = searcher.reader()
     langs = languages(reader)
     corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
+    frequency = reader.doc_frequency
+    if (visible := scoping.visible(searcher, scope)) is not None:
+        corrector, frequency = visible.corrector("words"), visible.doc_frequency
     replacements, tried = [], 0
     for term in _plain_terms(parsed):
         word = term.text
-        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or _known(reader, word, langs):
+        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or _known(reader, word, langs, frequency):
             continue
         start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
         if start is None or end is None or text[start:end].lower() != word:
@@ -755,7 +768,13 @@ def suggest(searcher, parsed: query.Query, text: str, deadline: Deadline | None 
     return text
 
 
-def complete(searchers: Searchers, text: str, config: dict, limit: int = MAX_COMPLETIONS) -> list[str]:
+def complete(
+    searchers: Searchers,
+    text: str,
+    config: dict,
+    limit: int = MAX_COMPLETIONS,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> list[str]:
     """Return `text` with its last word completed from the index vocabulary, most frequent words first."""
     if len(text) > config["MAX_QUERY_CHARS"]:
         raise QueryError(f"the query is longer than {config['MAX_QUERY_CHARS']} characters")
@@ -764,32 +783,42 @@ def complete(searchers: Searchers, text: str, config: dict, limit: int = MAX_COM
         return []
     typed = last.group()
     prefix = typed.lower()
-    reader = searchers.get().reader()
+    searcher = searchers.get()
+    reader = searcher.reader()
+    visible = scoping.visible(searcher, scope)
+    frequency = reader.doc_frequency if visible is None else visible.doc_frequency
     words = [word.decode("utf-8") for word in islice(reader.expand_prefix("words", prefix), MAX_COMPLETION_SCAN)]
-    words = [word for word in words if word != prefix]
-    words.sort(key=lambda word: (-reader.doc_frequency("words", word), word))
+    ranked = [(-count, word) for word in words if word != prefix and (count := frequency("words", word)) > 0]
+    words = [word for _, word in sorted(ranked)]
     # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
     head = typed if len(typed) == len(prefix) else prefix
     return [text[: last.start()] + head + word[len(prefix) :] for word in words[:limit]]
 
 
-def folders(searchers: Searchers, limit: int = MAX_LISTED_FOLDERS) -> list[str]:
-    """Return the folders (at every depth) that hold documents, in order, at most `limit`."""
-    return list(islice(searchers.get().reader().field_terms("folder"), limit))
+def folders(
+    searchers: Searchers, limit: int = MAX_LISTED_FOLDERS, scope: scoping.Scope = scoping.EVERYTHING
+) -> list[str]:
+    """Return the folders (at every depth) that hold documents `scope` shows, in order, at most `limit`."""
+    names = searchers.get().reader().field_terms("folder")
+    return list(islice((name for name in names if scope.shows_folder(name)), limit))
 
 
-def document_count(searchers: Searchers) -> int:
-    """Return the number of documents in the index."""
-    return searchers.get().doc_count()
+def document_count(searchers: Searchers, scope: scoping.Scope = scoping.EVERYTHING) -> int:
+    """Return the number of documents in the index that `scope` shows."""
+    searcher = searchers.get()
+    visible = scoping.visible(searcher, scope)
+    return searcher.doc_count() if visible is None else visible.count()
 
 
-def search(searchers: Searchers, request: SearchRequest, config: dict) -> SearchResult:
-    """Run `request` against the newest index generation and return one page of results."""
+def search(
+    searchers: Searchers, request: SearchRequest, config: dict, scope: scoping.Scope = scoping.EVERYTHING
+) -> SearchResult:
+    """Run `request` over the documents `scope` shows in the newest index generation; return one page."""
     started = time.perf_counter()
     validate(request, config)
     deadline = Deadline(config["SEARCH_TIME_LIMIT"])
     searcher = searchers.get()
-    key = (cache.index_state(searcher), request)
+    key = (cache.index_state(searcher), request, scope)
     cached = searchers.results.get(key)
     if cached is not None:
         return replace(cached, took_ms=round((time.perf_counter() - started) * 1000, 2))
@@ -818,17 +847,17 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
         if not _positive(expanded):
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
         deadline.check()
-        results, total = _collect(searcher, expanded, limit, request, deadline.left())
+        results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
         if request.match == "any" and relaxation is None and total > 1:
             extra = _feedback(searcher, results, match_terms(expanded))
             if extra is not None:
                 expanded = _Or([expanded, extra])
                 deadline.check()
-                results, total = _collect(searcher, expanded, limit, request, deadline.left())
+                results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
         relaxed = relaxation
         if total > 0:
             break
-    suggestion = suggest(searcher, first, text, deadline)
+    suggestion = suggest(searcher, first, text, deadline, scope)
     highlight = match_terms(expanded)
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
@@ -867,11 +896,16 @@ def search(searchers: Searchers, request: SearchRequest, config: dict) -> Search
     return result
 
 
-def get_document(searchers: Searchers, doc_id: str) -> dict | None:
-    """Return the stored fields of document `doc_id`, or None."""
+def get_document(searchers: Searchers, doc_id: str, scope: scoping.Scope = scoping.EVERYTHING) -> dict | None:
+    """Return the stored fields of document `doc_id`, or None (also when `scope` does not show it)."""
     if not re.fullmatch(r"[0-9a-f]{16}", doc_id or ""):
         return None
-    return searchers.get().document(id=doc_id)
+    searcher = searchers.get()
+    visible = scoping.visible(searcher, scope)
+    if visible is None:
+        return searcher.document(id=doc_id)
+    docnum = searcher.document_number(id=doc_id)
+    return searcher.stored_fields(docnum) if docnum is not None and visible.has(docnum) else None
 
 
 def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping | None = None) -> snippets.Snippet:

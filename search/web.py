@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from markupsafe import Markup
 from werkzeug.http import HTTP_STATUS_CODES
 
-from search import query
+from search import auth, query
 from search.documents import TYPES
 
 bp = Blueprint("web", __name__)
@@ -53,7 +53,7 @@ def search_page():
     result, problem, pages = None, None, []
     if q.strip():
         try:
-            result = query.search(_searchers(), query.parse_request(args), settings)
+            result = query.search(_searchers(), query.parse_request(args), settings, auth.scope())
         except query.QueryError as error:
             problem = str(error)
     if result is not None:
@@ -73,8 +73,8 @@ def search_page():
         problem=problem,
         pages=pages,
         types=TYPES,
-        folders=query.folders(_searchers()),
-        documents=query.document_count(_searchers()) if not q.strip() else None,
+        folders=query.folders(_searchers(), scope=auth.scope()),
+        documents=query.document_count(_searchers(), auth.scope()) if not q.strip() else None,
         filtered=filtered,
         search_url=search_url,
         doc_args=search_args(args),
@@ -84,7 +84,7 @@ def search_page():
 
 @bp.get("/doc/<doc_id>")
 def document_page(doc_id: str):
-    stored = query.get_document(_searchers(), doc_id)
+    stored = query.get_document(_searchers(), doc_id, auth.scope())
     if stored is None:
         abort(404, description="There is no document with this id.")
     q = request.args.get("q", "")

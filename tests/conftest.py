@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from hypothesis import HealthCheck, settings
 
 from search import create_app, indexer
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 TOKEN = "test-token-123"
 
@@ -65,6 +74,19 @@ def assert_no_active_markup(page: str) -> None:
     assert inline == []
 
 
+@pytest.fixture(scope="session", autouse=True)
+def keys_file(tmp_path_factory) -> Iterator[Path]:
+    """Point every app and server the tests start at a keys file of their own (none: open), never instance/."""
+    path = tmp_path_factory.mktemp("instance") / "keys.json"
+    previous = os.environ.get("SEEDSEARCH_KEYS_FILE")
+    os.environ["SEEDSEARCH_KEYS_FILE"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["SEEDSEARCH_KEYS_FILE"]
+    else:
+        os.environ["SEEDSEARCH_KEYS_FILE"] = previous
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """Return a small corpus: the seed article plus a few documents of each type."""
@@ -107,3 +129,18 @@ def app(corpus: Path, index_dir: Path):
 def client(app):
     """Return a test client."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Start Debian's Chromium once for the session, or skip with the reason."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    executable = os.environ.get("SEEDSEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.access(executable, os.X_OK):
+        pytest.skip(
+            f"Chromium not found at {executable}: install Debian's chromium (.ci/run does) or set SEEDSEARCH_CHROMIUM"
+        )
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

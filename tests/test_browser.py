@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,14 +25,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 AXE = Path(os.environ.get("SEEDSEARCH_AXE", ROOT / ".cache/npm/node_modules/axe-core/axe.min.js"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHARED_WORD = "harvest"
 REPORTS = 15  # reports/*.txt; the rest of the harvest documents are notes/*.md
 HARVESTS = 25
@@ -103,21 +94,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Start Debian's Chromium once for the session, or skip with the reason."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-    executable = os.environ.get("SEEDSEARCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(executable, os.X_OK):
-        pytest.skip(
-            f"Chromium not found at {executable}: install Debian's chromium (.ci/run does) or set SEEDSEARCH_CHROMIUM"
-        )
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 DESKTOP = {"viewport": {"width": 1100, "height": 800}}

@@ -1,0 +1,122 @@
+"""Which documents a caller may see: one Scope, applied inside every query function.
+
+A key created with folders sees only the documents under them. search.query adds the scope's
+restriction to every search it runs (first try and relaxed ones alike, so totals are the scope's),
+and asks `visible()` for the scope's documents wherever it reads the vocabulary: a word counts for
+"did you mean" and completions only if a document the caller may see contains it, and is ranked
+by how many of those documents do. Otherwise the words of a hidden document would leak through
+suggestions, which is where other engines' per-tenant restrictions stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh import query
+from whoosh.spelling import Corrector
+
+from search import cache, evaluate
+
+VISIBLE_CACHE = cache.ResultCache(entries=32, max_bytes=32 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The folders a caller may see; None means every document."""
+
+    folders: tuple[str, ...] | None = None
+
+    @property
+    def everything(self) -> bool:
+        """Return whether this scope hides nothing."""
+        return self.folders is None
+
+    def restriction(self) -> query.Query | None:
+        """Return the query for the documents under the scope's folders (None: no restriction)."""
+        if self.folders is None:
+            return None
+        # The index's `folder` field holds every ancestor folder of a document.
+        return query.Or([query.Term("folder", folder) for folder in self.folders]).normalize()
+
+    def shows_folder(self, folder: str) -> bool:
+        """Return whether `folder` is one of the scope's folders or inside one."""
+        if self.folders is None:
+            return True
+        return any(folder == mine or folder.startswith(mine + "/") for mine in self.folders)
+
+
+EVERYTHING = Scope()
+
+
+def of(folders: Iterable[str]) -> Scope:
+    """Return the scope of a key with `folders` (none: every document)."""
+    folders = tuple(folders)
+    return Scope(folders) if folders else EVERYTHING
+
+
+class Visible:
+    """The live documents of one index state that a scope shows, as a mask over document numbers."""
+
+    def __init__(self, reader, mask: np.ndarray):
+        self.reader = reader
+        self.mask = mask
+
+    def count(self) -> int:
+        """Return the number of documents the scope shows."""
+        return int(self.mask.sum())
+
+    def has(self, docnum: int) -> bool:
+        """Return whether the scope shows document `docnum`."""
+        return 0 <= docnum < len(self.mask) and bool(self.mask[docnum])
+
+    def doc_frequency(self, fieldname: str, text: str) -> int:
+        """Return how many of the scope's documents contain `text` in `fieldname`."""
+        total = 0
+        for leaf, offset in self.reader.leaf_readers():
+            try:
+                term = leaf.schema[fieldname].to_bytes(text)
+            except (KeyError, ValueError):
+                return 0
+            if (fieldname, term) not in leaf:
+                continue
+            # evaluate keeps each segment's postings as arrays; counting with them is one vector operation.
+            found = evaluate._postings(leaf, fieldname, term)
+            docs = found[0] if found is not None else np.fromiter(leaf.postings(fieldname, term).all_ids(), np.int64)
+            total += int(self.mask[docs.astype(np.int64) + offset].sum())
+        return total
+
+    def corrector(self, fieldname: str) -> Corrector:
+        """Return a spelling corrector that suggests only words the scope's documents contain."""
+        return _Corrector(self, fieldname)
+
+
+class _Corrector(Corrector):
+    """Whoosh's ReaderCorrector, with words and frequencies from the scope's documents only."""
+
+    def __init__(self, visible: Visible, fieldname: str):
+        self.visible = visible
+        self.fieldname = fieldname
+
+    def _suggestions(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[float, str]]:
+        for word in self.visible.reader.terms_within(self.fieldname, text, maxdist, prefix=prefix):
+            frequency = self.visible.doc_frequency(self.fieldname, word)
+            if frequency:
+                # ReaderCorrector's score: higher is better, more frequent words first.
+                yield 0 - (maxdist + (1.0 / frequency * 0.5)), word
+
+
+def visible(searcher, scope: Scope) -> Visible | None:
+    """Return the documents `scope` shows in `searcher`'s index state, or None when it shows everything."""
+    if scope.everything:
+        return None
+    key = (cache.index_state(searcher), scope)
+    mask = VISIBLE_CACHE.get(key)
+    if mask is None:
+        mask = np.zeros(searcher.reader().doc_count_all(), dtype=bool)
+        # docs_for_query skips deleted documents.
+        mask[np.fromiter(searcher.docs_for_query(scope.restriction()), dtype=np.int64)] = True
+        mask.flags.writeable = False  # shared by every thread of this process
+        VISIBLE_CACHE.put(key, mask, size=mask.nbytes + 200)
+    return Visible(searcher.reader(), mask)
