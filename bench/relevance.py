@@ -1,12 +1,20 @@
-"""Relevance benchmark: nDCG@10, Recall@100, MRR@10 and MAP on a BEIR-style dataset.
+"""Relevance benchmark: the product's default search beside plain SQLite FTS5 BM25.
 
-    python -m bench.relevance DATASET_DIR [--k 10]
+    python -m bench.relevance                      # every collection in ../shared/eval/
+    python -m bench.relevance DATASET_DIR [...]    # the named collections only
+    python -m bench.relevance --match any DATASET_DIR
 
-DATASET_DIR holds corpus.jsonl ({"id","title","text"}), queries.jsonl ({"id","text"})
-and qrels.tsv (query-id, corpus-id, score; with a header). The corpus is indexed
-with the product's own schema, analyzers and document fields into a temporary
-index; every query runs through the product's own search function (any-word
-match, BM25F ranking). nDCG uses the graded scores as linear gains, as trec_eval does.
+Each DATASET_DIR holds corpus.jsonl ({"id","title","text"}), queries.jsonl ({"id","text"})
+and qrels.tsv (query-id, corpus-id, score; with a header). The corpus is indexed with the
+product's own schema, analyzers and document fields into a temporary index, and every query
+runs through the function the API calls, with the API's defaults (the default match mode,
+the default query length limit), only with a deeper page for Recall@100 and MAP.
+
+Beside it, in the same run, the same corpus goes into an SQLite FTS5 table (porter
+tokenizer, title weighted 2) and each query is asked as any of its words, ranked by FTS5's
+`bm25()`: plain BM25, the baseline a search service must beat. nDCG uses the graded scores as
+linear gains, as trec_eval does. The last line printed is one JSON object: with one collection,
+its figures (`ndcg@10`, ...); with several, {"collections": {...}, "mean": {...}}.
 """
 
 from __future__ import annotations
@@ -15,14 +23,20 @@ import argparse
 import csv
 import json
 import math
+import re
+import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from search import config, documents, indexer, query
 
 DEPTH = 1000  # documents retrieved per query, for MAP and recall
+EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
+METRICS = ("ndcg@10", "recall@100", "mrr@10", "map")
+FTS_WORD = re.compile(r"\w+")
 
 
 def load_dataset(root: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
@@ -36,7 +50,7 @@ def load_dataset(root: Path) -> tuple[list[dict], dict[str, str], dict[str, dict
         reader = csv.reader(rows, delimiter="\t")
         next(reader)
         for qid, docid, score in reader:
-            qrels.setdefault(qid, {})[docid] = int(float(score))
+            qrels.setdefault(str(qid), {})[str(docid)] = int(float(score))
     return corpus, queries, qrels
 
 
@@ -56,11 +70,51 @@ def build_index(corpus: list[dict], index_dir: Path) -> None:
             writer.add_document(**indexer.document_fields(doc))
 
 
-def rank(searchers: query.Searchers, text: str, settings: dict) -> list[str]:
-    """Return the dataset ids of the top documents for a natural-language query."""
-    request = query.SearchRequest(q=text, per_page=DEPTH, match="any", highlight=False)
-    result = query.search(searchers, request, settings)
-    return [hit.path for hit in result.hits]
+def seedsearch_ranker(corpus: list[dict], work: Path, match: str | None) -> Callable[[str], list[str]]:
+    """Index the corpus and return a function ranking dataset ids as /api/search would."""
+    build_index(corpus, work)
+    settings = config.load({"MAX_PER_PAGE": DEPTH, "MAX_RESULTS_WINDOW": DEPTH}, environ={})
+    searchers = query.Searchers(work)
+
+    def rank(text: str) -> list[str]:
+        args = {"q": text, "per_page": str(DEPTH)}
+        if match:
+            args["match"] = match
+        request = query.parse_request(args)
+        result = query.search(searchers, replace_highlight(request), settings)
+        return [hit.path for hit in result.hits]
+
+    return rank
+
+
+def replace_highlight(request: query.SearchRequest) -> query.SearchRequest:
+    """Return the request without snippets: the ranking is the same, and 1,000 snippets are slow."""
+    from dataclasses import replace
+
+    return replace(request, highlight=False)
+
+
+def fts5_ranker(corpus: list[dict], work: Path) -> Callable[[str], list[str]]:
+    """Index the corpus into SQLite FTS5 and return a function ranking ids by plain BM25 over any word."""
+    db = sqlite3.connect(work / "fts5.db")
+    db.execute("CREATE VIRTUAL TABLE docs USING fts5(id UNINDEXED, title, text, tokenize='porter unicode61')")
+    with db:
+        db.executemany(
+            "INSERT INTO docs (id, title, text) VALUES (?, ?, ?)",
+            ((str(r["id"]), r.get("title") or "", r.get("text") or "") for r in corpus),
+        )
+
+    def rank(text: str) -> list[str]:
+        words = FTS_WORD.findall(text.lower())  # repeated words count again, as FTS5 weighs them
+        if not words:
+            return []
+        match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        rows = db.execute(
+            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0.0, 2.0, 1.0) LIMIT ?", (match, DEPTH)
+        )
+        return [row[0] for row in rows]
+
+    return rank
 
 
 def ndcg(ranked: list[str], relevant: dict[str, int], k: int) -> float:
@@ -96,54 +150,71 @@ def average_precision(ranked: list[str], relevant: dict[str, int]) -> float:
     return total / len(wanted) if wanted else 0.0
 
 
-def evaluate(dataset: Path, k: int = 10) -> dict:
-    """Index the dataset, run its judged queries and return the mean metrics."""
-    corpus, queries, qrels = load_dataset(dataset)
-    settings = config.load({"MAX_PER_PAGE": DEPTH, "MAX_RESULTS_WINDOW": DEPTH, "MAX_QUERY_CHARS": 10_000}, environ={})
-    with tempfile.TemporaryDirectory(prefix="seedsearch-relevance-") as tmp:
-        started = time.perf_counter()
-        build_index(corpus, Path(tmp))
-        indexed = time.perf_counter() - started
-        searchers = query.Searchers(tmp)
-        totals = {f"ndcg@{k}": 0.0, "recall@100": 0.0, f"mrr@{k}": 0.0, "map": 0.0}
-        judged = [qid for qid in queries if qid in qrels]
-        failed = 0
-        started = time.perf_counter()
-        for qid in judged:
-            try:
-                ranked = rank(searchers, queries[qid], settings)
-            except query.QueryError as problem:
-                failed += 1
-                print(f"query {qid} rejected: {problem}", file=sys.stderr)
-                ranked = []
-            totals[f"ndcg@{k}"] += ndcg(ranked, qrels[qid], k)
-            totals["recall@100"] += recall(ranked, qrels[qid], 100)
-            totals[f"mrr@{k}"] += mrr(ranked, qrels[qid], k)
-            totals["map"] += average_precision(ranked, qrels[qid])
-        searched = time.perf_counter() - started
+def score(rank: Callable[[str], list[str]], queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> dict:
+    """Run every judged query through `rank` and return the mean metrics."""
+    totals = dict.fromkeys(METRICS, 0.0)
+    judged = [qid for qid in queries if qid in qrels]
+    rejected = 0
+    started = time.perf_counter()
+    for qid in judged:
+        try:
+            ranked = rank(queries[qid])
+        except query.QueryError as problem:
+            rejected += 1
+            print(f"query {qid} rejected: {problem}", file=sys.stderr)
+            ranked = []
+        totals["ndcg@10"] += ndcg(ranked, qrels[qid], 10)
+        totals["recall@100"] += recall(ranked, qrels[qid], 100)
+        totals["mrr@10"] += mrr(ranked, qrels[qid], 10)
+        totals["map"] += average_precision(ranked, qrels[qid])
     n = max(1, len(judged))
     figures = {name: round(value / n, 4) for name, value in totals.items()}
-    figures.update(queries=len(judged), docs=len(corpus), rejected=failed)
-    figures.update(index_seconds=round(indexed, 2), search_seconds=round(searched, 2))
+    figures.update(queries=len(judged), rejected=rejected, search_seconds=round(time.perf_counter() - started, 2))
     return figures
+
+
+def evaluate(dataset: Path, match: str | None = None) -> dict:
+    """Index one dataset both ways, run its judged queries and return both sets of figures."""
+    corpus, queries, qrels = load_dataset(dataset)
+    with tempfile.TemporaryDirectory(prefix="seedsearch-relevance-") as tmp:
+        started = time.perf_counter()
+        ours = seedsearch_ranker(corpus, Path(tmp) / "index", match)
+        indexed = time.perf_counter() - started
+        figures = score(ours, queries, qrels)
+        figures.update(docs=len(corpus), index_seconds=round(indexed, 2))
+        figures["fts5"] = score(fts5_ranker(corpus, Path(tmp)), queries, qrels)
+    return figures
+
+
+def _row(name: str, ours: dict, fts: dict) -> str:
+    cells = [f"{ours[m]:.4f} {fts[m]:.4f} {ours[m] - fts[m]:+.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")]
+    return f"{name:<11} " + "   ".join(cells)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the figures, the last line as JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
-    parser.add_argument("--k", type=int, default=10, help="cut-off for nDCG and MRR (default 10)")
+    parser.add_argument("datasets", type=Path, nargs="*", help=f"dataset folders (default: every one in {EVAL_DIR})")
+    parser.add_argument("--match", choices=query.MATCHES, help="match mode (default: the API's default)")
     args = parser.parse_args(argv)
-    if not (args.dataset / "corpus.jsonl").is_file():
-        print(f"error: {args.dataset} has no corpus.jsonl", file=sys.stderr)
-        return 1
-    figures = evaluate(args.dataset, args.k)
-    print(f"dataset      {args.dataset}")
-    print(f"documents    {figures['docs']}  queries {figures['queries']}  rejected {figures['rejected']}")
-    for name in (f"ndcg@{args.k}", "recall@100", f"mrr@{args.k}", "map"):
-        print(f"{name:<12} {figures[name]:.4f}")
-    print(f"time         index {figures['index_seconds']} s, search {figures['search_seconds']} s")
-    print(json.dumps(figures))
+    datasets = args.datasets or sorted(p for p in EVAL_DIR.iterdir() if (p / "corpus.jsonl").is_file())
+    for dataset in datasets:
+        if not (dataset / "corpus.jsonl").is_file():
+            print(f"error: {dataset} has no corpus.jsonl", file=sys.stderr)
+            return 1
+    results = {}
+    print("collection  nDCG@10 seedsearch fts5 diff   R@100 seedsearch fts5 diff    MRR@10 seedsearch fts5 diff")
+    for dataset in datasets:
+        figures = results[dataset.name] = evaluate(dataset, args.match)
+        line = _row(dataset.name, figures, figures["fts5"])
+        print(f"{line}   ({figures['docs']} docs, {figures['queries']} queries, {figures['rejected']} rejected)")
+    mean = {m: round(sum(f[m] for f in results.values()) / len(results), 4) for m in METRICS}
+    mean["fts5"] = {m: round(sum(f["fts5"][m] for f in results.values()) / len(results), 4) for m in METRICS}
+    if len(results) > 1:
+        print(_row("mean", mean, mean["fts5"]))
+        print(json.dumps({"collections": results, "mean": mean}))
+    else:
+        print(json.dumps(next(iter(results.values()))))
     return 0
 
 

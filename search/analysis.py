@@ -20,9 +20,8 @@ from whoosh.analysis import (
     LowercaseFilter,
     RegexTokenizer,
     StemFilter,
-    StopFilter,
 )
-from whoosh.lang import has_stemmer, has_stopwords
+from whoosh.lang import has_stemmer
 from whoosh.support.charset import accent_map
 
 # The Snowball languages Whoosh ships stemmers for.
@@ -31,7 +30,7 @@ LANGUAGES: tuple[str, ...] = tuple(
     for lang in ("en", "ru", "de", "fr", "es", "it", "pt", "nl", "sv", "no", "da", "fi", "hu", "ro", "tr", "ar")
     if has_stemmer(lang)
 )
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TOKEN_PATTERN = r"\w+(?:\.?\w+)*"
 # Russian stemming expects ё spelled as е; accents are folded only after stemming
 # because Snowball's suffix rules for French, German, etc. need them.
@@ -47,8 +46,9 @@ def language_analyzer(lang: str) -> Analyzer:
     chain = RegexTokenizer(TOKEN_PATTERN) | LowercaseFilter()
     if lang == "ru":
         chain = chain | CharsetFilter(YO_MAP)
-    if has_stopwords(lang):
-        chain = chain | StopFilter(lang=lang)
+    # No stop words and no minimum length: every word is indexed at its position, so phrases
+    # are exact ("moved in Moscow"), common words are answered ("the who") and short tokens
+    # keep their meaning ("vitamin d", "type 2"). BM25's IDF makes common words count little.
     return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(accent_map)
 
 

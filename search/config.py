@@ -15,7 +15,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "ADMIN_TOKEN": ("", str),
     "MAX_FILE_MB": (20.0, float),
     "DEFAULT_LANGUAGE": ("en", str),
-    "MAX_QUERY_CHARS": (500, int),
+    "MAX_QUERY_CHARS": (10_000, int),
     "MAX_PER_PAGE": (100, int),
     "MAX_RESULTS_WINDOW": (1000, int),
     "SEARCH_TIME_LIMIT": (5.0, float),

@@ -39,11 +39,13 @@ _LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 1 for b in range(256)], 
 class _Part:
     """Which documents of one segment a query part matches, and their scores there."""
 
-    __slots__ = ("mask", "scores")
+    __slots__ = ("mask", "scores", "tiers")
 
-    def __init__(self, mask: np.ndarray, scores: np.ndarray):
+    def __init__(self, mask: np.ndarray, scores: np.ndarray, tiers: np.ndarray | None = None):
         self.mask = mask
         self.scores = scores
+        # Ranked before the score, when set: 1 where a document holds every word (ranking.Coordinated).
+        self.tiers = tiers
 
 
 def sortable(searcher, fieldname: str) -> bool:
@@ -69,7 +71,7 @@ def run(
     parts walked by their own matchers get (the caller's may carry a deadline for them).
     """
     context = context or searcher.context()
-    found_scores, found_docs, found_keys = [], [], []
+    found_scores, found_docs, found_keys, found_tiers = [], [], [], []
     for leaf, offset in searcher.leaf_searchers():
         size = leaf.doc_count_all()
         if size == 0:
@@ -79,26 +81,39 @@ def run(
         docs = np.flatnonzero(mask)
         found_scores.append(part.scores[docs])
         found_docs.append(docs + offset)
+        found_tiers.append(part.tiers[docs] if part.tiers is not None else np.zeros(len(docs), dtype=np.int8))
         if newest_by is not None:
             found_keys.append(_sort_keys(leaf.reader(), newest_by)[docs])
         check()
     scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
     docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
+    tiers = np.concatenate(found_tiers) if found_tiers else np.zeros(0, dtype=np.int8)
     total = len(docs)
     if newest_by is not None:
         keys = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.int64)
         order = np.lexsort((docs, -scores, -keys))[:limit]
     else:
+        # The tier first, then the score: one key that orders the same way (scores are >= 0).
+        ranks = tiers * (float(scores.max()) + 1.0) + scores if total and tiers.any() else scores
         if total > limit > 0:
-            # Only scores at least the limit-th best can be in the top; sort those alone.
-            kth = np.partition(scores, total - limit)[total - limit]
-            keep = scores >= kth
-            scores, docs = scores[keep], docs[keep]
-        order = np.lexsort((docs, -scores))[:limit]
+            # Only keys at least the limit-th best can be in the top; sort those alone.
+            kth = np.partition(ranks, total - limit)[total - limit]
+            keep = ranks >= kth
+            ranks, scores, docs = ranks[keep], scores[keep], docs[keep]
+        order = np.lexsort((docs, -ranks))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
     results = Results(searcher, q, top)
     results._total = total  # len(results) without a collector to ask
+    # How many documents hold every word of a Coordinated query (all of them for any other query).
+    results.complete = int(np.count_nonzero(tiers)) if tiers.any() else (total if not _coordinated(q) else 0)
     return results, total
+
+
+def _coordinated(q: query.Query) -> bool:
+    """Return whether the scored part of `q` is a Coordinated query."""
+    while isinstance(q, (query.AndNot, query.Require, query.AndMaybe)):
+        q = q.a
+    return isinstance(q, ranking.Coordinated)
 
 
 class _Evaluator:
@@ -111,6 +126,10 @@ class _Evaluator:
             return self._term(q)
         if isinstance(q, query.DateRange) and q.constantscore and sortable(self.leaf, q.fieldname):
             return self._dates(q)
+        if isinstance(q, ranking.Coordinated):
+            return self._coordinated(q)
+        if isinstance(q, ranking.Fields):
+            return self._fields(q)
         if isinstance(q, (query.And, query.Or)) and not getattr(q, "scale", None):
             subs = q.subqueries
             if len(subs) == 1:
@@ -124,15 +143,15 @@ class _Evaluator:
         if isinstance(q, query.AndNot):
             keep, drop = self.part(q.a), self.part(q.b)
             mask = keep.mask & ~drop.mask
-            return _Part(mask, np.where(mask, keep.scores, 0.0))
+            return _Part(mask, np.where(mask, keep.scores, 0.0), _masked(keep.tiers, mask))
         if isinstance(q, query.Require):
             scored, required = self.part(q.a), self.part(q.b)
             mask = scored.mask & required.mask
-            return _Part(mask, np.where(mask, scored.scores, 0.0))
+            return _Part(mask, np.where(mask, scored.scores, 0.0), _masked(scored.tiers, mask))
         if isinstance(q, query.AndMaybe):
             required, optional = self.part(q.a), self.part(q.b)
             extra = np.where(required.mask & optional.mask, optional.scores, 0.0)
-            return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0))
+            return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0), required.tiers)
         return self._walk(q)
 
     def _combine(self, subqueries, how) -> _Part:
@@ -143,6 +162,50 @@ class _Evaluator:
         for other in parts[1:]:
             result = how(result, other)
         return result
+
+    def _coordinated(self, q: ranking.Coordinated) -> _Part:
+        """Match any clause, score their sum, and put the documents holding every clause in the top tier."""
+        parts = [self.part(sub) for sub in q.subqueries]
+        mask = np.zeros(self.size, dtype=bool)
+        scores = np.zeros(self.size)
+        held = np.zeros(self.size, dtype=np.int16)
+        for found in parts:
+            mask |= found.mask
+            scores += found.scores
+            held += found.mask
+        if q.boost != 1.0:
+            scores = scores * q.boost
+        return _Part(mask, scores, (held == len(parts)).astype(np.int8))
+
+    def _fields(self, q: ranking.Fields) -> _Part:
+        """Score one word over several fields as BM25F: weighted, normalised frequencies summed, then saturated."""
+        reader, weighting = self.leaf.reader(), self.weighting
+        frequency = np.zeros(self.size)
+        idf = None
+        for sub in q.subqueries:
+            if not (isinstance(sub, query.Term) and self._scored(sub.fieldname)):
+                return self._combine(q.subqueries, _either)
+            try:
+                text = self.leaf.schema[sub.fieldname].to_bytes(sub.text)
+                postings = _postings(reader, sub.fieldname, text)
+            except (ValueError, TermNotFound):
+                continue
+            if postings is None:
+                return self._combine(q.subqueries, _either)
+            field_idf, avgfl = weighting.term_stats(self.leaf, sub.fieldname, text)
+            # The word's IDF over the fields: the smallest, from the field where it is most common.
+            idf = field_idf if idf is None else min(idf, field_idf)
+            docs, weights = postings
+            b = weighting.field_b_of(sub.fieldname)
+            lengths = _lengths(reader, sub.fieldname)[docs]
+            frequency[docs] += sub.boost * weights / ((1 - b) + b * lengths / avgfl)
+        if idf is None:
+            return self._nothing()
+        mask = frequency > 0
+        k1 = weighting.k1
+        scores = np.where(mask, idf * frequency * (k1 + 1) / (frequency + k1), 0.0) * q.boost
+        self.check()
+        return _Part(mask, scores)
 
     def _nothing(self) -> _Part:
         return _Part(np.zeros(self.size, dtype=bool), np.zeros(self.size))
@@ -228,6 +291,10 @@ class _Evaluator:
                 self.check()
             matcher.next()
         return _Part(mask, scores)
+
+
+def _masked(tiers: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
+    return None if tiers is None else np.where(mask, tiers, 0).astype(np.int8)
 
 
 def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:

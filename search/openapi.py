@@ -52,7 +52,7 @@ def document() -> dict:
                         ),
                         _query_param(
                             "match",
-                            "all words (default, relaxed when nothing matches) or any word",
+                            "all: any of the words, documents with every word first (default); any: any word, ranked by BM25 with feedback",
                             {"type": "string", "enum": ["all", "any"]},
                         ),
                         _query_param(
@@ -185,6 +185,12 @@ def document() -> dict:
                         "took_ms": {"type": "number"},
                         "suggestion": {"type": "string", "nullable": True},
                         "relaxed": {"type": "string", "nullable": True, "enum": ["any", "fuzzy", None]},
+                        "used_words": {
+                            "type": "array",
+                            "nullable": True,
+                            "items": {"type": "string"},
+                            "description": "the words a long query was ranked by, when some of its words were left out",
+                        },
                         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                     },
                 },

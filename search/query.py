@@ -13,6 +13,7 @@ when SEARCH_TIME_LIMIT is spent.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 import threading
@@ -29,22 +30,26 @@ from whoosh import fields, qparser, query
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.matching import NullMatcher, NullMatcherClass, WrappingMatcher
 from whoosh.query.compound import DefaultOr
+from whoosh.lang import has_stopwords, stopwords_for_language
 from whoosh.spelling import ReaderCorrector
 
 from search import cache, evaluate, indexer, ranking, snippets
 from search import scope as scoping
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
 
-TITLE_BOOST = 1.0  # on top of the body, which usually repeats the title
-BM25_K1 = 1.2
+# BM25F (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
+# Chosen on cranfield, cisi and cacm (bench/RESULTS.md), checked on med, npl and scifact.
+TITLE_BOOST = 2.0
+BM25_K1 = 1.6
 BM25_B = 0.75
 TITLE_B = 0.75
-# Pseudo-relevance feedback for natural-language (match=any) queries, with
-# RM3's textbook settings: 10 documents, 20 terms, weighted half the query.
+# Pseudo-relevance feedback (RM3-style): 20 terms from the top 10 documents reorder what the
+# query found, weighted a fifth of the query (chosen on cranfield, cisi and cacm).
 FEEDBACK_DOCS = 10
 FEEDBACK_TERMS = 20
-FEEDBACK_WEIGHT = 0.5
+FEEDBACK_WEIGHT = 0.2
 FEEDBACK_CHARS = 20_000  # of each document's text read for feedback terms
+MAX_QUERY_TERMS = 64  # words a long query is ranked by (Lucene's MoreLikeThis takes 25; more measured better)
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
 MAX_PATTERNS = 16  # wildcard and fuzzy terms in one query; each one walks the vocabulary
@@ -207,6 +212,8 @@ class SearchResult:
     suggestion: str | None
     relaxed: str | None
     hits: list[Hit] = field(default_factory=list)
+    # The words a long query was ranked by, when some of its words were left out (see focus()).
+    used_words: list[str] | None = None
 
     @property
     def pages(self) -> int:
@@ -223,6 +230,7 @@ class SearchResult:
             "took_ms": self.took_ms,
             "suggestion": self.suggestion,
             "relaxed": self.relaxed,
+            "used_words": self.used_words,
             "results": [
                 {
                     "id": hit.id,
@@ -308,8 +316,16 @@ def weighting() -> ranking.BM25:
     return ranking.BM25(k1=BM25_K1, b=BM25_B, field_b={"title": TITLE_B})
 
 
+class _CoordinatedGroup(qparser.syntax.AndGroup):
+    """Words side by side (no operator between them) make a Coordinated query; an explicit AND stays And."""
+
+    qclass = ranking.Coordinated
+
+
 def _parser(group) -> qparser.QueryParser:
-    neutral = fields.Schema(text=fields.TEXT(analyzer=word_analyzer()), title=fields.TEXT(analyzer=word_analyzer()))
+    # A word the analyzer splits ("IL-6", "U.S.") is a phrase of its parts, so "IL-6" never matches IL-1.
+    text = fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase")
+    neutral = fields.Schema(text=text, title=fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase"))
     parser = qparser.QueryParser("text", neutral, group=group)
     for plugin in (qparser.RangePlugin, qparser.EveryPlugin, qparser.SingleQuotePlugin, qparser.BoostPlugin):
         parser.remove_plugin_class(plugin)
@@ -317,7 +333,7 @@ def _parser(group) -> qparser.QueryParser:
     return parser
 
 
-_PARSERS = {"all": _parser(qparser.AndGroup), "any": _parser(qparser.OrGroup)}
+_PARSERS = {"all": _parser(_CoordinatedGroup), "any": _parser(qparser.OrGroup)}
 
 
 def clean(text: str) -> str:
@@ -385,7 +401,11 @@ class _Expander:
         kept = [sub for sub in subs if not isinstance(sub, query.Not)]
         if not kept:
             return query.Not(_Or(excluded).normalize())
-        combined = (_Or if isinstance(q, query.Or) else q.__class__)(kept, boost=q.boost).normalize()
+        if isinstance(q, ranking.Coordinated):
+            kind = ranking.Coordinated
+        else:
+            kind = _Or if isinstance(q, query.Or) else q.__class__
+        combined = kind(kept, boost=q.boost).normalize()
         if excluded:
             combined = query.AndNot(combined, _Or(excluded).normalize())
         return combined
@@ -400,12 +420,13 @@ class _Expander:
         for lang in self.languages:
             stems = {tuple(analyze(word, lang)) for word in words}
             stems.discard(())
-            for name, weight in self._fields(fieldname, lang):
-                for stem in stems:
-                    if len(stem) == 1:
-                        clauses.append(_Term(name, stem[0], boost=weight * boost))
-                    else:
-                        clauses.append(_Phrase(name, list(stem), boost=weight * boost))
+            fields = self._fields(fieldname, lang)
+            for stem in stems:
+                if len(stem) == 1:
+                    terms = [_Term(name, stem[0], boost=weight) for name, weight in fields]
+                    clauses.append(ranking.Fields(terms, boost=boost) if len(terms) > 1 else terms[0].with_boost(boost))
+                else:
+                    clauses.extend(_Phrase(name, list(stem), boost=weight * boost) for name, weight in fields)
         return _Or(clauses).normalize() if clauses else query.NullQuery
 
     def _phrase(self, q: query.Phrase) -> query.Query:
@@ -515,6 +536,50 @@ def _feedback(searcher, results, asked: snippets.MatchTerms) -> query.Query | No
         return None
     top_weight = chosen[0][0]
     return _Or([_Term(body_field(lang), stem, boost=FEEDBACK_WEIGHT * w / top_weight) for w, lang, stem in chosen])
+
+
+@functools.cache
+def _stop_words(langs: tuple[str, ...]) -> frozenset[str]:
+    """Return the stop words of `langs` that carry no meaning on their own (one-letter words carry some)."""
+    words: set[str] = set()
+    for lang in langs:
+        if has_stopwords(lang):
+            words.update(word for word in stopwords_for_language(lang) if len(word) > 1)
+    return frozenset(words)
+
+
+def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, list[str] | None]:
+    """Return the words of a natural-language query that rank it, and the words kept when some were dropped.
+
+    Every word is indexed, and a query made only of common words ("the who", "to be or not
+    to be") is answered with them. When a query has other words too, its common words (the
+    stop words of the index's languages) are left out of the ranking: measured on six test
+    collections they only add noise. A query of more than MAX_QUERY_TERMS words (a pasted
+    paragraph) keeps its most informative ones, as Lucene's MoreLikeThis picks them: the
+    most frequent in the query, times the rarest in the index.
+    """
+    if not isinstance(q, ranking.Coordinated):
+        return q, None
+    stops = _stop_words(tuple(langs))
+    words = [sub for sub in q.subqueries if type(sub) is query.Term]
+    others = [sub for sub in q.subqueries if type(sub) is not query.Term]
+    content = [sub for sub in words if sub.text not in stops]
+    if content or others:
+        words = content
+    if len(words) + len(others) <= MAX_QUERY_TERMS:
+        return ranking.Coordinated(others + words, boost=q.boost).normalize(), None
+    documents = reader.doc_count() or 1
+
+    def informative(term: query.Term) -> float:
+        found = reader.doc_frequency("words", term.text)
+        return term.boost * math.log(1 + documents / found) if found else 0.0
+
+    chosen = sorted(words, key=informative, reverse=True)[: max(0, MAX_QUERY_TERMS - len(others))]
+    chosen = [term for term in chosen if informative(term) > 0] or chosen[:1]
+    kept = {term.text for term in chosen}
+    return ranking.Coordinated(others + chosen, boost=q.boost).normalize(), [
+        term.text for term in words if term.text in kept
+    ]
 
 
 def _positive(q: query.Query) -> bool:
@@ -827,17 +892,17 @@ def search(
     limit = request.page * request.per_page
     first = parse(request.q, request.match)
     # The relaxed queries are parsed only when needed: most queries find something at once.
-    attempts = [(lambda: first, None)]
-    if request.match == "all":
-        attempts.append((lambda: parse(request.q, "any"), "any"))
-    attempts.append((lambda: _fuzzy(parse(request.q, "any")), "fuzzy"))
-    results, total, relaxed, expanded = None, 0, None, query.NullQuery
+    # The default (all) mode matches any word and ranks the documents with all of them first
+    # (ranking.Coordinated); only when nothing matches at all are close spellings tried.
+    attempts = [(lambda: first, None), (lambda: _fuzzy(parse(request.q, "any")), "fuzzy")]
+    results, total, relaxed, expanded, used = None, 0, None, query.NullQuery, None
     tried = []
     for make, relaxation in attempts:
         neutral = make()
         if neutral in tried:
             continue  # relaxing changed nothing (a lone phrase, say): no need to run it again
         tried.append(neutral)
+        neutral, used = focus(neutral, searcher.reader(), langs)
         try:
             expanded = _Expander(searcher.reader(), langs, deadline).expand_all(neutral)
         except TooBroad:
@@ -848,13 +913,16 @@ def search(
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
         deadline.check()
         results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
-        if request.match == "any" and relaxation is None and total > 1:
+        if relaxation is None and total > 1:
             extra = _feedback(searcher, results, match_terms(expanded))
             if extra is not None:
-                expanded = _Or([expanded, extra])
+                # The feedback terms reorder what the query found; they add no documents and keep its tiers.
+                expanded = query.AndMaybe(expanded, extra)
                 deadline.check()
                 results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
         relaxed = relaxation
+        if relaxed is None and total > 0 and getattr(results, "complete", total) == 0:
+            relaxed = "any"  # no document holds every word: all of these hold some
         if total > 0:
             break
     suggestion = suggest(searcher, first, text, deadline, scope)
@@ -891,6 +959,7 @@ def search(
         suggestion=suggestion,
         relaxed=relaxed if total > 0 else None,
         hits=hits,
+        used_words=used,
     )
     searchers.results.put(key, result, size=1024 + sum(len(hit.snippet) + len(hit.title) + 512 for hit in hits))
     return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from math import log
 
-from whoosh import scoring
+from whoosh import query, scoring
 
 
 def _language_docs(searcher, fieldname: str) -> int:
@@ -82,3 +82,41 @@ class _Scorer(scoring.WeightLengthScorer):
 
     def _score(self, weight, length):
         return bm25(weight, length, self.idf, self.avgfl, self.k1, self.b)
+
+
+class Coordinated(query.Or):
+    """Any of the query's words, documents holding all of them first (the default matching strategy).
+
+    Someone typing two or three words expects the documents with all of them first; someone
+    pasting a question expects BM25 over any of its words. One query serves both: every
+    document with any of the clauses matches and scores their BM25 sum, and the documents
+    holding every clause rank above the rest (search/evaluate.py orders by that tier, then
+    by score). Repeated clauses are kept once with their count as the boost, so a word said
+    twice in a long query weighs twice, as in BM25 with query term frequency.
+    """
+
+    def normalize(self):
+        weights: dict[query.Query, float] = {}
+        for sub in self.subqueries:
+            sub = sub.normalize()
+            if sub is query.NullQuery:
+                continue
+            key = sub.with_boost(1.0)
+            weights[key] = weights.get(key, 0.0) + sub.boost
+        if not weights:
+            return query.NullQuery
+        subs = [sub.with_boost(boost) for sub, boost in weights.items()]
+        if len(subs) == 1:
+            return subs[0].with_boost(subs[0].boost * self.boost)
+        return self.__class__(subs, boost=self.boost)
+
+
+class Fields(query.Or):
+    """One word in several fields of a document (title and body), scored as BM25F.
+
+    Summing a separate BM25 per field lets a word in the title count as a whole second
+    word, saturated on its own; BM25F (Robertson and Zaragoza) adds the word's
+    length-normalised, weighted frequencies over the fields first and saturates once, so
+    the title weighs in as extra occurrences. Each clause is a Term whose boost is its
+    field's weight; evaluate.py does the arithmetic.
+    """

@@ -108,15 +108,22 @@ class _Corrector(Corrector):
 
 
 def visible(searcher, scope: Scope) -> Visible | None:
-    """Return the documents `scope` shows in `searcher`'s index state, or None when it shows everything."""
-    if scope.everything:
+    """Return the live documents `scope` shows in `searcher`'s index state, or None when that is every document.
+
+    Deleted documents keep their words in the vocabulary until their segment is merged away,
+    so an index with deletions gets a mask even for an unscoped caller: "did you mean" and
+    completions must never offer a word that only deleted documents had.
+    """
+    reader = searcher.reader()
+    if scope.everything and not reader.has_deletions():
         return None
     key = (cache.index_state(searcher), scope)
     mask = VISIBLE_CACHE.get(key)
     if mask is None:
-        mask = np.zeros(searcher.reader().doc_count_all(), dtype=bool)
-        # docs_for_query skips deleted documents.
-        mask[np.fromiter(searcher.docs_for_query(scope.restriction()), dtype=np.int64)] = True
+        mask = np.zeros(reader.doc_count_all(), dtype=bool)
+        # Both skip deleted documents.
+        live = reader.all_doc_ids() if scope.everything else searcher.docs_for_query(scope.restriction())
+        mask[np.fromiter(live, dtype=np.int64)] = True
         mask.flags.writeable = False  # shared by every thread of this process
         VISIBLE_CACHE.put(key, mask, size=mask.nbytes + 200)
     return Visible(searcher.reader(), mask)

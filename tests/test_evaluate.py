@@ -1,7 +1,13 @@
-"""search.evaluate gives what Whoosh's own matchers and collector give: the same total, order and scores."""
+"""search.evaluate gives what Whoosh's own matchers and collector give: the same total, order and scores.
+
+Whoosh has no BM25F and no coordination tier: for the comparison, ranking.Fields and
+ranking.Coordinated are lowered to Whoosh's Or (which evaluate scores as Whoosh does), and
+those two are checked on their own against scores computed here from the stored text.
+"""
 
 from __future__ import annotations
 
+import math
 from random import Random
 
 import pytest
@@ -9,8 +15,9 @@ from conftest import write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import query as whoosh_query
+from whoosh.query.compound import DefaultOr
 
-from search import evaluate, indexer, query
+from search import evaluate, indexer, query, ranking
 from search.analysis import analyze
 
 WORDS = [
@@ -86,11 +93,28 @@ QUERIES = [
 ]
 
 
+def lowered(q: whoosh_query.Query) -> whoosh_query.Query:
+    """Return `q` with Seedsearch's own query kinds replaced by Whoosh's Or."""
+    if isinstance(q, (ranking.Coordinated, ranking.Fields)):
+        return DefaultOr([lowered(sub) for sub in q.subqueries], boost=q.boost)
+    if isinstance(q, (whoosh_query.AndNot, whoosh_query.AndMaybe, whoosh_query.Require)):
+        return q.__class__(lowered(q.a), lowered(q.b))
+    if isinstance(q, whoosh_query.CompoundQuery):
+        return q.__class__([lowered(sub) for sub in q.subqueries], boost=q.boost)
+    if isinstance(q, whoosh_query.Not):
+        return whoosh_query.Not(lowered(q.query))
+    return q
+
+
+def expand(searcher, q: str, match: str = "all") -> whoosh_query.Query:
+    langs = query.languages(searcher.reader())
+    return lowered(query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match)))
+
+
 @pytest.mark.parametrize("q", QUERIES)
 @pytest.mark.parametrize("match", ["all", "any"])
 def test_same_results_as_whoosh(searcher, q, match):
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match))
+    expanded = expand(searcher, q, match)
     # Every match, scored and sorted: with a limit, Whoosh's collector may replace a union by
     # its stronger branches once the top N is full, and then undercounts the total.
     whoosh = searcher.search(expanded, limit=None)
@@ -103,10 +127,7 @@ def test_same_results_as_whoosh(searcher, q, match):
 
 def test_an_excluded_group_excludes_each_of_its_words(searcher):
     # Whoosh 2.7's own matchers return, for this query on this index, a document with both words.
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(
-        query.parse("flow NOT (wave OR lift)", "all")
-    )
+    expanded = expand(searcher, "flow NOT (wave OR lift)")
     mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
     expected = set()
     for docnum in searcher.reader().all_doc_ids():
@@ -119,8 +140,7 @@ def test_an_excluded_group_excludes_each_of_its_words(searcher):
 
 
 def test_filters_restrict_without_scoring(searcher):
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flow", "all"))
+    expanded = expand(searcher, "flow")
     restricted = whoosh_query.Require(expanded, whoosh_query.Term("folder", "b1"))
     mine, total = evaluate.run(searcher, restricted, 10, searcher.weighting, lambda: None)
     whoosh = searcher.search(restricted, limit=None)
@@ -153,8 +173,7 @@ _query = st.recursive(
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(q=_query, match=st.sampled_from(["all", "any"]), limit=st.sampled_from([1, 10, 1000]))
 def test_fuzz_generated_queries_match_whoosh(searcher, q, match, limit):
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match))
+    expanded = expand(searcher, q, match)
     mine, total = evaluate.run(searcher, expanded, limit, searcher.weighting, lambda: None)
     whoosh = searcher.search(expanded, limit=None)
     assert total == len(whoosh)
@@ -164,10 +183,7 @@ def test_fuzz_generated_queries_match_whoosh(searcher, q, match, limit):
 
 
 def test_newest_first(searcher):
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(
-        query.parse("flow OR heat", "all")
-    )
+    expanded = expand(searcher, "flow OR heat")
     mine, total = evaluate.run(searcher, expanded, 10, searcher.weighting, lambda: None, newest_by="modified")
     every = searcher.search(expanded, limit=None)
     assert total == len(every) > 10
@@ -179,8 +195,7 @@ def test_newest_first(searcher):
 def test_filters_on_type_and_dates_match_whoosh(searcher):
     from datetime import datetime
 
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flow", "all"))
+    expanded = expand(searcher, "flow")
     dates = sorted(searcher.stored_fields(docnum)["modified"] for docnum in searcher.reader().all_doc_ids())
     middle = dates[len(dates) // 2]
     for restriction in [
@@ -200,3 +215,54 @@ def test_filters_on_type_and_dates_match_whoosh(searcher):
         whoosh_alone = searcher.search(restriction, limit=None)
         assert count == len(whoosh_alone)
         assert [hit.score for hit in alone] == pytest.approx([hit.score for hit in whoosh_alone[:500]])
+
+
+def _bm25f(searcher, docnum: int, word: str, title_weight: float) -> float:
+    """Return one word's BM25F score in a document, from its stored text and Whoosh's stored lengths."""
+    reader, weighting = searcher.reader(), searcher.weighting
+    stored = searcher.stored_fields(docnum)
+    frequency, idf = 0.0, None
+    for field, text, weight in (("title_en", stored["title"], title_weight), ("body_en", stored["body"], 1.0)):
+        count = analyze(text, "en").count(word)
+        docs = searcher.doc_frequency("lang", "en")
+        df = searcher.doc_frequency(field, word)
+        field_idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
+        idf = field_idf if idf is None else min(idf, field_idf)
+        if count:
+            b = weighting.field_b_of(field)
+            average = searcher.field_length(field) / docs
+            length = reader.doc_field_length(docnum, field)
+            frequency += weight * count / ((1 - b) + b * length / average)
+    k1 = weighting.k1
+    return idf * frequency * (k1 + 1) / (frequency + k1)
+
+
+def test_fields_score_bm25f(searcher):
+    for word in ("flow", "the", "wing"):
+        field_query = ranking.Fields([query._Term("title_en", word, boost=2.0), query._Term("body_en", word)])
+        mine, total = evaluate.run(searcher, field_query, 1000, searcher.weighting, lambda: None)
+        assert total > 0
+        for hit in mine:
+            assert hit.score == pytest.approx(_bm25f(searcher, hit.docnum, word, 2.0), rel=1e-9)
+        assert [hit.score for hit in mine] == sorted((hit.score for hit in mine), reverse=True)
+
+
+def test_documents_with_every_word_come_first(searcher):
+    langs = query.languages(searcher.reader())
+    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flutter orbit"))
+    assert isinstance(expanded, ranking.Coordinated)
+    mine, total = evaluate.run(searcher, expanded, 1000, searcher.weighting, lambda: None)
+    every = searcher.search(lowered(expanded), limit=None)
+    assert total == len(every)  # any of the words matches
+    holds = []
+    for hit in mine:
+        stems = set(analyze(hit["title"] + "\n" + hit["body"], "en"))
+        holds.append({"flutter", "orbit"} <= stems)
+    assert True in holds and False in holds
+    first_without = holds.index(False)
+    assert all(holds[:first_without]) and not any(holds[first_without:])
+    assert mine.complete == first_without
+    # Within each tier, by score.
+    scores = [hit.score for hit in mine]
+    assert scores[:first_without] == sorted(scores[:first_without], reverse=True)
+    assert scores[first_without:] == sorted(scores[first_without:], reverse=True)

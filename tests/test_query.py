@@ -41,7 +41,7 @@ def paths(searchers, q, **kwargs):
     ("q", "expected"),
     [
         ("wing", ["en/lift.txt", "en/wings.txt"]),
-        ("wings stalls", ["en/lift.txt"]),
+        ("wings AND stalls", ["en/lift.txt"]),
         ('"boundary layer"', ["en/boundary.md"]),
         ('"plate boundary"', []),
         ("plate OR stalls", ["en/boundary.md", "en/heat.txt", "en/lift.txt"]),

@@ -1,0 +1,148 @@
+"""Search semantics from issue 11: every word indexed, exact phrases, short tokens, all the words first, long queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import write
+
+from search import indexer, query
+from search.config import load
+
+CONFIG = load({}, environ={})
+
+
+DOCS = {
+    "moved-in.txt": "The family moved in Moscow last spring and found a flat near the river.",
+    "moved-to.txt": "The family moved to Moscow last spring and found a flat near the river.",
+    "hamlet.txt": "To be, or not to be, that is the question: whether it is nobler in the mind to suffer.",
+    "band.txt": "The Who played their loudest concert in London, and the crowd sang along.",
+    "plain.txt": "Who could say which band played where? Nobody remembered it.",
+    "il6.txt": "Interleukin IL-6 receptor signalling drives the acute phase response in the liver.",
+    "il1.txt": "Interleukin IL-1 receptor signalling drives fever; the 6 patients improved.",
+    "vitd.txt": "Vitamin D deficiency weakens bones; sunlight and vitamin D supplements help.",
+    "vitc.txt": "Vitamin C deficiency causes scurvy; a deficiency of vitamin C is rare today.",
+    "type2.txt": "Type 2 diabetes follows insulin resistance; treatment starts with diet and exercise.",
+    "type1.txt": "Type 1 diabetes is autoimmune; 2 injections of insulin a day are common in diabetes care.",
+    "ru-phrase.txt": "Он переехал в Москву прошлой весной вместе с семьёй и друзьями.",
+    "ru-other.txt": "Он переехал под Москву прошлой весной вместе с семьёй и друзьями.",
+    "wing-lift.txt": "Lift on a swept wing falls as the angle grows past the stall.",
+    "wing-only.txt": "A wing, a wing, a wing: the wing of the aircraft, wing after wing, wing and wing.",
+    "lift-only.txt": "An elevator lift carries passengers; the lift stops at every floor of the lift shaft.",
+}
+
+
+@pytest.fixture
+def searchers(tmp_path):
+    root = tmp_path / "corpus"
+    for name, text in DOCS.items():
+        write(root, name, text + "\n")
+    indexer.reindex(root, tmp_path / "ix")
+    return query.Searchers(tmp_path / "ix")
+
+
+def ranked(searchers, q: str, **kwargs) -> list[str]:
+    result = query.search(searchers, query.SearchRequest(q=q, **kwargs), CONFIG)
+    return [hit.path for hit in result.hits]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"moved in Moscow"', ["moved-in.txt"]),
+        ('"moved to Moscow"', ["moved-to.txt"]),
+        ('"переехал в Москву"', ["ru-phrase.txt"]),
+        ('"переехал под Москву"', ["ru-other.txt"]),
+        ('"to be or not to be"', ["hamlet.txt"]),
+    ],
+)
+def test_phrases_with_common_words_are_exact(searchers, q, expected):
+    assert ranked(searchers, q) == expected
+
+
+def test_phrase_highlights_its_common_words(searchers):
+    result = query.search(searchers, query.SearchRequest(q='"moved in Moscow"'), CONFIG)
+    assert "<mark>moved in Moscow</mark>" in result.hits[0].snippet
+
+
+@pytest.mark.parametrize(
+    ("q", "first"),
+    [
+        ("to be or not to be", "hamlet.txt"),
+        ("the who", "band.txt"),
+        ("IL-6 receptor", "il6.txt"),
+        ("vitamin d deficiency", "vitd.txt"),
+        ("type 2 diabetes", "type2.txt"),
+    ],
+)
+def test_short_and_common_words_put_the_right_document_strictly_first(searchers, q, first):
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    assert result.hits[0].path == first
+    assert len(result.hits) == 1 or result.hits[0].score > result.hits[1].score or result.total == 1
+
+
+def test_il6_does_not_match_il1(searchers):
+    assert "il1.txt" not in ranked(searchers, '"IL-6"')
+    assert ranked(searchers, "IL-6") == ["il6.txt"]
+
+
+def test_a_lone_common_word_is_answered(searchers):
+    result = query.search(searchers, query.SearchRequest(q="the", per_page=20), CONFIG)
+    having = {name for name, text in DOCS.items() if re.search(r"\bthe\b", text, re.IGNORECASE)}
+    assert {hit.path for hit in result.hits} == having and result.total == len(having) > 5
+    assert result.suggestion is None
+
+
+def test_documents_with_all_the_words_come_first(searchers):
+    # wing-only and lift-only repeat one word many times; BM25 alone could rank them above.
+    paths = ranked(searchers, "wing lift")
+    assert paths[0] == "wing-lift.txt"
+    assert set(paths[1:]) == {"wing-only.txt", "lift-only.txt"}
+    result = query.search(searchers, query.SearchRequest(q="wing lift"), CONFIG)
+    assert result.relaxed is None
+
+
+def test_no_document_with_every_word_says_so(searchers):
+    result = query.search(searchers, query.SearchRequest(q="scurvy bones"), CONFIG)
+    assert result.relaxed == "any" and {hit.path for hit in result.hits} == {"vitc.txt", "vitd.txt"}
+
+
+def test_a_pasted_paragraph_is_answered_from_its_informative_words(searchers):
+    paragraph = (
+        "I have been reading about how the liver responds to inflammation, and I would like to know more "
+        "about interleukin signalling through the receptor, in particular what the acute phase response is "
+        "and which cytokines drive it. "
+    )
+    long_query = (paragraph * 20)[:3000]
+    assert len(long_query) == 3000
+    result = query.search(searchers, query.SearchRequest(q=long_query), CONFIG)
+    assert result.hits[0].path == "il6.txt"
+    assert result.used_words is None or "liver" in result.used_words
+
+
+def test_a_query_with_many_words_says_which_it_used(searchers):
+    words = [f"word{i}" for i in range(query.MAX_QUERY_TERMS + 10)] + ["liver", "receptor"]
+    result = query.search(searchers, query.SearchRequest(q=" ".join(words)), CONFIG)
+    assert result.used_words is not None and len(result.used_words) <= query.MAX_QUERY_TERMS
+    # Words the index has are the most informative; words it lacks are left out first.
+    assert {"liver", "receptor"} <= set(result.used_words)
+    assert result.hits[0].path == "il6.txt"
+
+
+def test_no_suggestion_from_a_deleted_document(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "keep.txt", "Boundary layers on flat plates.\n")
+    write(root, "gone.txt", "The hovercraft crossed the channel.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    assert query.search(searchers, query.SearchRequest(q="hovercraftt"), CONFIG).suggestion == "hovercraft"
+    assert query.complete(searchers, "hoverc", CONFIG) == ["hovercraft"]
+    (root / "gone.txt").unlink()
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    assert searchers.get().reader().has_deletions() or "hovercraft" not in list(
+        searchers.get().reader().field_terms("words")
+    )
+    assert query.search(searchers, query.SearchRequest(q="hovercraftt"), CONFIG).suggestion is None
+    assert query.complete(searchers, "hoverc", CONFIG) == []
