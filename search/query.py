@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 
 from whoosh import fields, qparser, query
 from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.lang import has_stopwords, stopwords_for_language
 from whoosh.matching import NullMatcher, NullMatcherClass, WrappingMatcher
 from whoosh.query.compound import DefaultOr
-from whoosh.lang import has_stopwords, stopwords_for_language
 from whoosh.spelling import ReaderCorrector
 
 from search import cache, evaluate, indexer, ranking, snippets
