@@ -11,7 +11,7 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -33,6 +33,9 @@ SUPPORTED = {
     ".pdf": "pdf",
     ".docx": "docx",
 }
+
+# Hidden files, and editors' swap, backup and lock files and unfinished downloads: never documents.
+_IGNORED = re.compile(r"^(?:\.|~\$)|~$|\.(?:swp|swo|swx|part|crdownload)$", re.IGNORECASE)
 
 # pypdf logs a warning for every damaged object it works around; the outcome is reported per file.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -78,15 +81,23 @@ class ExtractionError(Exception):
 # --- walking the corpus -------------------------------------------------------------------------
 
 
-def scan(root: str | Path, max_bytes: int) -> Scan:
-    """List the supported files under root and report the ones that cannot be indexed."""
+def ignored(name: str) -> bool:
+    """Return whether a file or folder name is hidden or an editor's scratch file (never indexed)."""
+    return _IGNORED.search(name) is not None
+
+
+def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) -> Scan:
+    """List the supported files under root and report the ones that cannot be indexed.
+
+    With `only` (corpus-relative paths of files or folders), just those and what is under them.
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise NotADirectoryError(f"corpus path is not a folder: {root}")
     found = Scan([], [], [])
-    for path, abspath, info in _walk(root, root.resolve(strict=True)):
+    for path, abspath, info in _walk(root, root.resolve(strict=True), only):
         kind = SUPPORTED.get(_suffix(path).lower())
         if isinstance(info, str):
             found.failures.append(Failure(path, info))
@@ -116,21 +127,24 @@ def _suffix(path: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_result | str]]:
+def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator[tuple[str, str, os.stat_result | str]]:
     """Yield (path, abspath, stat or failure reason) for each entry that is not a folder."""
-    folders = [(str(root), "")]
+    # (folder, its corpus path + "/", the names to look at in it or None for all)
+    folders: list[tuple[str, str, set[str] | None]] = [(str(root), "", None)] if only is None else _starts(root, only)
     while folders:
-        folder, prefix = folders.pop()
+        folder, prefix, names = folders.pop()
         try:
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = [entry for entry in it if names is None or entry.name in names]
         except OSError as e:
             if not prefix:
                 raise  # an unreadable root must not look like a corpus emptied of files
+            if only is not None and isinstance(e, FileNotFoundError | NotADirectoryError):
+                continue  # removed since the change that named it: nothing there now
             yield prefix[:-1], folder, _os_reason(e)
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            if ignored(entry.name):
                 continue
             raw = entry.name.encode("utf-8", "surrogateescape")
             path = prefix + raw.decode("utf-8", "replace")
@@ -141,11 +155,39 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_resul
                 elif entry.is_symlink():
                     yield path, *_follow(entry.path, real_root)
                 elif entry.is_dir(follow_symlinks=False):
-                    folders.append((entry.path, path + "/"))
+                    folders.append((entry.path, path + "/", None))
                 else:
                     yield path, entry.path, entry.stat(follow_symlinks=False)
             except OSError as e:
                 yield path, entry.path, _os_reason(e)
+
+
+def _starts(root: Path, only: Collection[str]) -> list[tuple[str, str, set[str] | None]]:
+    """Return where a walk of just the corpus paths `only` starts: their folders, with the names wanted in each."""
+    wanted: dict[str, set[str]] = {}
+    taken: set[str] = set()
+    for path in sorted({path.strip("/") for path in only}):  # a folder before what is under it
+        if not path:
+            return [(str(root), "", None)]
+        parts = path.split("/")
+        # Under another path asked for, or where a whole walk would not go: hidden, scratch, through a link.
+        if any("/".join(parts[:i]) in taken for i in range(1, len(parts))):
+            continue
+        if any(not part or ignored(part) for part in parts) or not _real_folder(root, parts[:-1]):
+            continue
+        taken.add(path)
+        wanted.setdefault("/".join(parts[:-1]), set()).add(parts[-1])
+    return [(str(root.joinpath(parent)), parent + "/" if parent else "", names) for parent, names in wanted.items()]
+
+
+def _real_folder(root: Path, parts: list[str]) -> bool:
+    """Return whether root/parts... is a folder reached without following a symlink (or cannot be told)."""
+    try:
+        return all(stat.S_ISDIR(os.lstat(root.joinpath(*parts[:i])).st_mode) for i in range(1, len(parts) + 1))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # unreadable: the walk reports it, and the documents under it are kept
 
 
 def _follow(link: str, real_root: Path) -> tuple[str, os.stat_result | str]:
