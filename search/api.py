@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import mimetypes
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, current_app, jsonify, request, send_file, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from search import indexer, openapi, query
+from search import files, indexer, openapi, query
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
@@ -22,8 +23,14 @@ ERROR_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
     500: "internal_error",
 }
+# Room for the multipart framing and the form's other fields around an upload's bytes.
+UPLOAD_OVERHEAD = 64 * 1024
+# A downloaded file (an HTML page, an SVG) must not run script as this site, even if opened inline.
+FILE_SECURITY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 def error(status: int, message: str, code: str | None = None):
@@ -59,36 +66,110 @@ def suggest():
     return jsonify({"query": text, "suggestions": suggestions})
 
 
-@bp.get("/api/documents/<doc_id>")
-def document(doc_id: str):
-    stored = query.get_document(_searchers(), doc_id)
-    if stored is None:
-        return error(404, f"no document with id {doc_id[:40]!r}")
-    return jsonify(
-        {
-            "id": stored["id"],
-            "title": stored["title"],
-            "path": stored["path"],
-            "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "size": stored["size"],
-            "type": stored["type"],
-            "lang": stored["lang"],
-            "text": stored["body"],
-        }
-    )
+def _document_json(stored: dict) -> dict:
+    return {
+        "id": stored["id"],
+        "title": stored["title"],
+        "path": stored["path"],
+        "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "size": stored["size"],
+        "type": stored["type"],
+        "lang": stored["lang"],
+        "text": stored["body"],
+    }
 
 
-@bp.post("/api/reindex")
-def reindex():
-    settings = _settings()
-    token = settings["ADMIN_TOKEN"]
+def admin_denied():
+    """Return the error response for a request without admin rights, or None when it has them."""
+    token = _settings()["ADMIN_TOKEN"]
     if not token:
-        return error(403, "reindexing over HTTP is disabled: set SEEDSEARCH_ADMIN_TOKEN to enable it")
+        return error(
+            403, "admin routes (reindex, upload, delete) are disabled: set SEEDSEARCH_ADMIN_TOKEN to enable them"
+        )
     supplied = request.headers.get("Authorization", "")
     expected = f"Bearer {token}"
     # Constant-time comparison, so the token cannot be guessed byte by byte.
     if not hmac.compare_digest(supplied.encode("utf-8", "replace"), expected.encode("utf-8")):
         return error(401, "a valid 'Authorization: Bearer <token>' header is required")
+    return None
+
+
+@bp.get("/api/documents/<doc_id>")
+def document(doc_id: str):
+    stored = query.get_document(_searchers(), doc_id)
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    return jsonify(_document_json(stored))
+
+
+@bp.post("/api/documents")
+def upload():
+    if (denied := admin_denied()) is not None:
+        return denied
+    limit = max_file_bytes(_settings())
+    request.max_content_length = limit + UPLOAD_OVERHEAD
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return error(413, f"the file is larger than the {limit / (1 << 20):g} MB limit (SEEDSEARCH_MAX_FILE_MB)")
+    if upload is None:
+        return error(400, "send the document as the multipart form field 'file'")
+    replace = request.form.get("replace", "false").lower()
+    if replace not in ("true", "false", "1", "0"):
+        return error(400, "replace must be true or false")
+    try:
+        path = files.store(
+            _settings(), request.form.get("folder", ""), upload.filename or "", upload.stream, replace in ("true", "1")
+        )
+    except files.Refused as refused:
+        return error(refused.status, str(refused), refused.code)
+    except indexer.IndexBusy as busy:
+        return error(409, f"the file is saved, but {busy}; it is indexed by the next reindex", "index_busy")
+    stored = query.get_document(_searchers(), indexer.doc_id(path))
+    response = jsonify(_document_json(stored))
+    response.headers["Location"] = url_for("api.document", doc_id=stored["id"])
+    return response, 201
+
+
+@bp.delete("/api/documents/<doc_id>")
+def delete(doc_id: str):
+    if (denied := admin_denied()) is not None:
+        return denied
+    stored = query.get_document(_searchers(), doc_id)
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    try:
+        files.remove(_settings(), stored["path"])
+    except files.Refused as refused:
+        return error(refused.status, str(refused), refused.code)
+    except indexer.IndexBusy as busy:
+        return error(409, f"the file is deleted, but {busy}; it leaves the index with the next reindex", "index_busy")
+    return "", 204
+
+
+@bp.get("/files/<doc_id>")
+def original(doc_id: str):
+    stored = query.get_document(_searchers(), doc_id)
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    name = stored["path"].rpartition("/")[2]
+    try:
+        handle = files.original(_settings(), stored["path"])
+    except (OSError, files.Refused):
+        return error(404, f"{stored['path']} is no longer in the corpus")
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    # send_file closes the handle once the response has been sent.
+    response = send_file(handle, mimetype=mimetype, as_attachment=True, download_name=name)
+    response.headers["Content-Security-Policy"] = FILE_SECURITY_POLICY
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.post("/api/reindex")
+def reindex():
+    if (denied := admin_denied()) is not None:
+        return denied
+    settings = _settings()
     try:
         summary = indexer.reindex(
             settings["CORPUS_DIR"],
@@ -126,7 +207,7 @@ def register_error_handlers(app: Flask) -> None:
     from search import web
 
     def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.path in ("/healthz", "/livez")
+        return request.path.startswith(("/api/", "/files/")) or request.path in ("/healthz", "/livez")
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):
