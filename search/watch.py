@@ -9,6 +9,7 @@ after the kernel's event queue overflowed.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from search import documents, indexer
+from search.analysis import detect_language
 from search.config import max_file_bytes
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
 BUSY_RETRY = 0.5  # seconds before trying again when another writer holds the lock
 ERROR_RETRY = 5.0  # seconds before a full scan after a reindex failed
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 Report = Callable[[indexer.Summary, bool], None]
 
@@ -92,6 +96,8 @@ class Watcher:
         """Start receiving events (the scan on start runs in run())."""
         if not self.corpus_dir.is_dir():
             raise FileNotFoundError(f"corpus folder {self.corpus_dir} does not exist")
+        # Load the language model now, not in the first save's reindex, which would pay for it.
+        detect_language("Load the language model before the first change.", "en")
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
         self._observer = Observer()
         # The watches are in place when schedule() returns: nothing saved after it is missed.
@@ -252,7 +258,8 @@ def serve_beside(command: Sequence[str], watcher: Watcher) -> int:
     The watcher runs here, once, whatever the number of web workers; SIGINT, SIGTERM and SIGHUP
     are passed on to the server, and the watcher stops when the server exits.
     """
-    server = subprocess.Popen(command)
+    # Before any thread starts (preexec_fn and threads do not mix).
+    server = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
     def forward(signum, frame):
         server.send_signal(signum)
@@ -275,3 +282,8 @@ def serve_beside(command: Sequence[str], watcher: Watcher) -> int:
             thread.join(timeout=30)
         watcher.close()
         print("watcher stopped", file=sys.stderr)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel stop the server (SIGTERM) if this process is killed, so no server runs unwatched."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
