@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import threading
 from pathlib import Path
 
 import pytest
 
-from bench.harness import expected_state, index_state, wait_for
+from bench.harness import LiveServer, environment, expected_state, index_state, start_cli, wait_for
 from search import config as settings
 from search import indexer
 from search.watch import OVERFLOW_LOGGER, Watcher
@@ -216,3 +218,59 @@ def _text(index_dir: Path, path: str) -> str:
     with ix.searcher() as searcher:
         stored = searcher.document(path=path)
     return stored["body"] if stored else ""
+
+
+def test_the_watch_command_follows_the_folder_and_exits_cleanly_on_sigterm(folders):
+    corpus, index_dir = folders
+    process = start_cli("watch", "--corpus", str(corpus), "--index", str(index_dir), env=environment(corpus, index_dir))
+    try:
+        assert wait_for(lambda: "first.txt" in _indexed(index_dir), 60)  # the scan on start
+        write(corpus, "later.txt", "Saved while watching.\n")
+        assert wait_for(lambda: "later.txt" in _indexed(index_dir), TIMEOUT)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "stopped" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_serve_watch_runs_one_watcher_whatever_the_workers(folders, tmp_path):
+    corpus, index_dir = folders
+    indexer.reindex(corpus, index_dir)
+    with LiveServer(corpus, index_dir, tmp_path / "server.log", workers=3, threads=1, SEEDSEARCH_WATCH="1") as server:
+        write(corpus, "served.txt", "A quokka saved while serving.\n")
+        assert wait_for(lambda: server.get("/api/search", {"q": "quokka"}).json()["total"] == 1, TIMEOUT)
+        watching = [pid for pid in _family(server.process.pid) if _has_inotify(pid)]
+        assert watching == [server.process.pid]
+        assert len(server.booted_workers()) == 3
+    assert server.process.returncode == 0
+    assert "watcher stopped" in server.log()
+
+
+def _family(pid: int) -> list[int]:
+    """Return `pid` and all its descendants."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        found.append(parent)
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            queue.extend(int(child) for child in children)
+    return found
+
+
+def _has_inotify(pid: int) -> bool:
+    found = False
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            found = found or os.readlink(fd) == "anon_inode:inotify"
+    return found
+
+
+def _indexed(index_dir: Path) -> set[str]:
+    """Return the indexed paths; none while the watcher has not created the index (opening would)."""
+    return set(index_state(index_dir)) if indexer.exists(index_dir) else set()
