@@ -158,8 +158,8 @@ class Watcher:
                 log.exception("reindexing %s failed; a full scan follows in %s s", self.corpus_dir, ERROR_RETRY)
                 self._retry(True, paths, ERROR_RETRY)
                 continue
-            self.runs += 1
             self.report(summary, full)
+            self.runs += 1
 
     def _next_batch(self) -> tuple[bool, set[str]] | None:
         """Wait for a batch that is due; return (full scan?, paths), or None when stopping."""

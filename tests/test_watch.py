@@ -130,7 +130,11 @@ def test_scratch_files_are_ignored(folders):
         os.replace(corpus / ".first.txt.swp", corpus / "first.txt")
         assert wait_for(lambda: "zeta" in _text(index_dir, "first.txt"), TIMEOUT)
         assert running.paths() == {"first.txt"}
-        assert running.watcher.runs == runs + 1  # the scratch files caused no run of their own
+        assert wait_for(lambda: running.watcher.runs == runs + 1, TIMEOUT)
+        assert not wait_for(lambda: running.watcher.runs > runs + 1, 0.3)  # no run for the scratch files
+    # Neither indexed, nor failed, nor named as skipped: ignored.
+    summary = indexer.reindex(corpus, index_dir)
+    assert (summary.skipped, summary.failed, summary.unchanged) == (0, 0, 1)
 
 
 def test_a_burst_of_files_is_batched(folders):
