@@ -34,8 +34,10 @@ SUPPORTED = {
     ".docx": "docx",
 }
 
-# Hidden files, and editors' swap, backup and lock files and unfinished downloads: never documents.
-_IGNORED = re.compile(r"^(?:\.|~\$)|~$|\.(?:swp|swo|swx|part|crdownload)$", re.IGNORECASE)
+# Editors' and browsers' scratch files: backups, swap and lock files, partial downloads. They come
+# and go as someone works and are not documents, so they are neither indexed nor reported.
+SCRATCH_SUFFIXES = (".swp", ".swo", ".swx", ".part", ".crdownload", "~")
+SCRATCH_PREFIXES = (".#", "~$")
 
 # pypdf logs a warning for every damaged object it works around; the outcome is reported per file.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -81,9 +83,11 @@ class ExtractionError(Exception):
 # --- walking the corpus -------------------------------------------------------------------------
 
 
-def ignored(name: str) -> bool:
-    """Return whether a file or folder name is hidden or an editor's scratch file (never indexed)."""
-    return _IGNORED.search(name) is not None
+def is_scratch(name: str) -> bool:
+    """Return whether a file name is an editor's or a download's scratch file, never indexed."""
+    if name.endswith(SCRATCH_SUFFIXES) or name.startswith(SCRATCH_PREFIXES):
+        return True
+    return name.startswith("#") and name.endswith("#")  # Emacs auto-save
 
 
 def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) -> Scan:
@@ -144,7 +148,7 @@ def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator
             yield prefix[:-1], folder, _os_reason(e)
             continue
         for entry in entries:
-            if ignored(entry.name):
+            if entry.name.startswith("."):
                 continue
             raw = entry.name.encode("utf-8", "surrogateescape")
             path = prefix + raw.decode("utf-8", "replace")
@@ -152,10 +156,12 @@ def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator
                 if not path.endswith(entry.name):
                     # Paths go on to the index, JSON and terminals, which need valid Unicode.
                     yield path, entry.path, "file name is not valid UTF-8"
-                elif entry.is_symlink():
-                    yield path, *_follow(entry.path, real_root)
                 elif entry.is_dir(follow_symlinks=False):
                     folders.append((entry.path, path + "/", None))
+                elif is_scratch(entry.name):
+                    continue
+                elif entry.is_symlink():
+                    yield path, *_follow(entry.path, real_root)
                 else:
                     yield path, entry.path, entry.stat(follow_symlinks=False)
             except OSError as e:
@@ -173,7 +179,8 @@ def _starts(root: Path, only: Collection[str]) -> list[tuple[str, str, set[str] 
         # Under another path asked for, or where a whole walk would not go: hidden, scratch, through a link.
         if any("/".join(parts[:i]) in taken for i in range(1, len(parts))):
             continue
-        if any(not part or ignored(part) for part in parts) or not _real_folder(root, parts[:-1]):
+        # Scratch files are left out by the walk itself (a folder may have a scratch-like name).
+        if any(not part or part.startswith(".") for part in parts) or not _real_folder(root, parts[:-1]):
             continue
         taken.add(path)
         wanted.setdefault("/".join(parts[:-1]), set()).add(parts[-1])

@@ -58,7 +58,7 @@ def _check_name(name: str) -> None:
         raise Refused(400, "names cannot contain control characters or NUL", "bad_path")
     if name in (".", ".."):
         raise Refused(400, "'.' and '..' are not allowed in names", "bad_path")
-    if documents.ignored(name):
+    if name.startswith(".") or documents.is_scratch(name):
         raise Refused(400, f"{name!r} is a hidden or scratch-file name, which is never indexed", "bad_path")
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         raise Refused(400, f"names are limited to {MAX_NAME_BYTES} bytes", "bad_path")

@@ -126,9 +126,9 @@ class Watcher:
             self._full = True
             self._note_change()
 
-    def changed(self, abspath: str) -> None:
+    def changed(self, abspath: str, is_directory: bool = False) -> None:
         """Note that something at `abspath` was created, changed, moved or removed."""
-        relative = self._relative(abspath)
+        relative = self._relative(abspath, is_directory)
         if relative is None:
             return
         with self._changed:
@@ -192,7 +192,7 @@ class Watcher:
         self._last = now
         self._changed.notify_all()
 
-    def _relative(self, abspath: str) -> str | None:
+    def _relative(self, abspath: str, is_directory: bool) -> str | None:
         """Return the corpus path of `abspath`, or None for what is never indexed."""
         abspath = os.path.abspath(abspath)
         if abspath == self._index_root or abspath.startswith(self._index_root + os.sep):
@@ -203,7 +203,8 @@ class Watcher:
         if relative.startswith(os.pardir):
             return None
         parts = relative.split(os.sep)
-        if any(documents.ignored(part) for part in parts):
+        # Hidden files and folders, and scratch files (a folder may have a scratch-like name).
+        if any(part.startswith(".") for part in parts) or (not is_directory and documents.is_scratch(parts[-1])):
             return None
         return "/".join(parts)
 
@@ -215,9 +216,9 @@ class _Events(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self.watcher.changed(os.fsdecode(event.src_path))
+        self.watcher.changed(os.fsdecode(event.src_path), event.is_directory)
         if event.dest_path:
-            self.watcher.changed(os.fsdecode(event.dest_path))
+            self.watcher.changed(os.fsdecode(event.dest_path), event.is_directory)
 
 
 class _OverflowSignal(logging.Handler):
