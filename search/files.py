@@ -82,7 +82,23 @@ def store(config: dict, folder: str, filename: str, stream: IO[bytes], replace: 
     check_type(filename)
     limit = max_file_bytes(config)
     parents, name = path.split("/")[:-1], path.split("/")[-1]
-    with _folder(config["CORPUS_DIR"], parents, create=True) as dir_fd:
+    created: list[list[str]] = []
+    try:
+        _place(config["CORPUS_DIR"], parents, name, stream, replace, limit, created)
+    except BaseException:
+        _remove_empty(config["CORPUS_DIR"], created)  # a refused upload leaves no folder behind
+        raise
+    summary = _reindex(config, path)
+    for failure in summary.failures:
+        if failure["path"] == path:  # changed on disk since it was checked
+            raise Refused(422, f"{path} cannot be indexed: {failure['reason']}", "unreadable_document")
+    return path
+
+
+def _place(corpus_dir: str, parents: list[str], name: str, stream, replace: bool, limit: int, created) -> None:
+    """Copy `stream` to a temporary file in the target folder, check it, then move it into place."""
+    path = "/".join([*parents, name])
+    with _folder(corpus_dir, parents, created=created) as dir_fd:
         if not replace and _exists(name, dir_fd):
             raise Refused(409, f"{path} already exists; send replace=true to replace it", "exists")
         temp = f".upload-{uuid.uuid4().hex}.part"  # hidden and scratch: never indexed, nor watched
@@ -102,11 +118,13 @@ def store(config: dict, folder: str, filename: str, stream: IO[bytes], replace: 
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp, dir_fd=dir_fd)
-    summary = _reindex(config, path)
-    for failure in summary.failures:
-        if failure["path"] == path:  # changed on disk since it was checked
-            raise Refused(422, f"{path} cannot be indexed: {failure['reason']}", "unreadable_document")
-    return path
+
+
+def _remove_empty(corpus_dir: str, created: list[list[str]]) -> None:
+    """Remove the folders in `created` (deepest first) that are still empty."""
+    for parts in reversed(created):
+        with contextlib.suppress(OSError, Refused), _folder(corpus_dir, parts[:-1]) as dir_fd:
+            os.rmdir(parts[-1], dir_fd=dir_fd)
 
 
 def remove(config: dict, path: str) -> None:
@@ -137,14 +155,18 @@ def original(config: dict, path: str) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def _folder(corpus_dir: str, parts: list[str], create: bool = False) -> Iterator[int]:
-    """Open corpus_dir/parts... one folder at a time without following symlinks; yield its fd."""
+def _folder(corpus_dir: str, parts: list[str], created: list[list[str]] | None = None) -> Iterator[int]:
+    """Open corpus_dir/parts... one folder at a time without following symlinks; yield its fd.
+
+    With `created`, missing folders are made, and each one made is added to it.
+    """
     fd = os.open(corpus_dir, _DIR_FLAGS & ~os.O_NOFOLLOW)  # the corpus root itself may be a link
     try:
-        for part in parts:
-            if create:
+        for depth, part in enumerate(parts, 1):
+            if created is not None:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
+                    created.append(parts[:depth])
             try:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as problem:

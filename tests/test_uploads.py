@@ -149,11 +149,13 @@ def test_a_type_the_indexer_does_not_read_is_415(client, corpus):
 
 
 def test_content_the_indexer_cannot_read_is_refused_and_not_kept(client, corpus):
+    before = files_in(corpus)
     for name, data in (("fake.pdf", b"not a pdf at all"), ("empty.txt", b""), ("binary.txt", bytes(range(256)) * 4)):
-        response = upload(client, name, data)
+        response = upload(client, name, data, folder="new/deeper")
         assert response.status_code == 422, name
         assert response.get_json()["error"]["code"] == "unreadable_document"
-        assert not (corpus / name).exists()
+    assert files_in(corpus) == before
+    assert not (corpus / "new").exists()  # the folders made for it are gone too
 
 
 def test_a_file_over_the_limit_is_413_and_not_kept(corpus, index_dir):
