@@ -126,6 +126,8 @@ def upload():
     except indexer.IndexBusy as busy:
         return error(409, f"the file is saved, but {busy}; it is indexed by the next reindex", "index_busy")
     stored = query.get_document(_searchers(), indexer.doc_id(path))
+    if stored is None:  # deleted again between its commit and this lookup
+        return error(409, f"{path} was removed while it was being uploaded", "conflict")
     response = jsonify(_document_json(stored))
     response.headers["Location"] = url_for("api.document", doc_id=stored["id"])
     return response, 201
