@@ -104,6 +104,11 @@ class Watcher:
         self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
         self._observer.start()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether stop() has been called."""
+        return self._stopping
+
     def stop(self) -> None:
         """Ask run() to return once the reindex under way (if any) is committed."""
         with self._changed:
@@ -153,6 +158,10 @@ class Watcher:
                 )
             except indexer.IndexBusy:
                 self._retry(full, paths, BUSY_RETRY)  # the CLI or the API is writing: ours comes next
+                continue
+            except OSError as problem:  # the corpus or index folder gone or unreadable, a full disk
+                log.error("reindexing failed: %s; a full scan follows in %s s", problem, ERROR_RETRY)
+                self._retry(True, paths, ERROR_RETRY)
                 continue
             except Exception:
                 log.exception("reindexing %s failed; a full scan follows in %s s", self.corpus_dir, ERROR_RETRY)
@@ -238,7 +247,7 @@ def run_until_signalled(watcher: Watcher) -> None:
     previous = {}
 
     def stop(signum, frame):
-        if watcher._stopping:
+        if watcher.stopping:
             raise KeyboardInterrupt  # a second Ctrl-C: a killed reindex is safe, the next run completes it
         watcher.stop()
 
