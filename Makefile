@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 run: $(VENV)/.runtime
 	$(PY) -m search index
-	$(PY) -m search serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(PY) -m search serve --host $(HOST) --port $(PORT) --workers $(WORKERS) --watch
 
 index: $(VENV)/.runtime
 	$(PY) -m search index

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 
-from flask import Blueprint, Flask, current_app, jsonify, make_response, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, current_app, jsonify, make_response, request, send_file, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from search import auth, indexer, openapi, query
+from search import auth, files, indexer, openapi, query
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
@@ -21,9 +22,15 @@ ERROR_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
     429: "too_many_requests",
     500: "internal_error",
 }
+# Room for the multipart framing and the form's other fields around an upload's bytes.
+UPLOAD_OVERHEAD = 64 * 1024
+# A downloaded file (an HTML page, an SVG) must not run script as this site, even if opened inline.
+FILE_SECURITY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 def error(status: int, message: str, code: str | None = None):
@@ -59,23 +66,88 @@ def suggest():
     return jsonify({"query": text, "suggestions": suggestions})
 
 
+def _document_json(stored: dict) -> dict:
+    return {
+        "id": stored["id"],
+        "title": stored["title"],
+        "path": stored["path"],
+        "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "size": stored["size"],
+        "type": stored["type"],
+        "lang": stored["lang"],
+        "text": stored["body"],
+    }
+
+
 @bp.get("/api/documents/<doc_id>")
 def document(doc_id: str):
     stored = query.get_document(_searchers(), doc_id, auth.scope())
     if stored is None:
         return error(404, f"no document with id {doc_id[:40]!r}")
-    return jsonify(
-        {
-            "id": stored["id"],
-            "title": stored["title"],
-            "path": stored["path"],
-            "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "size": stored["size"],
-            "type": stored["type"],
-            "lang": stored["lang"],
-            "text": stored["body"],
-        }
-    )
+    return jsonify(_document_json(stored))
+
+
+@bp.post("/api/documents")
+def upload():
+    auth.require_admin()
+    limit = max_file_bytes(_settings())
+    request.max_content_length = limit + UPLOAD_OVERHEAD
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return error(413, f"the file is larger than the {limit / (1 << 20):g} MB limit (SEEDSEARCH_MAX_FILE_MB)")
+    if upload is None:
+        return error(400, "send the document as the multipart form field 'file'")
+    replace = request.form.get("replace", "false").lower()
+    if replace not in ("true", "false", "1", "0"):
+        return error(400, "replace must be true or false")
+    try:
+        path = files.store(
+            _settings(), request.form.get("folder", ""), upload.filename or "", upload.stream, replace in ("true", "1")
+        )
+    except files.Refused as refused:
+        return error(refused.status, str(refused), refused.code)
+    except indexer.IndexBusy as busy:
+        return error(409, f"the file is saved, but {busy}; it is indexed by the next reindex", "index_busy")
+    stored = query.get_document(_searchers(), indexer.doc_id(path), auth.scope())
+    if stored is None:  # deleted again between its commit and this lookup
+        return error(409, f"{path} was removed while it was being uploaded", "conflict")
+    response = jsonify(_document_json(stored))
+    response.headers["Location"] = url_for("api.document", doc_id=stored["id"])
+    return response, 201
+
+
+@bp.delete("/api/documents/<doc_id>")
+def delete(doc_id: str):
+    auth.require_admin()
+    stored = query.get_document(_searchers(), doc_id, auth.scope())
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    try:
+        files.remove(_settings(), stored["path"])
+    except files.Refused as refused:
+        return error(refused.status, str(refused), refused.code)
+    except indexer.IndexBusy as busy:
+        return error(409, f"the file is deleted, but {busy}; it leaves the index with the next reindex", "index_busy")
+    return "", 204
+
+
+@bp.get("/files/<doc_id>")
+def original(doc_id: str):
+    stored = query.get_document(_searchers(), doc_id, auth.scope())
+    if stored is None:
+        return error(404, f"no document with id {doc_id[:40]!r}")
+    name = stored["path"].rpartition("/")[2]
+    try:
+        handle = files.original(_settings(), stored["path"])
+    except (OSError, files.Refused):
+        return error(404, f"{stored['path']} is no longer in the corpus")
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    # send_file closes the handle once the response has been sent.
+    response = send_file(handle, mimetype=mimetype, as_attachment=True, download_name=name)
+    response.headers["Content-Security-Policy"] = FILE_SECURITY_POLICY
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @bp.post("/api/reindex")
@@ -119,7 +191,7 @@ def register_error_handlers(app: Flask) -> None:
     from search import web
 
     def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.path in ("/healthz", "/livez")
+        return request.path.startswith(("/api/", "/files/")) or request.path in ("/healthz", "/livez")
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):

@@ -1,4 +1,4 @@
-"""The command line (thin): python -m search index|search|serve|keys."""
+"""The command line (thin): python -m search index|search|serve|watch|keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from search import config as settings
-from search import indexer, keys, query
+from search import indexer, keys, query, watch
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
 # C0 and C1 controls: in a file name or a document they could forge output lines or drive the terminal.
@@ -47,6 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="reindex saved, changed and deleted files as they happen ($SEEDSEARCH_WATCH)",
+    )
+
+    watching = commands.add_parser("watch", help="keep the index in step with the corpus folder until Ctrl-C")
+    watching.add_argument("--corpus", help="folder of documents (default: $SEEDSEARCH_CORPUS_DIR or seeds/)")
+    watching.add_argument("--index", help="index folder (default: $SEEDSEARCH_INDEX_DIR or index/)")
 
     key = commands.add_parser("keys", help="create, list and revoke API keys ($SEEDSEARCH_KEYS_FILE)")
     actions = key.add_subparsers(dest="action", required=True)
@@ -160,14 +169,35 @@ def _serve(args, config: dict) -> int:
         "--threads", str(args.threads),
         # A reindex over HTTP runs in its request; gthread workers keep heartbeating meanwhile.
         "--timeout", "120",
-        # 500 characters of Cyrillic or CJK are 3-6 KB once percent-encoded; gunicorn's
-        # default 4094-byte request line would refuse a query the app accepts.
-        "--limit-request-line", "8190",
+        # A pasted paragraph (10,000 characters; Cyrillic or CJK are 6-9 bytes each once
+        # percent-encoded) is far past gunicorn's 8190-byte cap; 0 lifts the cap to gunicorn's
+        # own 1 MB bound on a request line, and the app refuses what is over MAX_QUERY_CHARS.
+        "--limit-request-line", "0",
         "--access-logfile", "-",
         "search:create_app()",
     ]  # fmt: skip
+    if args.watch or config["WATCH"]:
+        watcher = watch.Watcher(config["CORPUS_DIR"], config["INDEX_DIR"], config, report=_report)
+        return watch.serve_beside(command, watcher)
     os.execv(sys.executable, command)
     return EXIT_OK  # not reached
+
+
+def _watch(args, config: dict) -> int:
+    corpus = args.corpus or config["CORPUS_DIR"]
+    index_dir = args.index or config["INDEX_DIR"]
+    print(f"watching {_printable(str(corpus))} (Ctrl-C to stop)", file=sys.stderr)
+    watch.run_until_signalled(watch.Watcher(corpus, index_dir, config, report=_report))
+    print("stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def _report(summary: indexer.Summary, full: bool) -> None:
+    """Print what a watcher's reindex changed (nothing for a run that found no change)."""
+    for failure in summary.failures:
+        print(f"failed: {_printable(failure['path'])}: {failure['reason']}", file=sys.stderr)
+    if full or summary.added or summary.updated or summary.deleted:
+        print(("scan: " if full else "") + summary.line(), file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "search" and args.limit < 1:
             print("error: --limit must be 1 or more", file=sys.stderr)
             return EXIT_USAGE
-        handler = {"index": _index, "search": _search, "serve": _serve, "keys": _keys}[args.command]
+        handler = {"index": _index, "search": _search, "serve": _serve, "watch": _watch, "keys": _keys}[args.command]
         return handler(args, config)
     except query.QueryError as problem:
         print(f"error: {problem}", file=sys.stderr)

@@ -8,6 +8,17 @@ from typing import Any
 
 PREFIX = "SEEDSEARCH_"
 
+
+def flag(raw: str) -> bool:
+    """Parse an on/off setting: 1/true/yes/on or 0/false/no/off."""
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 # name -> (default, parser); every setting is documented in the README.
 SETTINGS: dict[str, tuple[Any, type]] = {
     "CORPUS_DIR": ("seeds", str),
@@ -23,6 +34,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "RESULT_CACHE": (256, int),
     "KEYS_FILE": ("instance/keys.json", str),
     "SECRET_KEY": ("", str),
+    "WATCH": (False, flag),
 }
 
 

@@ -18,7 +18,7 @@ import stat
 import warnings
 import xml.parsers.expat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -126,15 +126,18 @@ def is_scratch(name: str) -> bool:
     return name.startswith("#") and name.endswith("#")  # Emacs auto-save
 
 
-def scan(root: str | Path, max_bytes: int) -> Scan:
-    """List the supported files under root and report the ones that cannot be indexed."""
+def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) -> Scan:
+    """List the supported files under root and report the ones that cannot be indexed.
+
+    With `only` (corpus-relative paths of files or folders), just those and what is under them.
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise NotADirectoryError(f"corpus path is not a folder: {root}")
     found = Scan([], [], [])
-    for path, abspath, info in _walk(root, root.resolve(strict=True)):
+    for path, abspath, info in _walk(root, root.resolve(strict=True), only):
         kind = SUPPORTED.get(_suffix(path).lower())
         if isinstance(info, str):
             found.failures.append(Failure(path, info))
@@ -169,17 +172,20 @@ def _suffix(path: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_result | str]]:
+def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator[tuple[str, str, os.stat_result | str]]:
     """Yield (path, abspath, stat or failure reason) for each entry that is not a folder."""
-    folders = [(str(root), "")]
+    # (folder, its corpus path + "/", the names to look at in it or None for all)
+    folders: list[tuple[str, str, set[str] | None]] = [(str(root), "", None)] if only is None else _starts(root, only)
     while folders:
-        folder, prefix = folders.pop()
+        folder, prefix, names = folders.pop()
         try:
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = [entry for entry in it if names is None or entry.name in names]
         except OSError as e:
             if not prefix:
                 raise  # an unreadable root must not look like a corpus emptied of files
+            if only is not None and isinstance(e, FileNotFoundError | NotADirectoryError):
+                continue  # removed since the change that named it: nothing there now
             yield prefix[:-1], folder, _os_reason(e)
             continue
         for entry in entries:
@@ -192,7 +198,7 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_resul
                     # Paths go on to the index, JSON and terminals, which need valid Unicode.
                     yield path, entry.path, "file name is not valid UTF-8"
                 elif entry.is_dir(follow_symlinks=False):
-                    folders.append((entry.path, path + "/"))
+                    folders.append((entry.path, path + "/", None))
                 elif is_scratch(entry.name):
                     continue
                 elif entry.is_symlink():
@@ -201,6 +207,35 @@ def _walk(root: Path, real_root: Path) -> Iterator[tuple[str, str, os.stat_resul
                     yield path, entry.path, entry.stat(follow_symlinks=False)
             except OSError as e:
                 yield path, entry.path, _os_reason(e)
+
+
+def _starts(root: Path, only: Collection[str]) -> list[tuple[str, str, set[str] | None]]:
+    """Return where a walk of just the corpus paths `only` starts: their folders, with the names wanted in each."""
+    wanted: dict[str, set[str]] = {}
+    taken: set[str] = set()
+    for path in sorted({path.strip("/") for path in only}):  # a folder before what is under it
+        if not path:
+            return [(str(root), "", None)]
+        parts = path.split("/")
+        # Under another path asked for, or where a whole walk would not go: hidden, scratch, through a link.
+        if any("/".join(parts[:i]) in taken for i in range(1, len(parts))):
+            continue
+        # Scratch files are left out by the walk itself (a folder may have a scratch-like name).
+        if any(not part or part.startswith(".") for part in parts) or not _real_folder(root, parts[:-1]):
+            continue
+        taken.add(path)
+        wanted.setdefault("/".join(parts[:-1]), set()).add(parts[-1])
+    return [(str(root.joinpath(parent)), parent + "/" if parent else "", names) for parent, names in wanted.items()]
+
+
+def _real_folder(root: Path, parts: list[str]) -> bool:
+    """Return whether root/parts... is a folder reached without following a symlink (or cannot be told)."""
+    try:
+        return all(stat.S_ISDIR(os.lstat(root.joinpath(*parts[:i])).st_mode) for i in range(1, len(parts) + 1))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True  # unreadable: the walk reports it, and the documents under it are kept
 
 
 def _follow(link: str, real_root: Path) -> tuple[str, os.stat_result | str]:

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from array import array
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,25 +306,39 @@ def reindex(
     default_language: str = "en",
     progress: bool = False,
     procs: int = 0,
+    paths: Collection[str] | None = None,
 ) -> Summary:
     """Bring the index in line with the corpus and return what changed.
 
     Files whose size and mtime match the index are not read. The others are read,
     hashed and (when new or changed) extracted and analysed, in `procs` worker
     processes when there are many (0: one per CPU), each writing its own segments;
-    this process alone holds the lock and commits them all at once.
+    this process alone holds the lock and commits them all at once. With `paths`
+    (corpus-relative files or folders, as a watcher reports them), only those and
+    what is under them are compared with the index.
     """
     started = time.perf_counter()
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+    if paths is not None:
+        paths = {path.strip("/") for path in paths}
+        if "" in paths:
+            paths = None  # the corpus folder itself: all of it
+        elif rebuild:
+            raise ValueError("a rebuild covers the whole corpus, not chosen paths")
     with writer_lock(index_dir):
         ix = open_index_unlocked(index_dir)
         _remove_leftovers(ix)
-        scan = documents.scan(corpus_dir, max_bytes)
+        if paths is None:
+            scan = documents.scan(corpus_dir, max_bytes)
+        else:
+            scan = documents.scan(corpus_dir, max_bytes, only=paths)
         skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
         summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
         indexed = {} if rebuild else _indexed_files(ix)
+        if paths is not None:
+            indexed = {path: known for path, known in indexed.items() if _under(path, paths)}
         failed_paths = set()
         for failure in scan.failures:
             failed_paths.add(failure.path)
@@ -381,6 +395,12 @@ def reindex(
     summary.failed = len(summary.failures)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _under(path: str, tops: set[str]) -> bool:
+    """Return whether corpus path `path` is one of `tops` or inside one of them."""
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in tops for i in range(1, len(parts) + 1))
 
 
 def _remove_leftovers(ix) -> None:

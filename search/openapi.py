@@ -5,6 +5,7 @@ from __future__ import annotations
 from search.documents import TYPES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _error_response(description: str) -> dict:
@@ -94,16 +95,77 @@ def document() -> dict:
                     },
                 }
             },
+            "/api/documents": {
+                "post": {
+                    "summary": "Upload a document into the corpus and index it (admin)",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {
+                                        "file": {"type": "string", "format": "binary"},
+                                        "folder": {"type": "string", "description": "corpus folder, e.g. team/2026"},
+                                        "replace": {"type": "boolean", "default": False},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the indexed document",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
+                        },
+                        "400": _error_response("no file, or a folder or file name that is not allowed"),
+                        "401": _error_response("missing or wrong token"),
+                        "403": _error_response("no admin token is configured"),
+                        "409": _error_response("the path exists (send replace=true), or the index stayed busy"),
+                        "413": _error_response("the file is larger than SEEDSEARCH_MAX_FILE_MB"),
+                        "415": _error_response("a file type the indexer does not read"),
+                        "422": _error_response("the file cannot be read as a document of its type"),
+                    },
+                }
+            },
             "/api/documents/{id}": {
                 "get": {
                     "summary": "One document's metadata and text",
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [_ID],
                     "responses": {
                         "200": {
                             "description": "the document",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
                         },
                         "404": _error_response("no such document"),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete the document's file from the corpus and the document from the index (admin)",
+                    "security": [{"bearer": []}],
+                    "parameters": [_ID],
+                    "responses": {
+                        "204": {"description": "deleted"},
+                        "401": _error_response("missing or wrong token"),
+                        "403": _error_response("no admin token is configured"),
+                        "404": _error_response("no such document"),
+                        "409": _error_response("the index stayed busy"),
+                    },
+                },
+            },
+            "/files/{id}": {
+                "get": {
+                    "summary": "The document's original file, as a download",
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": {
+                            "description": "the file (Content-Disposition: attachment; Content-Security-Policy: sandbox)",
+                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "404": _error_response("no such document, or its file is gone"),
                     },
                 }
             },
@@ -119,7 +181,7 @@ def document() -> dict:
                         "401": _error_response("missing or wrong token"),
                         "403": _error_response("a key that is not an admin key, or no admin token or key configured"),
                         "429": _error_response("too many wrong keys from this address; see Retry-After"),
-                        "409": _error_response("a reindex is already running"),
+                        "409": _error_response("a reindex (or the watcher) is already writing"),
                     },
                 }
             },

@@ -1,0 +1,299 @@
+"""Keep the index in step with the corpus folder: filesystem events, batched into targeted reindexes.
+
+inotify on Linux (watchdog picks the platform's own mechanism elsewhere), so an idle watcher
+sleeps in the kernel. Events are collected until the folder has been quiet for `quiet` seconds
+(or `max_delay` after the first one), then the paths they name are reindexed in one run of the
+incremental indexer, under its single-writer lock. A full incremental scan runs on start and
+after the kernel's event queue overflowed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from search import documents, indexer
+from search.analysis import detect_language
+from search.config import max_file_bytes
+
+log = logging.getLogger(__name__)
+
+# Not opened/closed-without-writing (the indexer's own reads) nor attribute changes.
+EVENTS = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+OVERFLOW_MESSAGE = "Inotify queue overflowed"
+BUSY_RETRY = 0.5  # seconds before trying again when another writer holds the lock
+ERROR_RETRY = 5.0  # seconds before a full scan after a reindex failed
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+Report = Callable[[indexer.Summary, bool], None]
+
+
+class Watcher:
+    """Watch `corpus_dir` and reindex what changes into `index_dir`."""
+
+    def __init__(
+        self,
+        corpus_dir: str | Path,
+        index_dir: str | Path,
+        config: dict,
+        *,
+        quiet: float = 0.4,
+        max_delay: float = 1.0,
+        report: Report | None = None,
+    ):
+        self.corpus_dir = Path(corpus_dir)
+        self.index_dir = Path(index_dir)
+        self.config = config
+        self.quiet, self.max_delay = quiet, max_delay
+        self.report = report or (lambda summary, full: None)
+        self._root = os.path.abspath(self.corpus_dir)
+        self._index_root = os.path.abspath(self.index_dir)
+        self._changed = threading.Condition()
+        self._pending: set[str] = set()
+        self._full = True  # the scan on start, due at once
+        self._first: float | None = float("-inf")  # when the batch being gathered began
+        self._last = float("-inf")
+        self._not_before = 0.0
+        self._stopping = False
+        self._observer = None
+        self._overflow = _OverflowSignal(self.rescan)
+        self.runs = 0  # reindex runs finished, for tests and the bench
+
+    def start(self) -> None:
+        """Start receiving events (the scan on start runs in run())."""
+        if not self.corpus_dir.is_dir():
+            raise FileNotFoundError(f"corpus folder {self.corpus_dir} does not exist")
+        # Load the language model now, not in the first save's reindex, which would pay for it.
+        detect_language("Load the language model before the first change.", "en")
+        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
+        self._observer = Observer()
+        # The watches are in place when schedule() returns: nothing saved after it is missed.
+        self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
+        self._observer.start()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether stop() has been called."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """Ask run() to return once the reindex under way (if any) is committed."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
+
+    def rescan(self) -> None:
+        """Schedule a full incremental scan (events were lost)."""
+        with self._changed:
+            if not self._full:
+                log.warning("events were lost: rescanning %s", self.corpus_dir)
+            self._full = True
+            self._note_change()
+
+    def changed(self, abspath: str, is_directory: bool = False) -> None:
+        """Note that something at `abspath` was created, changed, moved or removed."""
+        relative = self._relative(abspath, is_directory)
+        if relative is None:
+            return
+        with self._changed:
+            self._pending.add(relative)
+            self._note_change()
+
+    def run(self) -> None:
+        """Reindex batches of changes until stop() is called."""
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            full, paths = batch
+            try:
+                summary = indexer.reindex(
+                    self.corpus_dir,
+                    self.index_dir,
+                    max_bytes=max_file_bytes(self.config),
+                    default_language=self.config["DEFAULT_LANGUAGE"],
+                    procs=self.config["INDEX_PROCS"],
+                    paths=None if full else paths,
+                )
+            except indexer.IndexBusy:
+                self._retry(full, paths, BUSY_RETRY)  # the CLI or the API is writing: ours comes next
+                continue
+            except OSError as problem:  # the corpus or index folder gone or unreadable, a full disk
+                log.error("reindexing failed: %s; a full scan follows in %s s", problem, ERROR_RETRY)
+                self._retry(True, paths, ERROR_RETRY)
+                continue
+            except Exception:
+                log.exception("reindexing %s failed; a full scan follows in %s s", self.corpus_dir, ERROR_RETRY)
+                self._retry(True, paths, ERROR_RETRY)
+                continue
+            self.report(summary, full)
+            self.runs += 1
+
+    def _next_batch(self) -> tuple[bool, set[str]] | None:
+        """Wait for a batch that is due; return (full scan?, paths), or None when stopping."""
+        with self._changed:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._first is not None:
+                    due = max(min(self._last + self.quiet, self._first + self.max_delay), self._not_before)
+                    if now >= due:
+                        batch = (self._full, self._pending)
+                        self._full, self._pending, self._first = False, set(), None
+                        return batch
+                    self._changed.wait(due - now)
+                else:
+                    self._changed.wait()  # idle: no timeout, no polling
+            return None
+
+    def _retry(self, full: bool, paths: set[str], delay: float) -> None:
+        with self._changed:
+            self._full = self._full or full
+            self._pending |= paths
+            self._note_change()
+            self._not_before = time.monotonic() + delay
+
+    def _note_change(self) -> None:
+        """Record the time of a change; the caller holds self._changed."""
+        now = time.monotonic()
+        if self._first is None:
+            self._first = now
+        self._last = now
+        self._changed.notify_all()
+
+    def _relative(self, abspath: str, is_directory: bool) -> str | None:
+        """Return the corpus path of `abspath`, or None for what is never indexed."""
+        abspath = os.path.abspath(abspath)
+        if abspath == self._index_root or abspath.startswith(self._index_root + os.sep):
+            return None  # an index inside the corpus: its own commits are not changes
+        relative = os.path.relpath(abspath, self._root)
+        if relative == os.curdir:
+            return ""
+        if relative.startswith(os.pardir):
+            return None
+        parts = relative.split(os.sep)
+        # Hidden files and folders, and scratch files (a folder may have a scratch-like name).
+        if any(part.startswith(".") for part in parts) or (not is_directory and documents.is_scratch(parts[-1])):
+            return None
+        return "/".join(parts)
+
+
+class _Events(FileSystemEventHandler):
+    """Hand the paths each event names to the watcher."""
+
+    def __init__(self, watcher: Watcher):
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self.watcher.changed(os.fsdecode(event.src_path), event.is_directory)
+        if event.dest_path:
+            self.watcher.changed(os.fsdecode(event.dest_path), event.is_directory)
+
+
+class _OverflowSignal(logging.Handler):
+    """Turn watchdog's "queue overflowed" warning into a full scan: it has no other way to say so."""
+
+    def __init__(self, rescan: Callable[[], None]):
+        super().__init__(logging.WARNING)
+        self.rescan = rescan
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(OVERFLOW_MESSAGE):
+            self.rescan()
+
+
+def run_until_signalled(watcher: Watcher) -> None:
+    """Run `watcher` in this thread until SIGINT or SIGTERM; a second signal stops at once."""
+    previous = {}
+
+    def stop(signum, frame):
+        if watcher.stopping:
+            raise KeyboardInterrupt  # a second Ctrl-C: a killed reindex is safe, the next run completes it
+        watcher.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, stop)
+    watcher.start()
+    try:
+        watcher.run()
+    finally:
+        watcher.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def serve_beside(command: Sequence[str], watcher: Watcher) -> int:
+    """Run the web server `command` as a child with `watcher` beside it; return the server's exit code.
+
+    The watcher runs here, once, whatever the number of web workers; SIGINT, SIGTERM and SIGHUP
+    are passed on to the server, and the watcher stops when the server exits.
+    """
+    # Before any thread starts (preexec_fn and threads do not mix).
+    server = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+
+    def forward(signum, frame):
+        server.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    thread = None
+    try:
+        watcher.start()
+        thread = threading.Thread(target=watcher.run, name="seedsearch-watch", daemon=True)
+        thread.start()
+        return server.wait()
+    except BaseException:
+        server.terminate()
+        server.wait()
+        raise
+    finally:
+        watcher.stop()
+        if thread is not None:
+            thread.join(timeout=30)
+        watcher.close()
+        print("watcher stopped", file=sys.stderr)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel stop the server (SIGTERM) if this process is killed, so no server runs unwatched."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
