@@ -13,6 +13,7 @@ when SEARCH_TIME_LIMIT is spent.
 from __future__ import annotations
 
 import fnmatch
+import os
 import functools
 import math
 import re
@@ -560,7 +561,7 @@ def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, li
     """
     if not isinstance(q, ranking.Coordinated):
         return q, None
-    stops = _stop_words(tuple(langs))
+    stops = _stop_words(tuple(langs)) if not os.environ.get("EXP_NOSTOP") else frozenset()
     words = [sub for sub in q.subqueries if type(sub) is query.Term]
     others = [sub for sub in q.subqueries if type(sub) is not query.Term]
     content = [sub for sub in words if sub.text not in stops]
@@ -912,8 +913,11 @@ def search(
         if not _positive(expanded):
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
         deadline.check()
-        results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
-        if relaxation is None and total > 1:
+        feedback = relaxation is None and request.sort == "relevance"
+        # The feedback documents are the same top ones whatever page is asked for, so pages agree.
+        first_limit = max(limit, FEEDBACK_DOCS) if feedback else limit
+        results, total = _collect(searcher, expanded, first_limit, request, deadline.left(), scope)
+        if feedback and total > 1:
             extra = _feedback(searcher, results, match_terms(expanded))
             if extra is not None:
                 # The feedback terms reorder what the query found; they add no documents and keep its tiers.
