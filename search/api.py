@@ -5,13 +5,19 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from search import indexer, openapi, query
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
+# Not the index folder's path: error bodies never reveal server paths.
+INDEX_MISSING_MESSAGE = "there is no search index yet; run `python -m search index` to build it, then try again"
+INDEX_MISSING_PAGE = (
+    "Search is not ready: the documents have not been indexed yet. "
+    "Whoever runs this server can build the index with `python -m search index`; then reload this page."
+)
 log = logging.getLogger(__name__)
 
 ERROR_CODES = {
@@ -23,6 +29,7 @@ ERROR_CODES = {
     409: "conflict",
     413: "payload_too_large",
     500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -51,7 +58,9 @@ def search():
 
 @bp.get("/api/suggest")
 def suggest():
-    text = request.args.get("q", "")
+    if "q" not in request.args:
+        return error(400, "the q parameter is required (it may be empty)", "bad_query")
+    text = request.args["q"]
     try:
         suggestions = query.complete(_searchers(), text, _settings())
     except query.QueryError as problem:
@@ -118,7 +127,7 @@ def healthz():
 
 @bp.get("/api/openapi.json")
 def openapi_document():
-    return jsonify(openapi.document())
+    return jsonify(openapi.document(_settings()))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -130,9 +139,20 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):
+        status, message = problem.code or 500, problem.description or problem.name
+        response = make_response(error(status, message) if wants_json() else web.error_page(status, message))
+        valid_methods = getattr(problem, "valid_methods", None)
+        if valid_methods:  # a 405 names the methods the route does answer
+            response.headers["Allow"] = ", ".join(valid_methods)
+        return response
+
+    @app.errorhandler(indexer.IndexMissing)
+    def index_missing(problem: indexer.IndexMissing):
+        # The read path never creates an index: until the indexer has run, say so.
+        log.warning("no index yet: %s", problem)
         if wants_json():
-            return error(problem.code or 500, problem.description or problem.name)
-        return web.error_page(problem.code or 500, problem.description or problem.name)
+            return error(503, INDEX_MISSING_MESSAGE, "index_missing")
+        return web.error_page(503, INDEX_MISSING_PAGE, title="No documents indexed yet")
 
     @app.errorhandler(Exception)
     def unexpected(problem: Exception):

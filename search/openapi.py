@@ -1,22 +1,43 @@
-"""The OpenAPI 3 description of the JSON API."""
+"""The OpenAPI 3 description of the JSON API, built from the contract and the app's limits."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from search import contract
+
 ERROR = {"$ref": "#/components/schemas/Error"}
+INDEX_MISSING = "no index has been built yet (code index_missing): run `python -m search index`"
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+    return _json(description, ERROR)
 
 
 def _query_param(name: str, description: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
-def document() -> dict:
-    """Return the OpenAPI document for /api/."""
+def _object(fields: Mapping[str, dict]) -> dict:
+    """Return the schema of an object that always has exactly `fields`."""
+    return {"type": "object", "required": list(fields), "properties": dict(fields), "additionalProperties": False}
+
+
+def document(config: Mapping[str, Any]) -> dict:
+    """Return the OpenAPI document for the API of an app with settings `config`."""
+    max_chars, max_per_page, window = (config[name] for name in contract.LIMITS)
+    query_text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": contract.QUERY_PATTERN}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Seedsearch API", "version": "1.0.0"},
         "paths": {
             "/api/search": {
@@ -26,30 +47,44 @@ def document() -> dict:
                         _query_param(
                             "q",
                             'the query: words, "phrases", OR, -word, NOT, prefix*, fuzzy~, title:word',
-                            {"type": "string", "maxLength": 500},
+                            query_text,
                             True,
                         ),
-                        _query_param("page", "result page, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+                        _query_param(
+                            "page",
+                            f"result page, from 1; page × per_page may be at most {window}",
+                            {"type": "integer", "minimum": 1, "maximum": window, "default": 1},
+                        ),
                         _query_param(
                             "per_page",
                             "results per page",
-                            {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                            {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": max_per_page,
+                                "default": contract.DEFAULT_PER_PAGE,
+                            },
                         ),
                         _query_param(
                             "sort",
                             "relevance or date (newest first)",
-                            {"type": "string", "enum": ["relevance", "date"]},
+                            {"type": "string", "enum": list(contract.SORTS), "default": contract.SORTS[0]},
                         ),
                         _query_param(
                             "match",
                             "all words (default, relaxed when nothing matches) or any word",
-                            {"type": "string", "enum": ["all", "any"]},
+                            {"type": "string", "enum": list(contract.MATCHES), "default": contract.MATCHES[0]},
                         ),
-                        _query_param(
-                            "type",
-                            "only this file type",
-                            {"type": "string", "enum": ["text", "markdown", "html", "pdf", "docx"]},
-                        ),
+                        {
+                            **_query_param(
+                                "type",
+                                f"only these file types ({', '.join(contract.TYPES)}; any case): repeat the "
+                                "parameter or separate types with commas",
+                                {"type": "array", "items": {"type": "string", "pattern": contract.types_pattern()}},
+                            ),
+                            "style": "form",
+                            "explode": True,
+                        },
                         _query_param("folder", "only documents under this folder", {"type": "string"}),
                         _query_param(
                             "after", "modified on or after this date (YYYY-MM-DD)", {"type": "string", "format": "date"}
@@ -61,11 +96,9 @@ def document() -> dict:
                         ),
                     ],
                     "responses": {
-                        "200": {
-                            "description": "one page of ranked results",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}},
-                        },
-                        "400": _error_response("a query or parameter that cannot be answered"),
+                        "200": _json("one page of ranked results", _ref("SearchResult")),
+                        "400": _error_response("a query or parameter that cannot be answered (code bad_query)"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -73,27 +106,30 @@ def document() -> dict:
                 "get": {
                     "summary": "Complete the last word of a query from the index vocabulary",
                     "parameters": [
-                        _query_param("q", "the query typed so far", {"type": "string", "maxLength": 500}, True),
+                        _query_param(
+                            "q",
+                            "the query typed so far (may be empty)",
+                            {"type": "string", "maxLength": max_chars},
+                            True,
+                        ),
                     ],
                     "responses": {
-                        "200": {
-                            "description": "the query with its last word completed, most frequent words first",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Suggestions"}}},
-                        },
-                        "400": _error_response("a query that is too long"),
+                        "200": _json(
+                            "the query with its last word completed, most frequent words first", _ref("Suggestions")
+                        ),
+                        "400": _error_response("a missing or too long query (code bad_query)"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
-            "/api/documents/{id}": {
+            "/api/documents/{doc_id}": {
                 "get": {
                     "summary": "One document's metadata and text",
-                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {
-                        "200": {
-                            "description": "the document",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
-                        },
+                        "200": _json("the document", _ref("Document")),
                         "404": _error_response("no such document"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -102,108 +138,49 @@ def document() -> dict:
                     "summary": "Run the incremental reindex",
                     "security": [{"bearer": []}],
                     "responses": {
-                        "200": {
-                            "description": "the reindex summary",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}},
-                        },
+                        "200": _json("the reindex summary", _ref("Summary")),
                         "401": _error_response("missing or wrong token"),
                         "403": _error_response("no admin token is configured"),
                         "409": _error_response("a reindex is already running"),
+                        "500": _error_response("the corpus folder is missing (code corpus_missing)"),
                     },
                 }
             },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json("the OpenAPI document", {"type": "object"})},
+                }
+            },
             "/healthz": {
-                "get": {"summary": "Health and document count", "responses": {"200": {"description": "healthy"}}}
+                "get": {
+                    "summary": "Health and document count",
+                    "responses": {
+                        "200": _json("healthy: the index is open", _ref("Health")),
+                        "503": _error_response(INDEX_MISSING),
+                    },
+                }
             },
             "/livez": {
                 "get": {
                     "summary": "Liveness: the server answers (does not open the index)",
-                    "responses": {"200": {"description": "alive"}},
+                    "responses": {"200": _json("alive", _ref("Live"))},
                 }
             },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                        }
-                    },
-                },
-                "Hit": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "path": {"type": "string"},
-                        "url": {"type": "string"},
-                        "score": {"type": "number"},
-                        "snippet": {"type": "string", "description": "HTML: escaped text with <mark> around matches"},
-                        "matches": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}},
-                            },
-                        },
-                        "modified": {"type": "string", "format": "date-time"},
-                        "size": {"type": "integer"},
-                        "type": {"type": "string"},
-                        "lang": {"type": "string"},
-                    },
-                },
-                "SearchResult": {
-                    "type": "object",
-                    "required": ["query", "total", "page", "per_page", "took_ms", "results"],
-                    "properties": {
-                        "query": {"type": "string"},
-                        "total": {"type": "integer"},
-                        "page": {"type": "integer"},
-                        "per_page": {"type": "integer"},
-                        "took_ms": {"type": "number"},
-                        "suggestion": {"type": "string", "nullable": True},
-                        "relaxed": {"type": "string", "nullable": True, "enum": ["any", "fuzzy", None]},
-                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-                    },
-                },
-                "Suggestions": {
-                    "type": "object",
-                    "required": ["query", "suggestions"],
-                    "properties": {
-                        "query": {"type": "string"},
-                        "suggestions": {"type": "array", "maxItems": 8, "items": {"type": "string"}},
-                    },
-                },
-                "Document": {
-                    "type": "object",
-                    "properties": {
-                        k: {"type": "string"} for k in ("id", "title", "path", "modified", "type", "lang", "text")
-                    }
-                    | {"size": {"type": "integer"}},
-                },
-                "Summary": {
-                    "type": "object",
-                    "properties": {
-                        k: {"type": "integer"}
-                        for k in ("added", "updated", "deleted", "unchanged", "skipped", "failed")
-                    }
-                    | {
-                        "seconds": {"type": "number"},
-                        "failures": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
-                            },
-                        },
-                    },
-                },
+                "Error": _object({"error": _object(contract.ERROR_FIELDS)}),
+                "Match": _object(contract.MATCH_FIELDS),
+                "Hit": _object(contract.HIT_FIELDS),
+                "SearchResult": _object(contract.RESULT_FIELDS),
+                "Suggestions": _object(contract.SUGGESTIONS_FIELDS),
+                "Document": _object(contract.DOCUMENT_FIELDS),
+                "Failure": _object(contract.FAILURE_FIELDS),
+                "Summary": _object(contract.SUMMARY_FIELDS),
+                "Health": _object(contract.HEALTH_FIELDS),
+                "Live": _object(contract.LIVE_FIELDS),
             },
         },
     }

@@ -8,15 +8,20 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from markupsafe import Markup
 from werkzeug.http import HTTP_STATUS_CODES
 
-from search import query
+from search import contract, query
 
 bp = Blueprint("web", __name__)
 
-TYPES = ("text", "markdown", "html", "pdf", "docx")
+TYPES = contract.TYPES
 # The search parameters links carry from page to page (to the next page, a document and back).
 SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
 FILTER_ARGS = ("type", "folder", "after", "before")
-DEFAULTS = {"sort": "relevance", "match": "all", "per_page": "10", "page": "1"}
+DEFAULTS = {
+    "sort": contract.SORTS[0],
+    "match": contract.MATCHES[0],
+    "per_page": str(contract.DEFAULT_PER_PAGE),
+    "page": "1",
+}
 
 
 def _searchers() -> query.Searchers:
@@ -25,12 +30,19 @@ def _searchers() -> query.Searchers:
 
 def search_args(args: Mapping[str, str], **changes) -> dict[str, str]:
     """Return the search parameters in `args` with `changes`, leaving out empty and default values."""
-    merged = {name: args.get(name) for name in SEARCH_ARGS} | changes
+    merged = {name: _joined(args, name) for name in SEARCH_ARGS} | changes
     return {
         name: str(value)
         for name, value in merged.items()
         if value not in (None, "") and DEFAULTS.get(name) != str(value)
     }
+
+
+def _joined(args: Mapping[str, str], name: str) -> str | None:
+    # type= may be repeated (type=pdf&type=text); a link carries them as one list.
+    if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
+        return ",".join(args.getlist(name))
+    return args.get(name)
 
 
 def page_window(current: int, last: int, around: int = 2) -> list[int | None]:
@@ -99,7 +111,7 @@ def document_page(doc_id: str):
     )
 
 
-def error_page(status: int, message: str):
+def error_page(status: int, message: str, title: str | None = None):
     """Return the HTML error page."""
-    title = HTTP_STATUS_CODES.get(status, "Error")
+    title = title or HTTP_STATUS_CODES.get(status, "Error")
     return render_template("error.html", status=status, title=title, message=message), status
