@@ -8,6 +8,7 @@ from typing import Any
 from search import contract
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+MOMENT = ": a date (YYYY-MM-DD, the whole day) or an ISO 8601 date and time (UTC without an offset); empty for none"
 INDEX_MISSING = "no index has been built yet (code index_missing): run `python -m search index`"
 
 
@@ -35,6 +36,8 @@ def _object(fields: Mapping[str, dict]) -> dict:
 def document(config: Mapping[str, Any]) -> dict:
     """Return the OpenAPI document for the API of an app with settings `config`."""
     max_chars, max_per_page, window = (config[name] for name in contract.LIMITS)
+    # Empty, as a form sends it, means no limit.
+    moment = {"type": "string", "anyOf": [{"maxLength": 0}, {"format": "date"}, {"format": "date-time"}]}
     query_text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": contract.QUERY_PATTERN}
     return {
         "openapi": "3.1.0",
@@ -79,21 +82,15 @@ def document(config: Mapping[str, Any]) -> dict:
                             **_query_param(
                                 "type",
                                 f"only these file types ({', '.join(contract.TYPES)}; any case): repeat the "
-                                "parameter or separate types with commas",
+                                "parameter or separate types with commas; empty for all",
                                 {"type": "array", "items": {"type": "string", "pattern": contract.types_pattern()}},
                             ),
                             "style": "form",
                             "explode": True,
                         },
-                        _query_param("folder", "only documents under this folder", {"type": "string"}),
-                        _query_param(
-                            "after", "modified on or after this date (YYYY-MM-DD)", {"type": "string", "format": "date"}
-                        ),
-                        _query_param(
-                            "before",
-                            "modified on or before this date (YYYY-MM-DD)",
-                            {"type": "string", "format": "date"},
-                        ),
+                        _query_param("folder", "only documents under this folder (empty for all)", {"type": "string"}),
+                        _query_param("after", "modified on or after this day or moment" + MOMENT, moment),
+                        _query_param("before", "modified on or before this day or moment" + MOMENT, moment),
                     ],
                     "responses": {
                         "200": _json("one page of ranked results", _ref("SearchResult")),

@@ -562,8 +562,8 @@ def match_terms(q: query.Query) -> snippets.MatchTerms:
 
 
 def _int(args: Mapping[str, str], name: str, default: int) -> int:
-    raw = args.get(name, "")
-    if raw == "":
+    raw = args.get(name)
+    if raw is None:
         return default
     try:
         return int(raw)
@@ -610,8 +610,9 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
         q=args.get("q", ""),
         page=_int(args, "page", 1),
         per_page=_int(args, "per_page", DEFAULT_PER_PAGE),
-        sort=args.get("sort") or SORTS[0],
-        match=args.get("match") or MATCHES[0],
+        # Absent means the default; an empty sort or match is refused like any unknown one.
+        sort=args.get("sort", SORTS[0]),
+        match=args.get("match", MATCHES[0]),
         filters=filters,
     )
 
