@@ -62,7 +62,7 @@ def search_page():
     args = request.args
     q = args.get("q", "")
     settings = current_app.config["SEEDSEARCH"]
-    result, problem, pages = None, None, []
+    result, problem, pages, last_page = None, None, [], 1
     if q.strip():
         try:
             result = query.search(_searchers(), query.parse_request(args), settings)
@@ -71,7 +71,8 @@ def search_page():
     if result is not None:
         # Pages past the results window would only answer 400, so they are not offered.
         reachable = max(1, settings["MAX_RESULTS_WINDOW"] // result.per_page)
-        pages = page_window(result.page, min(result.pages, reachable))
+        last_page = min(result.pages, reachable)
+        pages = page_window(result.page, last_page)
 
     def search_url(**changes) -> str:
         return url_for("web.search_page", **search_args(args, **changes))
@@ -84,6 +85,7 @@ def search_page():
         result=result,
         problem=problem,
         pages=pages,
+        last_page=last_page,
         types=TYPES,
         folders=query.folders(_searchers()),
         documents=query.document_count(_searchers()) if not q.strip() else None,
