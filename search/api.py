@@ -13,10 +13,10 @@ from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
 # Not the index folder's path: error bodies never reveal server paths.
-INDEX_MISSING_MESSAGE = "there is no search index yet; run `python -m search index` to build it, then try again"
+INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
 INDEX_MISSING_PAGE = (
     "Search is not ready: the documents have not been indexed yet. "
-    "Whoever runs this server can build the index with `python -m search index`; then reload this page."
+    "Whoever runs this server can build the index with 'python -m search index', then reload this page."
 )
 log = logging.getLogger(__name__)
 
