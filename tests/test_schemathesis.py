@@ -1,6 +1,7 @@
 """schemathesis, every check, against the real app on a live port: the API keeps its OpenAPI document.
 
-A short profile (at most 50 examples per operation, a fixed seed) keeps it to seconds; run
+A short profile (at most 50 examples per operation, deterministic generation) keeps it to seconds;
+schemathesis tests the 6 operations other than the document itself. Run
 `st run http://HOST:PORT/api/openapi.json --checks all` against a server for a longer hunt.
 """
 
@@ -17,7 +18,6 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from search import create_app
 
 MAX_EXAMPLES = 50
-SEED = 20261202
 # The query language ("*", "-word") and the page-depth cap (page × per_page at most
 # MAX_RESULTS_WINDOW) refuse some requests that no JSON schema can tell from good ones; the
 # document lists that 400 (bad_query), so schema-valid searches may get it. Everywhere else
@@ -64,7 +64,6 @@ def test_schemathesis_finds_no_failure(live, tmp_path):
         "run", f"{base}/api/openapi.json",
         "--checks", "all",
         "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(SEED),
         "--generation-deterministic",
         "--header", f"Authorization: Bearer {TOKEN}",
         "--request-timeout", "10",
@@ -72,4 +71,4 @@ def test_schemathesis_finds_no_failure(live, tmp_path):
     ]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "No issues found" in done.stdout and "6 selected / 6 total" in done.stdout, done.stdout[-3000:]
+    assert "No issues found" in done.stdout and "Tested: 6" in done.stdout, done.stdout[-3000:]
