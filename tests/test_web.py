@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from search import create_app, web
+from search import contract, create_app, web
 
 
 def test_home_has_a_labelled_search_form(client):
@@ -155,3 +155,14 @@ def test_relaxed_query_says_so(client):
     assert "showing documents with any of them" in page
     body = client.get("/api/search?q=relocating+zeppelinxyz").get_json()
     assert body["relaxed"] == "any" and body["total"] >= 1
+
+
+def test_several_types_filter_and_stay_in_links(client):
+    page = client.get("/search?q=relocate&type=markdown&type=HTML&per_page=1").get_data(as_text=True)
+    assert re.fullmatch(r"1 result for relocate in \d+ ms", status(page))
+    assert [params.get("type") for params in links(page, "/doc/")] == ["markdown,HTML"]
+    both = client.get("/search?q=relocate&type=markdown,Text").get_data(as_text=True)
+    assert re.fullmatch(r"2 results for relocate in \d+ ms", status(both))
+    wrong = client.get("/search?q=relocate&type=spreadsheet")
+    allowed = f"Type must be one of {', '.join(contract.TYPES)}, not &#39;spreadsheet&#39;"
+    assert wrong.status_code == 400 and allowed in wrong.get_data(as_text=True)
