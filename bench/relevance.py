@@ -56,7 +56,12 @@ def load_dataset(root: Path) -> tuple[list[dict], dict[str, str], dict[str, dict
 
 def build_index(corpus: list[dict], index_dir: Path) -> None:
     """Index the corpus with the product's schema and document fields."""
-    ix = indexer.open_index(index_dir)
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with indexer.writer_lock(index_dir):
+        _add(indexer.open_index_unlocked(index_dir), corpus)
+
+
+def _add(ix, corpus: list[dict]) -> None:
     with ix.writer(limitmb=256) as writer:
         for record in corpus:
             text = record.get("text") or ""

@@ -12,6 +12,12 @@ from search import auth, files, indexer, openapi, query
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
+# Not the index folder's path: error bodies never reveal server paths.
+INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
+INDEX_MISSING_PAGE = (
+    "Search is not ready: the documents have not been indexed yet. "
+    "Whoever runs this server can build the index with 'python -m search index', then reload this page."
+)
 log = logging.getLogger(__name__)
 
 ERROR_CODES = {
@@ -26,6 +32,7 @@ ERROR_CODES = {
     422: "unprocessable",
     429: "too_many_requests",
     500: "internal_error",
+    503: "unavailable",
 }
 # Room for the multipart framing and the form's other fields around an upload's bytes.
 UPLOAD_OVERHEAD = 64 * 1024
@@ -58,7 +65,9 @@ def search():
 
 @bp.get("/api/suggest")
 def suggest():
-    text = request.args.get("q", "")
+    if "q" not in request.args:
+        return error(400, "the q parameter is required (it may be empty)", "bad_query")
+    text = request.args["q"]
     try:
         suggestions = query.complete(_searchers(), text, _settings(), scope=auth.scope())
     except query.QueryError as problem:
@@ -183,7 +192,7 @@ def healthz():
 
 @bp.get("/api/openapi.json")
 def openapi_document():
-    return jsonify(openapi.document())
+    return jsonify(openapi.document(_settings()))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -195,15 +204,24 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):
-        if wants_json():
-            response = make_response(error(problem.code or 500, problem.description or problem.name))
-        else:
-            response = make_response(web.error_page(problem.code or 500, problem.description or problem.name))
-        # Keep what the exception says besides its body: Retry-After on a 429, Allow on a 405.
+        status, message = problem.code or 500, problem.description or problem.name
+        response = make_response(error(status, message) if wants_json() else web.error_page(status, message))
+        # Keep what the exception says besides its body: Allow on a 405, Retry-After on a 429.
         for name, value in problem.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        valid_methods = getattr(problem, "valid_methods", None)
+        if valid_methods:  # a 405 names the methods the route does answer
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(indexer.IndexMissing)
+    def index_missing(problem: indexer.IndexMissing):
+        # The read path never creates an index: until the indexer has run, say so.
+        log.warning("no index yet: %s", problem)
+        if wants_json():
+            return error(503, INDEX_MISSING_MESSAGE, "index_missing")
+        return web.error_page(503, INDEX_MISSING_PAGE, title="No documents indexed yet")
 
     @app.errorhandler(Exception)
     def unexpected(problem: Exception):

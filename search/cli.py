@@ -15,6 +15,7 @@ from search import config as settings
 from search import indexer, keys, query, watch
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
+MAX_PORT = 65535
 # C0 and C1 controls: in a file name or a document they could forge output lines or drive the terminal.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -42,11 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--index", help="index folder (default: $SEEDSEARCH_INDEX_DIR or index/)")
     find.add_argument("--json", action="store_true", help="print the API's JSON")
 
-    serve = commands.add_parser("serve", help="run the production web server (gunicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=4)
+    serve = commands.add_parser(
+        "serve",
+        help="run the production web server (gunicorn)",
+        description="Serve the web page and the JSON API with gunicorn. The index must exist (run `index` first).",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help=f"TCP port to listen on, 1-{MAX_PORT} (default 8000)")
+    serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    serve.add_argument(
+        "--threads", type=int, default=4, help="threads per worker, each serving one request (default 4)"
+    )
     serve.add_argument(
         "--watch",
         action="store_true",
@@ -67,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     revoke = actions.add_parser("revoke", help="revoke a key; it stops working at once")
     revoke.add_argument("name")
     return parser
+
+
+def _usage_problem(args) -> str | None:
+    """Return what is wrong with the arguments argparse accepted, or None."""
+    if args.command == "search" and args.limit < 1:
+        return "--limit must be 1 or more"
+    if args.command == "serve":
+        if not 1 <= args.port <= MAX_PORT:
+            return f"--port must be between 1 and {MAX_PORT}, not {args.port}"
+        for name in ("workers", "threads"):
+            if getattr(args, name) < 1:
+                return f"--{name} must be 1 or more, not {getattr(args, name)}"
+    return None
 
 
 def _index(args, config: dict) -> int:
@@ -95,15 +117,13 @@ def _index(args, config: dict) -> int:
 def _search(args, config: dict) -> int:
     if args.index:
         config["INDEX_DIR"] = args.index
-    if not indexer.exists(config["INDEX_DIR"]):
-        raise FileNotFoundError(f"no index in {config['INDEX_DIR']}; run 'python -m search index' first")
     request = query.SearchRequest(q=args.query, per_page=args.limit)
     result = query.search(query.Searchers(config["INDEX_DIR"]), request, config)
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return EXIT_OK
     print(
-        f"{result.total} results in {result.took_ms:.0f} ms"
+        f"{result.total} result{'' if result.total == 1 else 's'} in {result.took_ms:.0f} ms"
         + (f" (relaxed: {result.relaxed})" if result.relaxed else "")
     )
     if result.suggestion:
@@ -203,13 +223,21 @@ def _report(summary: indexer.Summary, full: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = _parser().parse_args(argv)
+    problem = _usage_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         config = settings.load()
-        if args.command == "search" and args.limit < 1:
-            print("error: --limit must be 1 or more", file=sys.stderr)
-            return EXIT_USAGE
         handler = {"index": _index, "search": _search, "serve": _serve, "watch": _watch, "keys": _keys}[args.command]
-        return handler(args, config)
+        code = handler(args, config)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`… | head`): what it wanted, it has. Point stdout at
+        # /dev/null so the interpreter's last flush cannot complain, and end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except query.QueryError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE

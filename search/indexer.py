@@ -48,6 +48,13 @@ class IndexBusy(RuntimeError):
     """Another process is writing the index."""
 
 
+class IndexMissing(FileNotFoundError):
+    """There is no index to read yet: only the indexer creates one."""
+
+    def __init__(self, index_dir: str | Path):
+        super().__init__(f"there is no index in {index_dir} yet; run 'python -m search index' to build it")
+
+
 @dataclass
 class Summary:
     added: int = 0
@@ -83,11 +90,10 @@ def exists(index_dir: str | Path) -> bool:
 
 
 def open_index(index_dir: str | Path):
-    """Open the index in `index_dir`, creating an empty one if there is none."""
-    if exists(index_dir):
-        return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
-    with writer_lock(index_dir):
-        return open_index_unlocked(index_dir)
+    """Open the existing index in `index_dir` for reading, or raise IndexMissing; never create one."""
+    if not exists(index_dir):
+        raise IndexMissing(index_dir)
+    return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
 
 
 @contextlib.contextmanager

@@ -1,25 +1,49 @@
-"""The OpenAPI 3 description of the JSON API."""
+"""The OpenAPI 3 description of the JSON API, built from the contract and the app's limits."""
 
 from __future__ import annotations
 
-from search.documents import TYPES
+from collections.abc import Mapping
+from typing import Any
+
+from search import contract
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+MOMENT = ": a date (YYYY-MM-DD, the whole day) or an ISO 8601 date and time (UTC without an offset); empty for none"
+INDEX_MISSING = "no index has been built yet (code index_missing): run `python -m search index`"
+FORBIDDEN = "a key that is not an admin key, or no admin token or key configured"
+TOO_MANY = "too many wrong keys from this address; see Retry-After"
+DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _error_response(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+    return _json(description, ERROR)
 
 
 def _query_param(name: str, description: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
-def document() -> dict:
-    """Return the OpenAPI document for /api/."""
+def _object(fields: Mapping[str, dict]) -> dict:
+    """Return the schema of an object that always has exactly `fields`."""
+    return {"type": "object", "required": list(fields), "properties": dict(fields), "additionalProperties": False}
+
+
+def document(config: Mapping[str, Any]) -> dict:
+    """Return the OpenAPI document for the API of an app with settings `config`."""
+    max_chars, max_per_page, window = (config[name] for name in contract.LIMITS)
+    # Empty, as a form sends it, means no limit.
+    moment = {"type": "string", "anyOf": [{"maxLength": 0}, {"format": "date"}, {"format": "date-time"}]}
+    query_text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": contract.QUERY_PATTERN}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Seedsearch API",
             "version": "1.0.0",
@@ -37,46 +61,53 @@ def document() -> dict:
                         _query_param(
                             "q",
                             'the query: words, "phrases", OR, -word, NOT, prefix*, fuzzy~, title:word',
-                            {"type": "string", "maxLength": 500},
+                            query_text,
                             True,
                         ),
-                        _query_param("page", "result page, from 1", {"type": "integer", "minimum": 1, "default": 1}),
+                        _query_param(
+                            "page",
+                            f"result page, from 1; page × per_page may be at most {window}",
+                            {"type": "integer", "minimum": 1, "maximum": window, "default": 1},
+                        ),
                         _query_param(
                             "per_page",
                             "results per page",
-                            {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                            {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": max_per_page,
+                                "default": contract.DEFAULT_PER_PAGE,
+                            },
                         ),
                         _query_param(
                             "sort",
                             "relevance or date (newest first)",
-                            {"type": "string", "enum": ["relevance", "date"]},
+                            {"type": "string", "enum": list(contract.SORTS), "default": contract.SORTS[0]},
                         ),
                         _query_param(
                             "match",
-                            "all: any of the words, documents with every word first (default); any: any word, ranked by BM25 with feedback",
-                            {"type": "string", "enum": ["all", "any"]},
+                            "all: any of the words, documents with every word first (default); "
+                            "any: any word, ranked by BM25",
+                            {"type": "string", "enum": list(contract.MATCHES), "default": contract.MATCHES[0]},
                         ),
-                        _query_param(
-                            "type",
-                            "only this file type",
-                            {"type": "string", "enum": list(TYPES)},
-                        ),
-                        _query_param("folder", "only documents under this folder", {"type": "string"}),
-                        _query_param(
-                            "after", "modified on or after this date (YYYY-MM-DD)", {"type": "string", "format": "date"}
-                        ),
-                        _query_param(
-                            "before",
-                            "modified on or before this date (YYYY-MM-DD)",
-                            {"type": "string", "format": "date"},
-                        ),
+                        {
+                            **_query_param(
+                                "type",
+                                f"only these file types ({', '.join(contract.TYPES)}; any case): repeat the "
+                                "parameter or separate types with commas; empty for all",
+                                {"type": "array", "items": {"type": "string", "pattern": contract.types_pattern()}},
+                            ),
+                            "style": "form",
+                            "explode": True,
+                        },
+                        _query_param("folder", "only documents under this folder (empty for all)", {"type": "string"}),
+                        _query_param("after", "modified on or after this day or moment" + MOMENT, moment),
+                        _query_param("before", "modified on or before this day or moment" + MOMENT, moment),
                     ],
                     "responses": {
-                        "200": {
-                            "description": "one page of ranked results",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SearchResult"}}},
-                        },
-                        "400": _error_response("a query or parameter that cannot be answered"),
+                        "200": _json("one page of ranked results", _ref("SearchResult")),
+                        "400": _error_response("a query or parameter that cannot be answered (code bad_query)"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -84,14 +115,19 @@ def document() -> dict:
                 "get": {
                     "summary": "Complete the last word of a query from the index vocabulary",
                     "parameters": [
-                        _query_param("q", "the query typed so far", {"type": "string", "maxLength": 500}, True),
+                        _query_param(
+                            "q",
+                            "the query typed so far (may be empty)",
+                            {"type": "string", "maxLength": max_chars},
+                            True,
+                        ),
                     ],
                     "responses": {
-                        "200": {
-                            "description": "the query with its last word completed, most frequent words first",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Suggestions"}}},
-                        },
-                        "400": _error_response("a query that is too long"),
+                        "200": _json(
+                            "the query with its last word completed, most frequent words first", _ref("Suggestions")
+                        ),
+                        "400": _error_response("a missing or too long query (code bad_query)"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -117,55 +153,57 @@ def document() -> dict:
                     },
                     "responses": {
                         "201": {
-                            "description": "the indexed document",
+                            **_json("the indexed document", _ref("Document")),
                             "headers": {"Location": {"schema": {"type": "string"}}},
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
                         },
                         "400": _error_response("no file, or a folder or file name that is not allowed"),
                         "401": _error_response("missing or wrong token"),
-                        "403": _error_response("no admin token is configured"),
+                        "403": _error_response(FORBIDDEN),
                         "409": _error_response("the path exists (send replace=true), or the index stayed busy"),
                         "413": _error_response("the file is larger than SEEDSEARCH_MAX_FILE_MB"),
                         "415": _error_response("a file type the indexer does not read"),
                         "422": _error_response("the file cannot be read as a document of its type"),
+                        "429": _error_response(TOO_MANY),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
-            "/api/documents/{id}": {
+            "/api/documents/{doc_id}": {
                 "get": {
                     "summary": "One document's metadata and text",
-                    "parameters": [_ID],
+                    "parameters": [DOC_ID],
                     "responses": {
-                        "200": {
-                            "description": "the document",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Document"}}},
-                        },
+                        "200": _json("the document", _ref("Document")),
                         "404": _error_response("no such document"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 },
                 "delete": {
                     "summary": "Delete the document's file from the corpus and the document from the index (admin)",
                     "security": [{"bearer": []}],
-                    "parameters": [_ID],
+                    "parameters": [DOC_ID],
                     "responses": {
                         "204": {"description": "deleted"},
                         "401": _error_response("missing or wrong token"),
-                        "403": _error_response("no admin token is configured"),
+                        "403": _error_response(FORBIDDEN),
                         "404": _error_response("no such document"),
                         "409": _error_response("the index stayed busy"),
+                        "429": _error_response(TOO_MANY),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 },
             },
-            "/files/{id}": {
+            "/files/{doc_id}": {
                 "get": {
                     "summary": "The document's original file, as a download",
-                    "parameters": [_ID],
+                    "parameters": [DOC_ID],
                     "responses": {
                         "200": {
                             "description": "the file (Content-Disposition: attachment; Content-Security-Policy: sandbox)",
                             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
                         },
                         "404": _error_response("no such document, or its file is gone"),
+                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -174,123 +212,52 @@ def document() -> dict:
                     "summary": "Run the incremental reindex",
                     "security": [{"bearer": []}],
                     "responses": {
-                        "200": {
-                            "description": "the reindex summary",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}},
-                        },
+                        "200": _json("the reindex summary", _ref("Summary")),
                         "401": _error_response("missing or wrong token"),
-                        "403": _error_response("a key that is not an admin key, or no admin token or key configured"),
-                        "429": _error_response("too many wrong keys from this address; see Retry-After"),
+                        "403": _error_response(FORBIDDEN),
                         "409": _error_response("a reindex (or the watcher) is already writing"),
+                        "429": _error_response(TOO_MANY),
+                        "500": _error_response("the corpus folder is missing (code corpus_missing)"),
                     },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json("the OpenAPI document", {"type": "object"})},
                 }
             },
             "/healthz": {
                 "get": {
                     "summary": "Health and document count",
                     "security": [],
-                    "responses": {"200": {"description": "healthy"}},
+                    "responses": {
+                        "200": _json("healthy: the index is open", _ref("Health")),
+                        "503": _error_response(INDEX_MISSING),
+                    },
                 }
             },
             "/livez": {
                 "get": {
                     "summary": "Liveness: the server answers (does not open the index)",
                     "security": [],
-                    "responses": {"200": {"description": "alive"}},
+                    "responses": {"200": _json("alive", _ref("Live"))},
                 }
             },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                        }
-                    },
-                },
-                "Hit": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "title": {"type": "string"},
-                        "path": {"type": "string"},
-                        "url": {"type": "string"},
-                        "score": {"type": "number"},
-                        "snippet": {"type": "string", "description": "HTML: escaped text with <mark> around matches"},
-                        "matches": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"start": {"type": "integer"}, "end": {"type": "integer"}},
-                            },
-                        },
-                        "modified": {"type": "string", "format": "date-time"},
-                        "size": {"type": "integer"},
-                        "type": {"type": "string"},
-                        "lang": {"type": "string"},
-                    },
-                },
-                "SearchResult": {
-                    "type": "object",
-                    "required": ["query", "total", "page", "per_page", "took_ms", "results"],
-                    "properties": {
-                        "query": {"type": "string"},
-                        "total": {"type": "integer"},
-                        "page": {"type": "integer"},
-                        "per_page": {"type": "integer"},
-                        "took_ms": {"type": "number"},
-                        "suggestion": {"type": "string", "nullable": True},
-                        "relaxed": {"type": "string", "nullable": True, "enum": ["any", "fuzzy", None]},
-                        "used_words": {
-                            "type": "array",
-                            "nullable": True,
-                            "items": {"type": "string"},
-                            "description": "the words a long query was ranked by, when some of its words were left out",
-                        },
-                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-                    },
-                },
-                "Suggestions": {
-                    "type": "object",
-                    "required": ["query", "suggestions"],
-                    "properties": {
-                        "query": {"type": "string"},
-                        "suggestions": {"type": "array", "maxItems": 8, "items": {"type": "string"}},
-                    },
-                },
-                "Document": {
-                    "type": "object",
-                    "properties": {
-                        k: {"type": "string"} for k in ("id", "title", "path", "modified", "type", "lang", "text")
-                    }
-                    | {"size": {"type": "integer"}},
-                },
-                "Summary": {
-                    "type": "object",
-                    "properties": {
-                        k: {"type": "integer"}
-                        for k in ("added", "updated", "deleted", "unchanged", "skipped", "failed")
-                    }
-                    | {
-                        "seconds": {"type": "number"},
-                    }
-                    | {
-                        name: {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {"path": {"type": "string"}, "reason": {"type": "string"}},
-                            },
-                        }
-                        for name in ("failures", "skipped_files")
-                    },
-                },
+                "Error": _object({"error": _object(contract.ERROR_FIELDS)}),
+                "Match": _object(contract.MATCH_FIELDS),
+                "Hit": _object(contract.HIT_FIELDS),
+                "SearchResult": _object(contract.RESULT_FIELDS),
+                "Suggestions": _object(contract.SUGGESTIONS_FIELDS),
+                "Document": _object(contract.DOCUMENT_FIELDS),
+                "Failure": _object(contract.FAILURE_FIELDS),
+                "Summary": _object(contract.SUMMARY_FIELDS),
+                "Health": _object(contract.HEALTH_FIELDS),
+                "Live": _object(contract.LIVE_FIELDS),
             },
         },
     }

@@ -37,6 +37,7 @@ from whoosh.spelling import ReaderCorrector
 from search import cache, evaluate, indexer, ranking, snippets
 from search import scope as scoping
 from search.analysis import LANGUAGES, analyze, body_field, title_field, word_analyzer
+from search.contract import DEFAULT_PER_PAGE, MATCHES, MAX_COMPLETIONS, SORTS, parse_types
 
 # BM25F (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
 # Chosen on cranfield, cisi and cacm (bench/RESULTS.md), checked on med, npl and scifact.
@@ -58,15 +59,11 @@ MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
 SCAN_CHECK_EVERY = 1024  # vocabulary words walked between two looks at the clock
 CLOCK_EVERY = 64  # postings steps a term takes between two looks at the clock
 MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
-OPEN_WAIT = 10.0  # seconds a first search waits for the first indexer to create the index
 TOO_SLOW = "the query took too long; make it more specific"
 MAX_FUZZY_DISTANCE = 2
-MAX_COMPLETIONS = 8  # search-as-you-type suggestions per request
 MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
 MAX_LISTED_FOLDERS = 500
 MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
-SORTS = ("relevance", "date")
-MATCHES = ("all", "any")
 # A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
 TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
 # '-word' excludes; a '-' inside a word or standing alone is text.
@@ -172,7 +169,7 @@ class _Phrase(query.Phrase):
 
 @dataclass(frozen=True)
 class Filters:
-    type: str | None = None
+    types: tuple[str, ...] = ()  # any of these file types
     folder: str | None = None
     after: datetime | None = None
     before: datetime | None = None
@@ -182,9 +179,9 @@ class Filters:
 class SearchRequest:
     q: str
     page: int = 1
-    per_page: int = 10
-    sort: str = "relevance"
-    match: str = "all"
+    per_page: int = DEFAULT_PER_PAGE
+    sort: str = SORTS[0]
+    match: str = MATCHES[0]
     filters: Filters = Filters()
     highlight: bool = True
 
@@ -293,16 +290,9 @@ class Searchers:
         return fresh
 
     def _open(self):
-        # With no index yet, opening creates an empty one under the writer lock. If a
-        # writer holds the lock, it is creating the index first thing: wait for it.
-        deadline = time.monotonic() + OPEN_WAIT
-        while True:
-            try:
-                return indexer.open_index(self.index_dir)
-            except indexer.IndexBusy:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        # The read path never writes: with no index yet this raises IndexMissing (a 503),
+        # and the next request tries again, so the first indexer's commit is seen at once.
+        return indexer.open_index(self.index_dir)
 
 
 def _close_all(searchers: set, lock: threading.Lock) -> None:
@@ -639,8 +629,8 @@ def match_terms(q: query.Query) -> snippets.MatchTerms:
 
 
 def _int(args: Mapping[str, str], name: str, default: int) -> int:
-    raw = args.get(name, "")
-    if raw == "":
+    raw = args.get(name)
+    if raw is None:
         return default
     try:
         return int(raw)
@@ -671,8 +661,14 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
     """Return the search request described by URL parameters, or raise QueryError."""
+    # A MultiDict (Flask's request.args) may repeat type=; a plain mapping holds one value.
+    named = args.getlist("type") if hasattr(args, "getlist") else [args.get("type") or ""]
+    try:
+        types = parse_types(named)
+    except ValueError as problem:
+        raise QueryError(str(problem)) from None
     filters = Filters(
-        type=args.get("type") or None,
+        types=types,
         folder=args.get("folder") or None,
         after=_date(args, "after"),
         before=_date(args, "before", end_of_day=True),
@@ -680,9 +676,10 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
     return SearchRequest(
         q=args.get("q", ""),
         page=_int(args, "page", 1),
-        per_page=_int(args, "per_page", 10),
-        sort=args.get("sort") or "relevance",
-        match=args.get("match") or "all",
+        per_page=_int(args, "per_page", DEFAULT_PER_PAGE),
+        # Absent means the default; an empty sort or match is refused like any unknown one.
+        sort=args.get("sort", SORTS[0]),
+        match=args.get("match", MATCHES[0]),
         filters=filters,
     )
 
@@ -709,8 +706,8 @@ def _filter_query(filters: Filters, scope: scoping.Scope = scoping.EVERYTHING) -
     clauses = []
     if (visible := scope.restriction()) is not None:
         clauses.append(visible)
-    if filters.type:
-        clauses.append(query.Term("type", filters.type))
+    if filters.types:
+        clauses.append(query.Or([query.Term("type", name) for name in filters.types]))
     if filters.folder:
         clauses.append(query.Term("folder", filters.folder.strip("/")))
     if filters.after or filters.before:

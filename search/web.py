@@ -8,15 +8,20 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from markupsafe import Markup
 from werkzeug.http import HTTP_STATUS_CODES
 
-from search import auth, query
-from search.documents import TYPES
+from search import auth, contract, query
 
 bp = Blueprint("web", __name__)
 
+TYPES = contract.TYPES
 # The search parameters links carry from page to page (to the next page, a document and back).
 SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
 FILTER_ARGS = ("type", "folder", "after", "before")
-DEFAULTS = {"sort": "relevance", "match": "all", "per_page": "10", "page": "1"}
+DEFAULTS = {
+    "sort": contract.SORTS[0],
+    "match": contract.MATCHES[0],
+    "per_page": str(contract.DEFAULT_PER_PAGE),
+    "page": "1",
+}
 
 
 def _searchers() -> query.Searchers:
@@ -25,12 +30,19 @@ def _searchers() -> query.Searchers:
 
 def search_args(args: Mapping[str, str], **changes) -> dict[str, str]:
     """Return the search parameters in `args` with `changes`, leaving out empty and default values."""
-    merged = {name: args.get(name) for name in SEARCH_ARGS} | changes
+    merged = {name: _joined(args, name) for name in SEARCH_ARGS} | changes
     return {
         name: str(value)
         for name, value in merged.items()
         if value not in (None, "") and DEFAULTS.get(name) != str(value)
     }
+
+
+def _joined(args: Mapping[str, str], name: str) -> str | None:
+    # type= may be repeated (type=pdf&type=text); a link carries them as one list.
+    if hasattr(args, "getlist") and len(args.getlist(name)) > 1:
+        return ",".join(args.getlist(name))
+    return args.get(name)
 
 
 def page_window(current: int, last: int, around: int = 2) -> list[int | None]:
@@ -50,7 +62,7 @@ def search_page():
     args = request.args
     q = args.get("q", "")
     settings = current_app.config["SEEDSEARCH"]
-    result, problem, pages = None, None, []
+    result, problem, pages, last_page = None, None, [], 1
     if q.strip():
         try:
             result = query.search(_searchers(), query.parse_request(args), settings, auth.scope())
@@ -59,7 +71,8 @@ def search_page():
     if result is not None:
         # Pages past the results window would only answer 400, so they are not offered.
         reachable = max(1, settings["MAX_RESULTS_WINDOW"] // result.per_page)
-        pages = page_window(result.page, min(result.pages, reachable))
+        last_page = min(result.pages, reachable)
+        pages = page_window(result.page, last_page)
 
     def search_url(**changes) -> str:
         return url_for("web.search_page", **search_args(args, **changes))
@@ -72,6 +85,7 @@ def search_page():
         result=result,
         problem=problem,
         pages=pages,
+        last_page=last_page,
         types=TYPES,
         folders=query.folders(_searchers(), scope=auth.scope()),
         documents=query.document_count(_searchers(), auth.scope()) if not q.strip() else None,
@@ -99,7 +113,7 @@ def document_page(doc_id: str):
     )
 
 
-def error_page(status: int, message: str):
+def error_page(status: int, message: str, title: str | None = None):
     """Return the HTML error page."""
-    title = HTTP_STATUS_CODES.get(status, "Error")
+    title = title or HTTP_STATUS_CODES.get(status, "Error")
     return render_template("error.html", status=status, title=title, message=message), status

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "search", *args], capture_output=True, text=True, cwd=ROOT, env=environ
+        [sys.executable, "-m", "search", *args], capture_output=True, text=True, cwd=ROOT, env=environ, timeout=60
     )
 
 
@@ -99,9 +99,62 @@ def test_search_bad_query_exits_2(index_dir, capsys):
     assert "wildcard" in capsys.readouterr().err
 
 
-def test_search_without_index_exits_1(tmp_path, capsys):
+def test_search_without_index_exits_1_and_creates_nothing(tmp_path, capsys):
     assert main(["search", "x", "--index", str(tmp_path / "none")]) == 1
-    assert "run 'python -m search index' first" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run 'python -m search index' to build it" in err
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "99999"], "error: --port must be between 1 and 65535, not 99999"),
+        (["--port", "0"], "error: --port must be between 1 and 65535, not 0"),
+        (["--workers", "0"], "error: --workers must be 1 or more, not 0"),
+        (["--threads", "0"], "error: --threads must be 1 or more, not 0"),
+        (["--threads", "-3"], "error: --threads must be 1 or more, not -3"),
+    ],
+)
+def test_serve_checks_its_arguments(args, message):
+    done = run("serve", *args)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == message + "\n"
+
+
+def test_serve_help_describes_every_option():
+    done = run("serve", "--help")
+    assert done.returncode == 0
+    options = done.stdout.split("options:")[1]
+    for option in ("--host HOST", "--port PORT", "--workers WORKERS", "--threads THREADS"):
+        line = next(line for line in options.splitlines() if line.strip().startswith(option))
+        assert len(line.strip()) > len(option) + 10, line  # the option and a description
+
+
+@pytest.mark.parametrize("json_flag", [["--json"], []])
+def test_search_into_a_closed_pipe_ends_quietly(index_dir, json_flag):
+    # `search … | head -c 10`: the reader goes away before the output is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "search", "search", "relocate OR russia", *json_flag],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "SEEDSEARCH_INDEX_DIR": str(index_dir)},
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_search_counts_one_result_in_the_singular(index_dir):
+    done = run("search", "putin", env={"SEEDSEARCH_INDEX_DIR": str(index_dir)})
+    assert done.returncode == 0 and done.stdout.startswith("1 result in ")
+    done = run("search", "relocate OR russia OR beware", env={"SEEDSEARCH_INDEX_DIR": str(index_dir)})
+    assert done.stdout.startswith("3 results in ")
 
 
 @pytest.mark.parametrize("value", ["abc", "-1"])

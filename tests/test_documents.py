@@ -7,7 +7,11 @@ import codecs
 import hashlib
 import io
 import os
+import pickle
 import random
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import docx
@@ -27,10 +31,34 @@ from search.documents import (
 )
 
 MB = 1024 * 1024
-AS_ROOT = pytest.mark.skipif(
-    hasattr(os, "geteuid") and os.geteuid() == 0,
-    reason="root ignores file permissions",
-)
+NOBODY = 65534  # the unprivileged user and group of Debian and most Linux systems
+
+
+def unprivileged(work: Callable[[], object]) -> object:
+    """Return work(), run as nobody in a forked child when we are root (root ignores file modes)."""
+    if os.geteuid() != 0:
+        return work()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            outcome = ("ok", work())
+        except BaseException as problem:  # anything at all is reported to the parent
+            outcome = ("raised", problem)
+        with os.fdopen(write_end, "wb") as pipe:
+            pickle.dump(outcome, pipe)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        kind, value = pickle.load(pipe)
+    os.waitpid(child, 0)
+    if kind == "raised":
+        raise value
+    return value
+
 
 FRENCH = (
     "À l'été, les élèves étudient à l'école près de la forêt.\n"
@@ -478,19 +506,32 @@ def test_scan_of_missing_or_non_folder_root(tmp_path):
         scan(write(tmp_path, "file.txt", "x"), MB)
 
 
-@AS_ROOT
-def test_unreadable_file_and_folder(tmp_path):
-    src = source(tmp_path, "locked.txt", "secret")
-    write(tmp_path, "closed/inner.txt", "secret")
-    os.chmod(src.abspath, 0)
-    os.chmod(tmp_path / "closed", 0)
+def test_unreadable_file_and_folder():
+    # Real file modes, not a stand-in: as root, the reading runs as nobody in a child process.
+    root = Path(tempfile.mkdtemp(prefix="seedsearch-modes-"))  # not under tmp_path: nobody must reach it
     try:
-        found = scan(tmp_path, MB)
-        assert found.failures == [Failure("closed", "permission denied")]
-        with pytest.raises(ExtractionError, match="permission denied"):
-            load(src)
+        root.chmod(0o755)
+        src = source(root, "locked.txt", "secret")
+        write(root, "open.txt", "readable").chmod(0o644)
+        write(root, "closed/inner.txt", "secret")
+        os.chmod(src.abspath, 0)
+        os.chmod(root / "closed", 0)
+
+        def read():
+            found = scan(root, MB)
+            try:
+                load(src)
+            except ExtractionError as problem:
+                return found.failures, [f.path for f in found.files], str(problem)
+            return found.failures, [f.path for f in found.files], None
+
+        failures, files, problem = unprivileged(read)
+        assert failures == [Failure("closed", "permission denied")]
+        assert sorted(files) == ["locked.txt", "open.txt"]  # listed; reading it is what fails
+        assert problem is not None and "permission denied" in problem
     finally:
-        os.chmod(tmp_path / "closed", 0o755)
+        os.chmod(root / "closed", 0o755)
+        shutil.rmtree(root)
 
 
 def deny(monkeypatch, module_attr, real, denied: Path) -> None:

@@ -137,16 +137,20 @@ def test_an_unreadable_folder_keeps_its_documents(corpus, index_dir, monkeypatch
     assert search(index_dir, "visas").total == 1
 
 
-def test_searching_while_the_first_index_is_being_created(tmp_path):
-    # A server whose first request arrives just as the first indexer has taken the lock
-    # but not yet created the index: it waits for the index instead of failing with a 500.
+def test_the_read_path_never_creates_an_index(tmp_path):
+    # A server started before the first indexer answers "no index" and writes nothing;
+    # once the indexer has committed, the same Searchers find the index without a restart.
     index_dir = tmp_path / "ix"
-    with indexer.writer_lock(index_dir):
-        creating = threading.Timer(0.3, indexer.open_index_unlocked, args=(index_dir,))
-        creating.start()
-        searcher = query.Searchers(index_dir).get()
-        creating.join()
-    assert searcher.doc_count() == 0
+    searchers = query.Searchers(index_dir)
+    with pytest.raises(indexer.IndexMissing, match="python -m search index"):
+        searchers.get()
+    assert not index_dir.exists()
+    with indexer.writer_lock(index_dir):  # the first indexer has taken the lock, not yet created the index
+        with pytest.raises(indexer.IndexMissing):
+            searchers.get()
+        assert [p.name for p in index_dir.iterdir()] == [indexer.LOCK_NAME]
+        indexer.open_index_unlocked(index_dir)
+    assert searchers.get().doc_count() == 0
 
 
 def _stored(index_dir) -> list[dict]:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from search import create_app, web
+from search import contract, create_app, web
 
 
 def test_home_has_a_labelled_search_form(client):
@@ -20,9 +20,46 @@ def test_results_page(client):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert 'value="relocate"' in page
-    assert 'role="status"' in page and "result" in page
+    assert re.fullmatch(r"2 results for relocate in \d+ ms", status(page))
     assert "<mark>relocating</mark>" in page
     assert "000_acc6ccc9b971d366.txt" in page
+
+
+def status(page: str) -> str:
+    """Return the text of the page's result count line, spaces collapsed."""
+    line = re.search(r'<p class="status" role="status">(.*?)</p>', page, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", "", line).split())
+
+
+def test_one_result_is_singular(client):
+    page = client.get("/search?q=putin").get_data(as_text=True)
+    assert re.fullmatch(r"1 result for putin in \d+ ms", status(page))
+
+
+def test_past_the_last_page_links_back(client):
+    response = client.get("/search?q=relocate&per_page=1&page=5")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.fullmatch(r"2 results for relocate in \d+ ms", status(page))
+    assert "No results on page 5" in page and "Nothing found" not in page
+    back = re.search(r'<a href="([^"]+)">Go to the last page of results</a>', page).group(1)
+    assert dict(parse_qsl(urlsplit(back.replace("&amp;", "&")).query)) == {
+        "q": "relocate",
+        "per_page": "1",
+        "page": "2",
+    }
+    last = client.get(back.replace("&amp;", "&")).get_data(as_text=True)
+    assert last.count('<li class="result">') == 1 and "No results on page" not in last
+
+
+def test_without_an_index_the_page_says_how_to_build_it(tmp_path):
+    client = create_app({"INDEX_DIR": str(tmp_path / "no-index")}).test_client()
+    for url in ("/", "/search?q=wing", "/doc/0123456789abcdef"):
+        response = client.get(url)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503 and response.mimetype == "text/html"
+        assert "No documents indexed yet" in page and "python -m search index" in page
+    assert not (tmp_path / "no-index").exists()
 
 
 def test_query_is_escaped_when_echoed(client):
@@ -118,3 +155,14 @@ def test_relaxed_query_says_so(client):
     assert "showing documents with any of them" in page
     body = client.get("/api/search?q=relocating+zeppelinxyz").get_json()
     assert body["relaxed"] == "any" and body["total"] >= 1
+
+
+def test_several_types_filter_and_stay_in_links(client):
+    page = client.get("/search?q=relocate&type=markdown&type=HTML&per_page=1").get_data(as_text=True)
+    assert re.fullmatch(r"1 result for relocate in \d+ ms", status(page))
+    assert [params.get("type") for params in links(page, "/doc/")] == ["markdown,HTML"]
+    both = client.get("/search?q=relocate&type=markdown,Text").get_data(as_text=True)
+    assert re.fullmatch(r"2 results for relocate in \d+ ms", status(both))
+    wrong = client.get("/search?q=relocate&type=spreadsheet")
+    allowed = f"Type must be one of {', '.join(contract.TYPES)}, not &#39;spreadsheet&#39;"
+    assert wrong.status_code == 400 and allowed in wrong.get_data(as_text=True)
