@@ -13,9 +13,9 @@ when SEARCH_TIME_LIMIT is spent.
 from __future__ import annotations
 
 import fnmatch
-import os
 import functools
 import math
+import os
 import re
 import threading
 import time
