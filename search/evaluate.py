@@ -175,9 +175,7 @@ class _Evaluator:
             held += found.mask
         if q.boost != 1.0:
             scores = scores * q.boost
-        return _Part(
-            mask, scores, None if __import__("os").environ.get("EXP_NOTIER") else (held == len(parts)).astype(np.int8)
-        )
+        return _Part(mask, scores, (held == len(parts)).astype(np.int8))
 
     def _fields(self, q: ranking.Fields) -> _Part:
         """Score one word over several fields as BM25F: weighted, normalised frequencies summed, then saturated."""

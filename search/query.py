@@ -15,7 +15,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import math
-import os
 import re
 import threading
 import time
@@ -551,7 +550,7 @@ def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, li
     """
     if not isinstance(q, ranking.Coordinated):
         return q, None
-    stops = _stop_words(tuple(langs)) if not os.environ.get("EXP_NOSTOP") else frozenset()
+    stops = _stop_words(tuple(langs))
     words = [sub for sub in q.subqueries if type(sub) is query.Term]
     others = [sub for sub in q.subqueries if type(sub) is not query.Term]
     content = [sub for sub in words if sub.text not in stops]

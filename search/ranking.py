@@ -60,11 +60,7 @@ class BM25(scoring.WeightingModel):
             parent = searcher.get_parent()
             docs = _language_docs(parent, fieldname)
             df = parent.doc_frequency(fieldname, text)
-            idf = (
-                log(1 + (docs - df + 0.5) / (df + 0.5))
-                if not __import__("os").environ.get("EXP_IDF")
-                else max(1e-6, log((docs - df + 0.5) / (df + 0.5)))
-            )
+            idf = log(1 + (docs - df + 0.5) / (df + 0.5))
             avgfl = (parent.field_length(fieldname) / docs) or 1
             if len(self._stats) >= self.MAX_REMEMBERED:
                 self._stats.clear()
