@@ -44,12 +44,8 @@ TITLE_BOOST = 2.0
 BM25_K1 = 1.6
 BM25_B = 0.75
 TITLE_B = 0.75
-# Pseudo-relevance feedback (RM3-style): 20 terms from the top 10 documents reorder what the
-# query found, weighted a fifth of the query (chosen on cranfield, cisi and cacm).
-FEEDBACK_DOCS = 10
-FEEDBACK_TERMS = 20
-FEEDBACK_WEIGHT = 0.2
-FEEDBACK_CHARS = 20_000  # of each document's text read for feedback terms
+PROXIMITY_WEIGHT = 0.1
+MAX_PAIRS = 10
 MAX_QUERY_TERMS = 64  # words a long query is ranked by (Lucene's MoreLikeThis takes 25; more measured better)
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
@@ -498,36 +494,6 @@ class _Expander:
                     yield word
 
 
-def _feedback(searcher, results, asked: snippets.MatchTerms) -> query.Query | None:
-    """Return weighted terms from the top results (RM3-style pseudo-relevance feedback)."""
-    reader = searcher.reader()
-    top = results[:FEEDBACK_DOCS]
-    best = top[0].score or 1.0
-    weights: dict[tuple[str, str], float] = {}
-    for hit in top:
-        stored = hit.fields()
-        lang = stored["lang"]
-        stems = analyze(stored["title"] + "\n" + stored["body"][:FEEDBACK_CHARS], lang)
-        if not stems:
-            continue
-        share = (hit.score or 0.0) / best / len(stems)
-        for stem in stems:
-            weights[(lang, stem)] = weights.get((lang, stem), 0.0) + share
-    docs = reader.doc_count() or 1
-    scored = []
-    for (lang, stem), weight in weights.items():
-        if stem in asked.terms.get(lang, ()) or len(stem) < 3 or stem.isdigit():
-            continue
-        df = reader.doc_frequency(body_field(lang), stem)
-        scored.append((weight * math.log(1 + docs / (df + 1)), lang, stem))
-    scored.sort(reverse=True)
-    chosen = scored[:FEEDBACK_TERMS]
-    if not chosen:
-        return None
-    top_weight = chosen[0][0]
-    return _Or([_Term(body_field(lang), stem, boost=FEEDBACK_WEIGHT * w / top_weight) for w, lang, stem in chosen])
-
-
 @functools.cache
 def _stop_words(langs: tuple[str, ...]) -> frozenset[str]:
     """Return the stop words of `langs` that carry no meaning on their own (one-letter words carry some)."""
@@ -570,6 +536,21 @@ def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, li
     return ranking.Coordinated(others + chosen, boost=q.boost).normalize(), [
         term.text for term in words if term.text in kept
     ]
+
+
+def pairs(text: str, q: query.Query) -> list[query.Phrase]:
+    """Return the query's neighbouring words (as typed, both ranked by `q`) as two-word phrases, at most MAX_PAIRS."""
+    if not isinstance(q, ranking.Coordinated):
+        return []
+    ranked = {sub.text for sub in q.subqueries if type(sub) is query.Term}
+    tokens = [token.text for token in word_analyzer()(text)]
+    found: dict[tuple[str, str], None] = {}
+    for first, second in zip(tokens, tokens[1:], strict=False):
+        if first in ranked and second in ranked and first != second:
+            found[(first, second)] = None
+    if len(found) > MAX_PAIRS:
+        return []  # a pasted paragraph, not a phrase-like query: its neighbours say little
+    return [query.Phrase("text", list(pair)) for pair in found]
 
 
 def _positive(q: query.Query) -> bool:
@@ -909,17 +890,12 @@ def search(
         if not _positive(expanded):
             raise QueryError("add at least one word to search for; NOT and -word only exclude")
         deadline.check()
-        feedback = relaxation is None and request.sort == "relevance"
-        # The feedback documents are the same top ones whatever page is asked for, so pages agree.
-        first_limit = max(limit, FEEDBACK_DOCS) if feedback else limit
-        results, total = _collect(searcher, expanded, first_limit, request, deadline.left(), scope)
-        if feedback and total > 1:
-            extra = _feedback(searcher, results, match_terms(expanded))
-            if extra is not None:
-                # The feedback terms reorder what the query found; they add no documents and keep its tiers.
-                expanded = query.AndMaybe(expanded, extra)
-                deadline.check()
-                results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
+        if PROXIMITY_WEIGHT and relaxation is None:
+            near = [_Expander(searcher.reader(), langs, deadline).expand(pair) for pair in pairs(text, neutral)]
+            near = [found for found in near if found is not query.NullQuery]
+            if near:
+                expanded = query.AndMaybe(expanded, _Or(near, boost=PROXIMITY_WEIGHT).normalize())
+        results, total = _collect(searcher, expanded, limit, request, deadline.left(), scope)
         relaxed = relaxation
         if relaxed is None and total > 0 and getattr(results, "complete", total) == 0:
             relaxed = "any"  # no document holds every word: all of these hold some

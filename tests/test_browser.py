@@ -252,10 +252,13 @@ def test_did_you_mean(page, watched):
 
 def test_document_view_highlights_and_walks_every_match(page, watched):
     page.goto(f"/search?q={SHARED_WORD}")
+    report = page.get_by_role("link", name="Harvest report 01")
+    while report.count() == 0:  # page through the results to the long document, wherever it ranks
+        with page.expect_navigation():
+            page.locator("a[rel=next]").click()
+    results_url = page.url
     with page.expect_navigation():
-        page.get_by_role("link", name="Page 3").click()  # the long document ranks last
-    with page.expect_navigation():
-        page.get_by_role("link", name="Harvest report 01").click()
+        report.click()
     marks = page.locator(".document .text mark")
     total = marks.count()
     assert total == 13  # the title line and the twelve parts
@@ -282,7 +285,7 @@ def test_document_view_highlights_and_walks_every_match(page, watched):
     with page.expect_navigation():
         page.get_by_role("link", name="Back to results").click()
     assert search_box(page).input_value() == SHARED_WORD
-    assert page.url.endswith(f"/search?q={SHARED_WORD}&page=3")
+    assert page.url == results_url
 
 
 def test_filters_and_sort(page, watched):
