@@ -190,9 +190,11 @@ def _serve(args, config: dict) -> int:
         # A reindex over HTTP runs in its request; gthread workers keep heartbeating meanwhile.
         "--timeout", "120",
         # A pasted paragraph (10,000 characters; Cyrillic or CJK are 6-9 bytes each once
-        # percent-encoded) is far past gunicorn's 8190-byte cap; 0 lifts the cap to gunicorn's
-        # own 1 MB bound on a request line, and the app refuses what is over MAX_QUERY_CHARS.
+        # percent-encoded) is far past gunicorn's 8190-byte cap. 0 lifts the cap; the C parser
+        # (gunicorn-h1c, required here so it cannot silently fall back to the unbounded Python
+        # one) still bounds a request line at 1 MB, and the app refuses what is over MAX_QUERY_CHARS.
         "--limit-request-line", "0",
+        "--http-parser", "fast",
         "--access-logfile", "-",
         "search:create_app()",
     ]  # fmt: skip

@@ -164,7 +164,6 @@ def document(config: Mapping[str, Any]) -> dict:
                         "415": _error_response("a file type the indexer does not read"),
                         "422": _error_response("the file cannot be read as a document of its type"),
                         "429": _error_response(TOO_MANY),
-                        "503": _error_response(INDEX_MISSING),
                     },
                 }
             },
@@ -200,7 +199,8 @@ def document(config: Mapping[str, Any]) -> dict:
                     "responses": {
                         "200": {
                             "description": "the file (Content-Disposition: attachment; Content-Security-Policy: sandbox)",
-                            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                            # The file's own type, guessed from its name (text/plain, application/pdf, ...).
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                         },
                         "404": _error_response("no such document, or its file is gone"),
                         "503": _error_response(INDEX_MISSING),

@@ -61,6 +61,10 @@ MAX_LISTED_FOLDERS = 500
 MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
 # A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
 TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
+# A '*' or '?' touching no letter ("(MEDLARS)?", a pasted list's "* item") is punctuation too,
+# when the query has words besides; a lone '*' is still refused as a wildcard without letters.
+LOOSE_WILDCARD = re.compile(r"(?<!\w)[*?]+(?!\w)")
+WORD = re.compile(r"\w")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -326,6 +330,10 @@ def clean(text: str) -> str:
     """Return the query text with control characters and punctuation-only marks neutralised."""
     text = CONTROL.sub(" ", text)
     text = TRAILING_QUESTION.sub("", text)
+    # Boosts are not part of the query language: "wing^3" is the words wing and 3, not a phrase of them.
+    text = text.replace("^", " ")
+    if WORD.search(text):
+        text = LOOSE_WILDCARD.sub(" ", text)
     return MINUS.sub("NOT ", text)
 
 

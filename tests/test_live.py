@@ -157,7 +157,7 @@ RAW = [
     (b"GET /api/search?q=relo%00cate%01%1b HTTP/1.1", {200}, "app"),
     (b"GET /api/search?q=" + quote("漢" * 500).encode() + b" HTTP/1.1", {200}, "app"),
     (b"GET /api/search?q=" + quote("😀" * 500).encode() + b" HTTP/1.1", {200}, "app"),
-    (b"GET /api/search?q=" + b"x" * 501 + b" HTTP/1.1", {400}, "app"),
+    (b"GET /api/search?q=" + b"x" * 10_001 + b" HTTP/1.1", {400}, "app"),  # over MAX_QUERY_CHARS
     (b"GET /api/search?q=relocate&page=999999999 HTTP/1.1", {400}, "app"),
     (b"GET /api/search?q=relocate&per_page=-1 HTTP/1.1", {400}, "app"),
     (b"GET /api/search?q=a%0d%0aSet-Cookie:%20x=1 HTTP/1.1", {200}, "app"),
@@ -174,7 +174,7 @@ RAW = [
     (b"GET http://evil.example/api/search?q=x HTTP/1.1", {200}, "app"),
     (b"GET /api/search?q=\xff\xfe HTTP/1.1", {400}, "gunicorn"),  # raw bytes, not percent-encoded
     (b"GET /api/search?q=x\x00 HTTP/1.1", {400}, "gunicorn"),
-    (b"GET /api/search?q=" + b"x" * 9000 + b" HTTP/1.1", {414}, "gunicorn"),
+    (b"GET /api/search?q=" + b"x" * (1 << 20) + b" HTTP/1.1", {414}, "gunicorn"),  # past gunicorn's 1 MB
     (b"GET * HTTP/1.1", {400}, "gunicorn"),
     (b"GET /api/search?q=x HTTP/9.9", {400}, "gunicorn"),
 ]

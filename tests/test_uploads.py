@@ -240,5 +240,5 @@ def test_the_document_page_links_to_the_original(client):
 
 def test_openapi_describes_the_new_routes(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
-    assert {"post", "delete"} <= set(paths["/api/documents"]) | set(paths["/api/documents/{id}"])
-    assert "get" in paths["/files/{id}"]
+    assert {"post", "delete"} <= set(paths["/api/documents"]) | set(paths["/api/documents/{doc_id}"])
+    assert "get" in paths["/files/{doc_id}"]
