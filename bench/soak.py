@@ -49,6 +49,9 @@ class Sent:
     problem: str | None  # why the answer is wrong, if it is
 
 
+STREAM_SECONDS = 600  # the longest a soak's search stream runs
+
+
 def _check(server: LiveServer, rid: str, q: str, want: str | None) -> Sent:
     """Search for `q`; the answer must be a 200 with `want` among the results (or any result)."""
     started = time.monotonic()
@@ -104,7 +107,10 @@ def run(
     counter = itertools.count()
     reindexing = threading.Event()
     reindexing.set()
-    cap = 20 * requests  # the stream stops by itself even if a reindex never ends
+    # The stream goes on while the reindexes run, however slow a loaded machine makes them, and
+    # stops by itself even if a reindex never ends: after STREAM_SECONDS or 200 times `requests`.
+    cap = 200 * requests
+    stop_by = time.monotonic() + STREAM_SECONDS
     windows: dict[str, tuple[float, float]] = {}
     results: dict = {}
     pickup: list[tuple[str, int, bool]] = []  # (rid, generation seen, new document found)
@@ -118,7 +124,7 @@ def run(
             local = Random(f"{seed}-client-{number}")
             while True:
                 n = next(counter)
-                if n >= cap or (n >= requests and not reindexing.is_set()):
+                if n >= cap or time.monotonic() > stop_by or (n >= requests and not reindexing.is_set()):
                     return
                 q, want = local.choice(pool)
                 sent.append(_check(server, f"load-{n}", q, want))
