@@ -229,7 +229,7 @@ def _unauthorized(message: str):
 
 def _ensure_secret_key() -> None:
     """Give the app a secret for signing sessions: SEEDSEARCH_SECRET_KEY, or one kept beside the keys file."""
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # noqa: SLF001 - Flask's documented way to the app behind the proxy
     if app.secret_key:
         return
     path = Path(app.config["SEEDSEARCH"]["KEYS_FILE"]).with_name("secret_key")

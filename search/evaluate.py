@@ -12,28 +12,18 @@ same order as Whoosh's own matchers: highest score first, then lowest document n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from itertools import chain
-from operator import itemgetter
-from pickle import UnpicklingError, loads
+from collections.abc import Callable
 
 import numpy as np
 from whoosh import columns, query
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, _lenfield
-from whoosh.matching.wrappers import FilterMatcher
 from whoosh.reading import TermNotFound
-from whoosh.searching import Results
-from whoosh.util.numeric import byte_to_length
 
-from search import cache, ranking
+from search import cache, ranking, segments
 
 _STRIDE = 1 << 32  # a (docnum, position) pair as one integer: docnum * _STRIDE + position
-_AFTER_COUNT = itemgetter(slice(4, None))
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
 ARRAYS = cache.ResultCache(entries=100_000, max_bytes=48 * 1024 * 1024)
-# As W3PerDocReader.doc_field_length with the scorer's default of 1: a zero byte means no length.
-_LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 1 for b in range(256)], dtype=np.float64)
 
 
 class _Part:
@@ -102,8 +92,7 @@ def run(
             ranks, scores, docs = ranks[keep], scores[keep], docs[keep]
         order = np.lexsort((docs, -ranks))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
-    results = Results(searcher, q, top)
-    results._total = total  # len(results) without a collector to ask
+    results = segments.results_with_total(searcher, q, top, total)
     # How many documents hold every word of a Coordinated query (all of them for any other query).
     results.complete = int(np.count_nonzero(tiers)) if tiers.any() else (total if not _coordinated(q) else 0)
     return results, total
@@ -187,15 +176,15 @@ class _Evaluator:
                 return self._combine(q.subqueries, _either)
             try:
                 text = self.leaf.schema[sub.fieldname].to_bytes(sub.text)
-                postings = _postings(reader, sub.fieldname, text)
+                found = postings(reader, sub.fieldname, text)
             except (ValueError, TermNotFound):
                 continue
-            if postings is None:
+            if found is None:
                 return self._combine(q.subqueries, _either)
             field_idf, avgfl = weighting.term_stats(self.leaf, sub.fieldname, text)
             # The word's IDF over the fields: the smallest, from the field where it is most common.
             idf = field_idf if idf is None else min(idf, field_idf)
-            docs, weights = postings
+            docs, weights = found
             b = weighting.field_b_of(sub.fieldname)
             lengths = _lengths(reader, sub.fieldname)[docs]
             frequency[docs] += sub.boost * weights / ((1 - b) + b * lengths / avgfl)
@@ -218,12 +207,12 @@ class _Evaluator:
         reader = self.leaf.reader()
         try:
             text = self.leaf.schema[q.fieldname].to_bytes(q.text)
-            postings = _postings(reader, q.fieldname, text)
+            found = postings(reader, q.fieldname, text)
         except (ValueError, TermNotFound):
             return self._nothing()
-        if postings is None:
+        if found is None:
             return self._walk(q)
-        docs, weights = postings
+        docs, weights = found
         weighting = self.weighting
         scores = np.zeros(self.size)
         if self._scored(q.fieldname):
@@ -318,87 +307,16 @@ def _segment_key(reader) -> str:
     return reader.segment().segment_id()
 
 
-def _postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | None:
+def postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     """Return a term's (docnums, weights) in a segment, deleted documents included; None if unreadable here."""
-    return _kept(("postings", _segment_key(reader), fieldname, text), lambda: _read_postings(reader, fieldname, text))
-
-
-def _read_postings(reader, fieldname: str, text) -> tuple[np.ndarray, np.ndarray] | None:
-    matcher = _leaf_matcher(reader, fieldname, text)
-    if matcher is None:
-        return None
-    ids, weights = [], []
-    for block_ids in _blocks(matcher):
-        ids.append(block_ids)
-        matcher._read_weights()
-        weights.append(np.asarray(matcher._weights, dtype=np.float32))  # as stored
-    if not ids:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
-    return np.concatenate(ids), np.concatenate(weights)
+    key = ("postings", _segment_key(reader), fieldname, text)
+    return _kept(key, lambda: segments.postings_arrays(reader, fieldname, text))
 
 
 def _positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     """Return (docnum, position) of every occurrence of a term in a segment, or None without positions."""
-    return _kept(("positions", _segment_key(reader), fieldname, text), lambda: _read_positions(reader, fieldname, text))
-
-
-def _read_positions(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    fmt = reader.schema[fieldname].format
-    if not fmt.supports("positions"):
-        return None
-    matcher = _leaf_matcher(reader, fieldname, text)
-    if matcher is None:
-        return None
-    ids, gaps = [], []
-    for block_ids in _blocks(matcher):
-        ids.append(block_ids)
-        matcher._read_values()
-        # A value is the count (4 bytes), then the pickled gaps between positions (formats.Positions).
-        try:
-            gaps.extend(map(loads, map(_AFTER_COUNT, matcher._values)))
-        except (UnpicklingError, EOFError):  # not the encoding this reads: Whoosh's decoder, value by value
-            gaps.extend(_gaps(fmt.decode_positions(value)) for value in matcher._values)
-    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
-    steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
-    # Positions are the running sums of the gaps, restarted at each document's first one.
-    running = np.cumsum(steps)
-    firsts = np.cumsum(counts) - counts
-    restart = np.repeat(running[firsts[counts > 0]] - steps[firsts[counts > 0]], counts[counts > 0])
-    docs = np.repeat(np.concatenate(ids) if ids else np.zeros(0, np.int32), counts)
-    places = (running - restart).astype(np.int32)
-    return docs, places
-
-
-def _leaf_matcher(reader, fieldname: str, text) -> W3LeafMatcher | None:
-    """Return a term's postings in a segment in Whoosh 3's block format (None in another one).
-
-    Deleted documents are left in: they are removed from the whole segment at the end.
-    """
-    matcher = reader.postings(fieldname, text)
-    if isinstance(matcher, FilterMatcher):
-        matcher = matcher.child
-    return matcher if type(matcher) is W3LeafMatcher else None
-
-
-def _blocks(matcher: W3LeafMatcher) -> Iterator[np.ndarray]:
-    """Yield the docnums of each block (up to 128 postings), the matcher standing on that block."""
-    while matcher.is_active():
-        yield _block_ids(matcher)
-        matcher._next_block()
-
-
-def _block_ids(matcher: W3LeafMatcher) -> np.ndarray:
-    """Return the docnums of the matcher's current block (stored as gaps: a running sum, in numpy)."""
-    if matcher._data is None:
-        matcher._read_data()
-    if matcher._byteids:
-        matcher._read_ids()
-        return np.asarray(matcher._ids, dtype=np.int32)
-    return np.cumsum(np.asarray(matcher._data[0], dtype=np.int64)).astype(np.int32)
-
-
-def _gaps(positions: list[int]) -> list[int]:
-    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
+    key = ("positions", _segment_key(reader), fieldname, text)
+    return _kept(key, lambda: segments.positions_arrays(reader, fieldname, text))
 
 
 def _lengths(reader, fieldname: str) -> np.ndarray:
@@ -407,29 +325,20 @@ def _lengths(reader, fieldname: str) -> np.ndarray:
 
 
 def _read_lengths(reader, fieldname: str) -> np.ndarray:
-    column = reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-    size = reader.doc_count_all()
-    if column is None:
-        raw = np.zeros(size, dtype=np.uint8)
-    elif isinstance(column, columns.NumericColumn.Reader) and column._typecode == "B" and column._count == size:
-        raw = np.frombuffer(column._dbfile.get(column._basepos, size), dtype=np.uint8)  # one read
-    else:
-        raw = np.fromiter(column, dtype=np.uint8, count=size)
-    return _LENGTH_OF_BYTE[raw]
+    found = segments.field_lengths(reader, fieldname)
+    if found is None:  # no lengths stored: the scorer's default (doc_field_length(..., 1))
+        return np.ones(reader.doc_count_all())
+    # A zero byte only marks a document without the field, which has no posting to score; 1 keeps it finite.
+    return np.maximum(found, 1).astype(np.float64)
 
 
 def _sort_keys(reader, fieldname: str) -> np.ndarray:
-    """Return a numeric column of a segment as int64, in one read when it is stored whole."""
+    """Return a numeric column of a segment as int64 (or float64), kept like the postings."""
     return _kept(("sort", _segment_key(reader), fieldname), lambda: _read_sort_keys(reader, fieldname))
 
 
 def _read_sort_keys(reader, fieldname: str) -> np.ndarray:
-    column = reader.column_reader(fieldname, translate=False)
-    size = reader.doc_count_all()
-    if isinstance(column, columns.NumericColumn.Reader) and column._count == size:
-        stored = np.frombuffer(column._dbfile.get(column._basepos, size * column._fixedlen), ">" + column._typecode)
-    else:
-        stored = np.array([column[docnum] for docnum in range(size)])
+    stored = segments.numeric_column(reader, fieldname)
     return stored.astype(np.float64 if stored.dtype.kind == "f" else np.int64)
 
 

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import traceback
-from array import array
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,12 +20,11 @@ from pathlib import Path
 from queue import Empty
 
 from tqdm import tqdm
-from whoosh import columns
 from whoosh import index as whoosh_index
 from whoosh.index import TOC, clean_files
 from whoosh.writing import CLEAR
 
-from search import documents
+from search import documents, segments
 from search.analysis import SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
 from search.writing import BufferedSegmentWriter
 
@@ -161,20 +159,7 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
 
 def _read_column(segment, name: str) -> list:
     """Return a segment's column values in one read, not a seek and read per document."""
-    reader = segment.column_reader(name, translate=False)
-    count = segment.doc_count_all()
-    if isinstance(reader, columns.NumericColumn.Reader) and reader._count == count:
-        raw = array(reader._typecode)
-        raw.frombytes(reader._dbfile.get(reader._basepos, count * reader._fixedlen))
-        if sys.byteorder == "little":  # stored big-endian
-            raw.byteswap()
-    elif isinstance(reader, columns.VarBytesColumn.Reader):
-        lengths, offsets = reader._lengths, reader._offsets
-        blob = reader._dbfile.get(reader._basepos, (offsets[-1] + lengths[-1]) if count else 0)
-        raw = [blob[offset : offset + length] for offset, length in zip(offsets, lengths, strict=True)]
-    else:
-        raw = list(reader)  # another column type: Whoosh's own (slower) iteration
-    return list(map(segment.schema[name].from_column_value, raw))
+    return list(map(segment.schema[name].from_column_value, segments.column_values(segment, name)))
 
 
 def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, str]], summary: Summary) -> list[Job]:

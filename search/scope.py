@@ -82,7 +82,7 @@ class Visible:
             if (fieldname, term) not in leaf:
                 continue
             # evaluate keeps each segment's postings as arrays; counting with them is one vector operation.
-            found = evaluate._postings(leaf, fieldname, term)
+            found = evaluate.postings(leaf, fieldname, term)
             docs = found[0] if found is not None else np.fromiter(leaf.postings(fieldname, term).all_ids(), np.int64)
             total += int(self.mask[docs.astype(np.int64) + offset].sum())
         return total

@@ -28,11 +28,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pickle import dumps
 
 from whoosh import formats
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3PostingsWriter, _lenfield
 from whoosh.system import pack_uint, unpack_uint
-from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
+from search import segments
 from search.fastanalysis import compile_analyzer
 
 # (term bytes, frequency, weight, value bytes) for each distinct term of a field value.
@@ -314,28 +313,20 @@ class BufferedSegmentWriter(SegmentWriter):
 
 
 class _Lengths:
-    """Per-document field lengths of a segment, each field's column read once."""
+    """Per-document field lengths of a segment (0: none), each field's column read once."""
 
     def __init__(self, reader) -> None:
         self.reader = reader
-        self.columns: dict[str, list[int | None]] = {}
+        self.columns: dict[str, list[int] | None] = {}
 
-    def get(self, fieldname: str) -> list[int | None] | None:
+    def get(self, fieldname: str) -> list[int] | None:
         if fieldname not in self.columns:
-            column = self.reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            self.columns[fieldname] = [_BYTE_LENGTH[b] for b in column] if column is not None else None
+            found = segments.document_lengths(self.reader, fieldname)
+            self.columns[fieldname] = found.tolist() if found is not None else None
         return self.columns[fieldname]
-
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
-        column = self.get(fieldname)
-        return None if column is None else column[docnum]
 
     def close(self) -> None:
         self.reader.close()
-
-
-# As W3PerDocReader.doc_field_length: a zero byte means no length.
-_BYTE_LENGTH = [byte_to_length(b) if b else None for b in range(256)]
 
 
 def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths | None) -> None:
@@ -346,45 +337,28 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
             continue
         field = schema[fieldname]
         fieldwriter.start_field(fieldname, field)
-        postwriter = fieldwriter._postwriter
+        blocks = segments.writes_blocks(fieldwriter)
         column = lengths.get(fieldname) if lengths is not None else None
         for tbytes in sorted(terms):
             entry = terms[tbytes]
             fieldwriter.start_term(tbytes)
-            if type(postwriter) is W3PostingsWriter:
-                _fill_blocks(postwriter, entry, column, field.format.fixed_value_size())
+            docs, weights, _, _ = entry
+            if blocks:
+                block_values = _block_values(entry, field.format.fixed_value_size())
+                segments.write_blocks(fieldwriter, docs, weights, block_values, column)
             else:
-                docs, weights, _, _ = entry
                 for docnum, weight, value in zip(docs, weights, _values(entry, 0, len(docs)), strict=True):
                     fieldwriter.add(docnum, weight, value, column[docnum] if column else None)
             fieldwriter.finish_term()
         fieldwriter.finish_field()
 
 
-def _fill_blocks(
-    postwriter: W3PostingsWriter, entry: _TermPostings, column: list[int | None] | None, fixed: int | None
-) -> None:
-    """Hand a posting list to the postings writer in blocks, as add_posting would have built them."""
-    limit = postwriter._blocklimit
-    all_docs, all_weights, all_values, _ = entry
-    total = len(all_docs)
+def _block_values(entry: _TermPostings, fixed: int | None) -> Callable[[int, int], list[bytes]]:
+    """Return values(start, end): postings start..end-1's values as the postings writer keeps a block's."""
+    _, _, all_values, _ = entry
     # A fixed-size format's block values are written joined together (W3PostingsWriter._mini_values),
-    # so one slice of the buffer stands for the whole list, without a bytes object per posting.
-    joined = bool(fixed) and len(all_values) == fixed * total
-    for start in range(0, total, limit):
-        end = min(total, start + limit)
-        if start:
-            postwriter._write_block()
-        docs = all_docs[start:end]
-        weights = all_weights[start:end]
-        postwriter._ids = docs
-        postwriter._weights = array("f", weights)
-        if joined:
-            postwriter._values = [bytes(all_values[start * fixed : end * fixed])]
-        else:
-            # add_posting keeps only non-empty values.
-            postwriter._values = [value for value in _values(entry, start, end) if value]
-        postwriter._maxweight = max(0, max(weights))
-        found = [length for length in map(column.__getitem__, docs) if length] if column else []
-        postwriter._minlength = min(found) if found else None
-        postwriter._maxlength = max(found) if found else 0
+    # so one slice of the buffer stands for the whole block, without a bytes object per posting.
+    if fixed and len(all_values) == fixed * len(entry[0]):
+        return lambda start, end: [bytes(all_values[start * fixed : end * fixed])]
+    # add_posting keeps only non-empty values.
+    return lambda start, end: [value for value in _values(entry, start, end) if value]

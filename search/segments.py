@@ -1,0 +1,217 @@
+"""Whoosh 3 segments read and written in their own formats: the one module that uses Whoosh's private names.
+
+Whoosh's public API gives a posting list, a column or a field length one document at a time;
+reading a whole segment that way costs a Python call per document. This module reads them whole,
+as arrays: a term's postings and positions from the block format (W3LeafMatcher), numeric columns
+(field lengths, dates, sizes) and byte columns in one read each. It also hands a term's postings to
+the Whoosh 3 postings writer a block at a time, and sets the total of Results built without a
+collector. tests/test_segments.py pins every answer here to what Whoosh's public API returns, and
+tests/test_writing.py checks that the segments written are Whoosh's own byte for byte, so a Whoosh
+release that changes these internals fails there.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
+from operator import itemgetter
+from pickle import UnpicklingError, loads
+
+import numpy as np
+from whoosh import columns
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PostingsWriter, _lenfield
+from whoosh.reading import SegmentReader, TermNotFound
+from whoosh.searching import Results
+from whoosh.util.numeric import byte_to_length
+
+# A stored field length byte -> the length (Whoosh's byte_to_length). A zero byte is "no length",
+# which W3PerDocReader.doc_field_length returns as None; here it is 0.
+LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.int64)
+_AFTER_COUNT = itemgetter(slice(4, None))
+
+
+# -- posting lists ---------------------------------------------------------------------------
+
+
+def postings_arrays(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return a term's (docnums int32, weights float32) in a segment, deleted documents included; None in another format.
+
+    Raises TermNotFound, as reader.postings does, when the segment lacks the term.
+    """
+    matcher = _leaf_matcher(reader, fieldname, text)
+    if matcher is None:
+        return None
+    ids, weights = [], []
+    for block_ids in _blocks(matcher):
+        ids.append(block_ids)
+        matcher._read_weights()
+        weights.append(np.asarray(matcher._weights, dtype=np.float32))  # as stored
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+    return np.concatenate(ids), np.concatenate(weights)
+
+
+def positions_arrays(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (docnum, position) of every occurrence of a term in a segment; None without positions or in another format."""
+    fmt = reader.schema[fieldname].format
+    if not fmt.supports("positions"):
+        return None
+    matcher = _leaf_matcher(reader, fieldname, text)
+    if matcher is None:
+        return None
+    ids, gaps = [], []
+    for block_ids in _blocks(matcher):
+        ids.append(block_ids)
+        matcher._read_values()
+        # A value is the count (4 bytes), then the pickled gaps between positions (formats.Positions).
+        try:
+            gaps.extend(map(loads, map(_AFTER_COUNT, matcher._values)))
+        except (UnpicklingError, EOFError):  # not the encoding this reads: Whoosh's decoder, value by value
+            gaps.extend(_gaps(fmt.decode_positions(value)) for value in matcher._values)
+    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+    steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
+    # Positions are the running sums of the gaps, restarted at each document's first one.
+    running = np.cumsum(steps)
+    firsts = np.cumsum(counts) - counts
+    restart = np.repeat(running[firsts[counts > 0]] - steps[firsts[counts > 0]], counts[counts > 0])
+    docs = np.repeat(np.concatenate(ids) if ids else np.zeros(0, np.int32), counts)
+    places = (running - restart).astype(np.int32)
+    return docs, places
+
+
+def _leaf_matcher(reader, fieldname: str, text: bytes) -> W3LeafMatcher | None:
+    """Return a term's postings in a segment in Whoosh 3's block format (None in another one).
+
+    Read below reader.postings, whose filter of deleted documents moves the matcher past them:
+    here every posting the segment stores is read, and the caller removes deleted documents.
+    """
+    if not isinstance(reader, SegmentReader):
+        return None
+    if fieldname not in reader.schema:
+        raise TermNotFound(f"no field {fieldname!r}")
+    matcher = reader._terms.matcher(fieldname, text, reader.schema[fieldname].format)
+    return matcher if type(matcher) is W3LeafMatcher else None
+
+
+def _blocks(matcher: W3LeafMatcher) -> Iterator[np.ndarray]:
+    """Yield the docnums of each block (up to 128 postings), the matcher standing on that block."""
+    while matcher.is_active():
+        yield _block_ids(matcher)
+        matcher._next_block()
+
+
+def _block_ids(matcher: W3LeafMatcher) -> np.ndarray:
+    """Return the docnums of the matcher's current block (stored as gaps: a running sum, in numpy)."""
+    if matcher._data is None:
+        matcher._read_data()
+    if matcher._byteids:
+        matcher._read_ids()
+        return np.asarray(matcher._ids, dtype=np.int32)
+    return np.cumsum(np.asarray(matcher._data[0], dtype=np.int64)).astype(np.int32)
+
+
+def _gaps(positions: list[int]) -> list[int]:
+    return [b - a for a, b in zip([0, *positions], positions, strict=False)]
+
+
+# -- columns and field lengths ---------------------------------------------------------------
+
+
+def field_lengths(reader, fieldname: str) -> np.ndarray | None:
+    """Return every document's length of `fieldname` in a segment reader (0: none); None if the segment stores none."""
+    return document_lengths(reader._perdoc, fieldname)
+
+
+def document_lengths(perdoc, fieldname: str) -> np.ndarray | None:
+    """Return what field_lengths does, from a codec's per-document reader (a writer's own segment)."""
+    column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+    if column is None:
+        return None
+    count = perdoc.doc_count_all()
+    raw = _numeric_array(column, count)
+    if raw is None:
+        raw = np.fromiter(column, dtype=np.uint8, count=count)
+    return LENGTH_OF_BYTE[raw]
+
+
+def numeric_column(reader, fieldname: str) -> np.ndarray:
+    """Return a segment's numeric column (such as a date) as stored, one number per document."""
+    column = reader.column_reader(fieldname, translate=False)
+    size = reader.doc_count_all()
+    stored = _numeric_array(column, size)
+    if stored is None:
+        return np.array([column[docnum] for docnum in range(size)])
+    return stored.astype(stored.dtype.newbyteorder("="))
+
+
+def column_values(reader, fieldname: str) -> list:
+    """Return a segment's column values as stored (before from_column_value), one per document."""
+    column = reader.column_reader(fieldname, translate=False)
+    size = reader.doc_count_all()
+    numbers = _numeric_array(column, size)
+    if numbers is not None:
+        return numbers.tolist()
+    if isinstance(column, columns.VarBytesColumn.Reader):
+        lengths, offsets = column._lengths, column._offsets
+        blob = column._dbfile.get(column._basepos, (offsets[-1] + lengths[-1]) if size else 0)
+        return [blob[offset : offset + length] for offset, length in zip(offsets, lengths, strict=True)]
+    return list(column)  # another column type: Whoosh's own (slower) iteration
+
+
+def _numeric_array(column, size: int) -> np.ndarray | None:
+    """Return a numeric column of `size` documents in one read, or None when it is not stored whole that way."""
+    if not isinstance(column, columns.NumericColumn.Reader) or column._count != size:
+        return None
+    dtype = np.dtype(">" + column._typecode)  # stored big-endian, struct's standard sizes
+    if dtype.itemsize != column._fixedlen:
+        return None
+    return np.frombuffer(column._dbfile.get(column._basepos, size * column._fixedlen), dtype)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def writes_blocks(fieldwriter) -> bool:
+    """Return whether write_blocks can write the current field's postings (Whoosh 3's postings writer)."""
+    return type(fieldwriter._postwriter) is W3PostingsWriter
+
+
+def write_blocks(
+    fieldwriter,
+    docs: array,
+    weights: array,
+    values: Callable[[int, int], list[bytes]],
+    lengths: Sequence[int] | None,
+) -> None:
+    """Hand the current term's postings to the field writer a block at a time, as add_posting would have built them.
+
+    `values(start, end)` returns the block values of postings start..end-1 as the postings writer
+    keeps them; `lengths` is each document's field length (0: none), or None.
+    """
+    postwriter = fieldwriter._postwriter
+    limit = postwriter._blocklimit
+    total = len(docs)
+    for start in range(0, total, limit):
+        end = min(total, start + limit)
+        if start:
+            postwriter._write_block()
+        block_docs = docs[start:end]
+        block_weights = weights[start:end]
+        postwriter._ids = block_docs
+        postwriter._weights = array("f", block_weights)
+        postwriter._values = values(start, end)
+        postwriter._maxweight = max(0, max(block_weights))
+        found = [length for length in map(lengths.__getitem__, block_docs) if length] if lengths else []
+        postwriter._minlength = min(found) if found else None
+        postwriter._maxlength = max(found) if found else 0
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+def results_with_total(searcher, q, top: list[tuple[float, int]], total: int) -> Results:
+    """Return Whoosh Results of `top` ((score, docnum) pairs) whose len() is `total`, without a collector."""
+    results = Results(searcher, q, top)
+    results._total = total
+    return results

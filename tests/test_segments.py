@@ -1,0 +1,203 @@
+"""Contract: what search.segments reads from Whoosh's private formats equals Whoosh's public API.
+
+segments.py is the one module that uses Whoosh's internals (block-format posting lists, column
+files, the postings writer). Each test here compares its answer with what Whoosh's public API
+returns for the same segment, on an index of several segments written both by Whoosh's own
+SegmentWriter and by ours, with deletions; so a Whoosh release that changes an internal fails here,
+loudly, instead of changing search results or silently taking a slow path.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+from whoosh import index as whoosh_index
+from whoosh import query
+from whoosh.codec.whoosh3 import W3Codec
+from whoosh.writing import SegmentWriter
+
+from search import segments
+from search.analysis import build_schema
+from search.writing import BufferedSegmentWriter
+
+WORDS = ["common", "flow", "wing", "heat", "boundary", "layer", "shock", "wave", "mach", "plate"]
+TEXT_FIELDS = ["words", "body_en", "title_en", "body_ru"]
+COLUMNS = ["path", "modified", "size", "mtime_ns", "hash"]
+DELETED = {3, 4, 140, 151, 152, 299, 305}
+
+
+def _document(n: int, rng: random.Random) -> dict:
+    count = rng.choice([1, 5, 40, 300, 2500])  # up to several blocks of positions, and large length bytes
+    text = " ".join(["common", *rng.choices(WORDS, k=count)])
+    doc = {
+        "id": f"d{n}",
+        "path": f"folder{n % 3}/file{n}.txt",
+        "folder": f"folder{n % 3}",
+        "type": "text",
+        "lang": "en",
+        "modified": datetime(2020, 1, 1) + timedelta(hours=n * 7),
+        "mtime_ns": 1_600_000_000_000_000_000 + n * 1_000_003,
+        "size": n * 4099,
+        "hash": f"{n:064x}".encode("ascii"),
+        "title": f"Title {n}",
+        "body": text,
+        "words": text,
+        "title_en": f"Title {n} {WORDS[n % len(WORDS)]}",
+    }
+    if n % 11:  # some documents have no body_en: a zero length byte
+        doc["body_en"] = text
+    if n >= 300:  # only the last segment has Russian: the others store no body_ru lengths
+        doc["body_ru"] = "поток слой поток"
+    return doc
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    """Return (index, a reader from before the deletions, the reader after them)."""
+    rng = random.Random(7)
+    ix = whoosh_index.create_in(tmp_path_factory.mktemp("segments"), build_schema(), indexname="t")
+    batches = [
+        (SegmentWriter, range(0, 150)),
+        (BufferedSegmentWriter, range(150, 300)),
+        (BufferedSegmentWriter, range(300, 310)),
+    ]
+    for make, numbers in batches:
+        writer = make(ix)
+        for n in numbers:
+            writer.add_document(**_document(n, rng))
+        writer.commit(merge=False)
+    before = ix.reader()
+    writer = ix.writer()
+    for n in DELETED:
+        writer.delete_by_term("id", f"d{n}")
+    writer.commit(merge=False)
+    after = ix.reader()
+    assert len(after.leaf_readers()) == 3 and after.has_deletions()
+    yield ix, before, after
+    before.close()
+    after.close()
+
+
+def _pairs(before, after):
+    """Yield each segment's reader before and after the deletions."""
+    earlier = {leaf.segment().segment_id(): leaf for leaf, _ in before.leaf_readers()}
+    for leaf, _ in after.leaf_readers():
+        yield earlier[leaf.segment().segment_id()], leaf
+
+
+def _terms(leaf, fieldname: str) -> list[bytes]:
+    return list(leaf.lexicon(fieldname)) if fieldname in leaf.indexed_field_names() else []
+
+
+def test_postings_arrays_equal_the_matchers_ids_and_weights(index):
+    _, before, after = index
+    checked = 0
+    for whole, leaf in _pairs(before, after):
+        for fieldname in ["words", "body_en", "folder", "path"]:
+            for text in _terms(leaf, fieldname):
+                found = segments.postings_arrays(leaf, fieldname, text)
+                assert found is not None, (fieldname, text)  # the fast path, not a fallback
+                docs, weights = found
+                # Deleted documents included: what the segment held before its deletions.
+                matcher = whole.postings(fieldname, text)
+                assert docs.tolist() == list(matcher.all_ids())
+                matcher = whole.postings(fieldname, text)
+                expected = []
+                while matcher.is_active():
+                    expected.append(matcher.weight())
+                    matcher.next()
+                assert weights.tolist() == pytest.approx(expected, rel=1e-7)
+                live = [d for d in docs.tolist() if not leaf.is_deleted(d)]
+                assert live == list(leaf.postings(fieldname, text).all_ids())
+                checked += len(docs)
+    assert checked > 1000
+
+
+def test_postings_span_several_blocks(index):
+    _, _, after = index
+    leaf = after.leaf_readers()[0][0]
+    docs, _ = segments.postings_arrays(leaf, "body_en", b"common")
+    assert len(docs) > 128  # a posting block holds 128
+
+
+def test_positions_arrays_equal_the_matchers_positions(index):
+    _, before, after = index
+    for whole, leaf in _pairs(before, after):
+        for fieldname in ["body_en", "title_en", "body_ru"]:
+            for text in _terms(leaf, fieldname):
+                docs, places = segments.positions_arrays(leaf, fieldname, text)
+                matcher = whole.postings(fieldname, text)
+                expected = []
+                while matcher.is_active():
+                    expected += [(matcher.id(), place) for place in matcher.value_as("positions")]
+                    matcher.next()
+                assert list(zip(docs.tolist(), places.tolist(), strict=True)) == expected
+
+
+def test_positions_need_a_positions_format(index):
+    _, _, after = index
+    leaf = after.leaf_readers()[0][0]
+    assert segments.positions_arrays(leaf, "words", b"common") is None  # frequencies only
+
+
+def test_field_lengths_equal_doc_field_length(index):
+    _, _, after = index
+    absent = 0
+    for leaf, _ in after.leaf_readers():
+        size = leaf.doc_count_all()
+        for fieldname in TEXT_FIELDS:
+            found = segments.field_lengths(leaf, fieldname)
+            if found is None:
+                absent += 1
+                assert all(leaf.doc_field_length(d, fieldname, "none") == "none" for d in range(size))
+            else:
+                # A zero byte: Whoosh says None, segments 0.
+                assert found.tolist() == [leaf.doc_field_length(d, fieldname) or 0 for d in range(size)]
+    assert absent == 2  # body_ru in the first two segments
+    lengths = segments.field_lengths(after.leaf_readers()[0][0], "body_en")
+    assert 0 in lengths and lengths.max() > 2000
+
+
+def test_columns_equal_the_column_readers(index):
+    _, _, after = index
+    for leaf, _ in after.leaf_readers():
+        size = leaf.doc_count_all()
+        for fieldname in COLUMNS:
+            column = leaf.column_reader(fieldname, translate=False)
+            expected = [column[d] for d in range(size)]
+            assert segments.column_values(leaf, fieldname) == expected
+            translated = leaf.column_reader(fieldname, translate=True)
+            field = leaf.schema[fieldname]
+            values = map(field.from_column_value, segments.column_values(leaf, fieldname))
+            assert list(values) == [translated[d] for d in range(size)]
+        for fieldname in ["modified", "size", "mtime_ns"]:
+            column = leaf.column_reader(fieldname, translate=False)
+            numbers = segments.numeric_column(leaf, fieldname)
+            assert numbers.dtype.kind in "iu" and numbers.dtype.isnative
+            assert numbers.tolist() == [column[d] for d in range(size)]
+
+
+def test_the_writer_fills_whoosh3_blocks(index):
+    ix, _, _ = index
+    writer = SegmentWriter(ix, _lk=False)
+    try:
+        assert isinstance(writer.codec, W3Codec)
+        writer.fieldwriter.start_field("words", ix.schema["words"])
+        assert segments.writes_blocks(writer.fieldwriter)  # else BufferedSegmentWriter posts one by one
+        writer.fieldwriter.finish_field()
+    finally:
+        writer.cancel()
+
+
+def test_results_with_total(index):
+    ix, _, _ = index
+    with ix.searcher() as searcher:
+        q = query.Term("words", "common")
+        results = segments.results_with_total(searcher, q, [(2.5, 7), (1.0, 2)], 40)
+        assert len(results) == 40
+        assert results.scored_length() == 2
+        assert [hit.docnum for hit in results] == [7, 2]
+        assert results[0].score == 2.5
+        assert results[0]["path"] == searcher.stored_fields(7)["path"]
