@@ -366,14 +366,16 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
                     search_wall += wall
             trivial_stats = _summarise(trivial_samples, trivial_wall)
             search_stats = _summarise(search_samples, search_wall)
-            by_kind = {}
+            by_kind, p99_by_kind = {}, {}
             for name in QUERY_MIX:
                 picked = [s[1] * 1000 for s in search_samples if category.get(s[0]) == name]
                 by_kind[name] = round(_percentile(picked, 50), 1)
+                p99_by_kind[name] = round(_percentile(picked, 99), 1)
             out[label] = {
                 "trivial": trivial_stats,
                 "search": search_stats,
                 "search_p50_ms_by_kind": by_kind,
+                "search_p99_ms_by_kind": p99_by_kind,
                 "p50_ratio": _ratio(search_stats["p50_ms"], trivial_stats["p50_ms"]),
                 "p95_ratio": _ratio(search_stats["p95_ms"], trivial_stats["p95_ms"]),
                 "p99_ratio": _ratio(search_stats["p99_ms"], trivial_stats["p99_ms"]),
@@ -603,6 +605,8 @@ def print_table(report: dict) -> None:
             print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
             kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
             print(f"    p50 ms by kind: {kinds}")
+            kinds = ", ".join(f"{k} {v}" for k, v in s["search_p99_ms_by_kind"].items())
+            print(f"    p99 ms by kind: {kinds}")
             print(f"    server RSS {s['server_rss_mb']} MB ({s['server_processes']} processes)")
     if "p50_growth" in report:
         growth = report["p50_growth"]
