@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -412,21 +413,31 @@ FTS5_SEARCH = (
 )
 
 
-def _timed_rounds(run_query, rounds: int) -> dict[str, list[float]]:
-    """Run the mix twice unmeasured, then `rounds` times shuffled; return milliseconds per kind."""
+def _timed_rounds(engines: dict[str, Callable[[str], None]], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Time the mix in every engine, interleaved; return milliseconds per engine and kind of query.
+
+    Each engine runs the mix twice unmeasured, then `rounds` times in a shuffled order, each
+    query in one engine right after the other (which one goes first alternates): on a shared
+    machine both then meet the same load, so their ratio holds when absolute times drift.
+    """
     mix = [(name, q) for name, queries in QUERY_MIX.items() for q in queries]
-    for _ in range(2):
-        for _, q in mix:
-            run_query(q)
+    for run_query in engines.values():
+        for _ in range(2):
+            for _, q in mix:
+                run_query(q)
     rng = random.Random(0)
-    out: dict[str, list[float]] = {name: [] for name in QUERY_MIX}
+    out = {engine: {name: [] for name in QUERY_MIX} for engine in engines}
+    turn = 0
     for _ in range(rounds):
         order = list(mix)
         rng.shuffle(order)
         for name, q in order:
-            started = time.perf_counter()
-            run_query(q)
-            out[name].append((time.perf_counter() - started) * 1000)
+            turn += 1
+            names = list(engines) if turn % 2 else list(reversed(engines))
+            for engine in names:
+                started = time.perf_counter()
+                engines[engine](q)
+                out[engine][name].append((time.perf_counter() - started) * 1000)
     return out
 
 
@@ -449,7 +460,8 @@ def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int) -> dic
     Seedsearch: `search.query.search`, the function /api/search calls, with the default
     settings and no result cache: ten hits, each with its snippet. FTS5: the same documents
     (`bench.baselines.sqlite_fts5`), each query's words as a MATCH (all of them, phrases and
-    prefixes as such), ORDER BY bm25 LIMIT 10, with snippet() for the ten.
+    prefixes as such), ORDER BY bm25 LIMIT 10, with snippet() for the ten. The two are timed
+    query by query in turn (`_timed_rounds`).
     """
     from search import config, query  # the tree under test, as the CLI and the server run it
 
@@ -459,21 +471,20 @@ def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int) -> dic
     def seedsearch(q: str) -> None:
         query.search(searchers, query.parse_request({"q": q}), settings)
 
-    seed = _timed_rounds(seedsearch, rounds)
-    searchers.close()
-
     folder = work / "inprocess-fts5"
     built = baselines.sqlite_fts5(corpus, folder)
     db = sqlite3.connect(folder / "sqlite_fts5.db")
+
+    def fts5(q: str) -> None:
+        db.execute(FTS5_SEARCH, (fts5_match(q),)).fetchall()
+
     try:
-
-        def fts5(q: str) -> None:
-            db.execute(FTS5_SEARCH, (fts5_match(q),)).fetchall()
-
-        fts = _timed_rounds(fts5, rounds)
+        timed = _timed_rounds({"seedsearch": seedsearch, "sqlite_fts5": fts5}, rounds)
     finally:
+        searchers.close()
         db.close()
         shutil.rmtree(folder, ignore_errors=True)
+    seed, fts = timed["seedsearch"], timed["sqlite_fts5"]
     seed_stats, fts_stats = _latency_stats(seed), _latency_stats(fts)
     return {
         "rounds": rounds,
