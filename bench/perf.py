@@ -16,7 +16,11 @@ absolute figures drift from minute to minute:
    /api/search and by /livez, the web stack's floor, in alternating rounds; latency
    percentiles and requests/s for each, then the server's RSS (master + workers). The search
    is measured twice: with the result cache off, so every request runs the query, and with
-   the default settings, where repeats of the mix are served from the cache.
+   the default settings, where repeats of the mix are served from the cache;
+5. at each size, before the server, the same mix in this process one query at a time, ten hits
+   with snippets: Seedsearch (`search.query.search`, no result cache) beside SQLite FTS5 on the
+   same documents (MATCH of the query's words, ORDER BY bm25 LIMIT 10, snippet()), as p50/p99
+   and Seedsearch's ratio to FTS5.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -29,15 +33,18 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -47,7 +54,8 @@ from bench.corpus import DEFAULT_SOURCE, generate
 REPO = Path(__file__).resolve().parent.parent
 
 # A fixed mix, four queries of each kind, chosen from the generated corpus's vocabulary
-# (document frequencies at 100k in brackets).
+# (document frequencies at 100k in brackets). Every word is indexed, stop words included, so
+# the mix has words in nearly every document and phrases made of them: the longest posting lists.
 QUERY_MIX: dict[str, list[str]] = {
     "common word": ["flow", "pressure", "boundary", "supersonic"],  # 46k-82k
     "mid word": ["orbit", "fuel", "hydrodynamic", "propellant"],  # 2k-14k
@@ -55,6 +63,8 @@ QUERY_MIX: dict[str, list[str]] = {
     "two words": ["heat transfer", "shock wave", "wing flutter", "orbit fuel"],
     "phrase": ['"boundary layer"', '"mach number"', '"skin friction"', '"heat transfer"'],
     "prefix": ["compress*", "turbul*", "hyperson*", "aero*"],
+    "stop words": ["the", "of the", "is a", "to be or not to be"],  # "the", "of", "a", "is": ~all
+    "stop phrase": ['"of the"', '"the boundary layer"', '"in the"', '"it is"'],
 }
 TRIVIAL_PATH = "/livez"
 WARM_CONNECTIONS = 16
@@ -357,14 +367,16 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
                     search_wall += wall
             trivial_stats = _summarise(trivial_samples, trivial_wall)
             search_stats = _summarise(search_samples, search_wall)
-            by_kind = {}
+            by_kind, p99_by_kind = {}, {}
             for name in QUERY_MIX:
                 picked = [s[1] * 1000 for s in search_samples if category.get(s[0]) == name]
                 by_kind[name] = round(_percentile(picked, 50), 1)
+                p99_by_kind[name] = round(_percentile(picked, 99), 1)
             out[label] = {
                 "trivial": trivial_stats,
                 "search": search_stats,
                 "search_p50_ms_by_kind": by_kind,
+                "search_p99_ms_by_kind": p99_by_kind,
                 "p50_ratio": _ratio(search_stats["p50_ms"], trivial_stats["p50_ms"]),
                 "p95_ratio": _ratio(search_stats["p95_ms"], trivial_stats["p95_ms"]),
                 "p99_ratio": _ratio(search_stats["p99_ms"], trivial_stats["p99_ms"]),
@@ -374,6 +386,117 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
         finally:
             server.stop()
     return out
+
+
+# -- in-process search, Seedsearch beside SQLite FTS5 ----------------------------------------------------
+
+
+def fts5_match(q: str) -> str:
+    """Return the FTS5 MATCH expression for a query of the mix: its words (all of them), phrases, prefixes.
+
+    Words are quoted so that FTS5 never reads one as an operator; `word*` becomes `"word"*`.
+    """
+    terms = []
+    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', q):
+        if phrase:
+            terms.append(f'"{phrase}"')
+        elif word.endswith("*"):
+            terms.append(f'"{word.rstrip("*")}"*')
+        else:
+            terms.append(f'"{word}"')
+    return " ".join(terms)
+
+
+FTS5_SEARCH = (
+    "SELECT path, title, snippet(docs, -1, '<mark>', '</mark>', '…', 32) FROM docs"
+    " WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT 10"
+)
+
+
+def _timed_rounds(engines: dict[str, Callable[[str], None]], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Time the mix in every engine, interleaved; return milliseconds per engine and kind of query.
+
+    Each engine runs the mix twice unmeasured, then `rounds` times in a shuffled order, each
+    query in one engine right after the other (which one goes first alternates): on a shared
+    machine both then meet the same load, so their ratio holds when absolute times drift.
+    """
+    mix = [(name, q) for name, queries in QUERY_MIX.items() for q in queries]
+    for run_query in engines.values():
+        for _ in range(2):
+            for _, q in mix:
+                run_query(q)
+    rng = random.Random(0)
+    out = {engine: {name: [] for name in QUERY_MIX} for engine in engines}
+    turn = 0
+    for _ in range(rounds):
+        order = list(mix)
+        rng.shuffle(order)
+        for name, q in order:
+            turn += 1
+            names = list(engines) if turn % 2 else list(reversed(engines))
+            for engine in names:
+                started = time.perf_counter()
+                engines[engine](q)
+                out[engine][name].append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _latency_stats(by_kind: dict[str, list[float]]) -> dict:
+    every = [ms for samples in by_kind.values() for ms in samples]
+    return {
+        "queries": len(every),
+        "p50_ms": round(_percentile(every, 50), 2),
+        "p99_ms": round(_percentile(every, 99), 2),
+        "by_kind": {
+            name: {"p50_ms": round(_percentile(ms, 50), 2), "p99_ms": round(_percentile(ms, 99), 2)}
+            for name, ms in by_kind.items()
+        },
+    }
+
+
+def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int) -> dict:
+    """Time the mix in this process, one query at a time, in Seedsearch and in SQLite FTS5.
+
+    Seedsearch: `search.query.search`, the function /api/search calls, with the default
+    settings and no result cache: ten hits, each with its snippet. FTS5: the same documents
+    (`bench.baselines.sqlite_fts5`), each query's words as a MATCH (all of them, phrases and
+    prefixes as such), ORDER BY bm25 LIMIT 10, with snippet() for the ten. The two are timed
+    query by query in turn (`_timed_rounds`).
+    """
+    from search import config, query  # the tree under test, as the CLI and the server run it
+
+    settings = config.load({}, environ={})
+    searchers = query.Searchers(index)  # no result cache: every query is run
+
+    def seedsearch(q: str) -> None:
+        query.search(searchers, query.parse_request({"q": q}), settings)
+
+    folder = work / "inprocess-fts5"
+    built = baselines.sqlite_fts5(corpus, folder)
+    db = sqlite3.connect(folder / "sqlite_fts5.db")
+
+    def fts5(q: str) -> None:
+        db.execute(FTS5_SEARCH, (fts5_match(q),)).fetchall()
+
+    try:
+        timed = _timed_rounds({"seedsearch": seedsearch, "sqlite_fts5": fts5}, rounds)
+    finally:
+        searchers.close()
+        db.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    seed, fts = timed["seedsearch"], timed["sqlite_fts5"]
+    seed_stats, fts_stats = _latency_stats(seed), _latency_stats(fts)
+    return {
+        "rounds": rounds,
+        "seedsearch": seed_stats,
+        "sqlite_fts5": fts_stats | {"index_bytes": built["index_bytes"]},
+        "p50_ratio": _ratio(seed_stats["p50_ms"], fts_stats["p50_ms"]),
+        "p99_ratio": _ratio(seed_stats["p99_ms"], fts_stats["p99_ms"]),
+        "p50_ratio_by_kind": {
+            name: _ratio(seed_stats["by_kind"][name]["p50_ms"], fts_stats["by_kind"][name]["p50_ms"])
+            for name in QUERY_MIX
+        },
+    }
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -406,11 +529,13 @@ def run(args) -> dict:
         for size in args.sizes:
             _log(f"indexing {size} documents")
             indexing = measure_indexing(corpora[size], work / f"index-{size}", env)
+            _log(f"in-process search at {size} documents, Seedsearch and SQLite FTS5")
+            inprocess = measure_inprocess(work / f"index-{size}", corpora[size], work, args.inprocess_rounds)
             _log(f"loading the server at {size} documents")
             search = measure_search(
                 work / f"index-{size}", corpora[size], env, args.rounds, args.repeat, args.concurrency
             )
-            report["sizes"][str(size)] = {"indexing": indexing, "search": search}
+            report["sizes"][str(size)] = {"indexing": indexing, "inprocess": inprocess, "search": search}
 
         # The naive recipe again at the end: the machine's load drifts, so ratios use the mean.
         _log("the naive recipe again")
@@ -465,6 +590,17 @@ def print_table(report: dict) -> None:
         print(
             f"  index size        {ix['index_bytes'] / 1e6:8.1f} MB   indexer peak RSS {ix['indexer_peak_rss_mb']} MB"
         )
+        ip = figures["inprocess"]
+        sp, fp = ip["seedsearch"], ip["sqlite_fts5"]
+        print(f"  in-process, one query at a time, ten hits with snippets ({sp['queries']} queries each):")
+        print(f"    {'':14} {'p50 ms':>9} {'p99 ms':>9}")
+        print(f"    {'Seedsearch':14} {sp['p50_ms']:9.2f} {sp['p99_ms']:9.2f}")
+        print(
+            f"    {'SQLite FTS5':14} {fp['p50_ms']:9.2f} {fp['p99_ms']:9.2f}   (FTS5 index {fp['index_bytes'] / 1e6:.1f} MB)"
+        )
+        print(f"    {'ratio':14} {ip['p50_ratio']:9} {ip['p99_ratio']:9}")
+        kinds = ", ".join(f"{k} {v['p50_ms']}/{fp['by_kind'][k]['p50_ms']}" for k, v in sp["by_kind"].items())
+        print(f"    p50 ms by kind, Seedsearch/FTS5: {kinds}")
         for label in ("uncached", "default"):
             s = se[label]
             t, q = s["trivial"], s["search"]
@@ -480,6 +616,8 @@ def print_table(report: dict) -> None:
             print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
             kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
             print(f"    p50 ms by kind: {kinds}")
+            kinds = ", ".join(f"{k} {v}" for k, v in s["search_p99_ms_by_kind"].items())
+            print(f"    p99 ms by kind: {kinds}")
             print(f"    server RSS {s['server_rss_mb']} MB ({s['server_processes']} processes)")
     if "p50_growth" in report:
         growth = report["p50_growth"]
@@ -504,6 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds per server (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="times the query mix is sent per round (default 2)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
+    parser.add_argument(
+        "--inprocess-rounds", type=int, default=5, help="times the mix is timed in-process per engine (default 5)"
+    )
     parser.add_argument(
         "--source",
         type=Path,
