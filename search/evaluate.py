@@ -24,7 +24,6 @@ _STRIDE = 1 << 32  # a (docnum, position) pair as one integer: docnum * _STRIDE 
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
 ARRAYS = cache.ResultCache(entries=100_000, max_bytes=48 * 1024 * 1024)
-KEEP_FRACTION = 8  # the largest array set kept is this fraction of ARRAYS
 
 
 class _Part:
@@ -350,12 +349,7 @@ def _kept(key: tuple, read):
         found = read()
         if found is not None:
             arrays = found if isinstance(found, tuple) else (found,)
-            size = sum(array.nbytes for array in arrays) + 200
-            # Every word is indexed: the positions of "the" at 100k documents outweigh the rest of
-            # a busy mix, and kept they would push it all out (measured: p50 6 -> 77 ms). Arrays
-            # over an eighth of the cache are read again when asked instead.
-            if size <= ARRAYS.max_bytes // KEEP_FRACTION:
-                ARRAYS.put(key, found, size=size)
+            ARRAYS.put(key, found, size=sum(array.nbytes for array in arrays) + 200)
     return found
 
 
