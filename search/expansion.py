@@ -46,10 +46,10 @@ def languages(reader) -> list[str]:
 class Expander:
     """Turn a neutral query into one over the index's language fields."""
 
-    def __init__(self, reader, languages: Iterable[str], deadline: Deadline | None = None):
+    def __init__(self, reader, languages: Iterable[str], deadline: Deadline):
         self.reader = reader
         self.languages = tuple(languages)
-        self.deadline = deadline or Deadline()
+        self.deadline = deadline  # the search's own: the vocabulary walks stop when it has passed
         self.expansions = 0  # words this query's patterns have turned into so far
 
     def expand_all(self, q: query.Query) -> query.Query:

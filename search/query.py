@@ -265,15 +265,13 @@ def get_document(searchers: Searchers, doc_id: str, scope: scoping.Scope = scopi
     return searcher.stored_fields(docnum) if docnum is not None and visible.has(docnum) else None
 
 
-def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping | None = None) -> snippets.Snippet:
-    """Return the whole text of `document` with every match of `q` highlighted."""
+def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping) -> snippets.Snippet:
+    """Return the whole text of `document` with every match of `q` in it, as data."""
     terms = snippets.MatchTerms({}, {})
-    max_chars = config["MAX_QUERY_CHARS"] if config else 500
-    time_limit = config["SEARCH_TIME_LIMIT"] if config else 5.0
     # A query the search would refuse gets no highlights, not unbounded work.
-    if q.strip() and len(q) <= max_chars:
+    if q.strip() and len(q) <= config["MAX_QUERY_CHARS"]:
         try:
-            expander = Expander(searchers.get().reader(), [document["lang"]], Deadline(time_limit))
+            expander = Expander(searchers.get().reader(), [document["lang"]], Deadline(config["SEARCH_TIME_LIMIT"]))
             terms = match_terms(expander.expand_all(parse(q, "any")))
         except QueryError:
             pass  # The document is still worth showing without highlights.

@@ -10,6 +10,7 @@ around cheap substring hits of each stem are analysed.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -227,6 +228,9 @@ def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
     return Snippet(text, spans, spans)
 
 
+# Bleach takes most of a millisecond per snippet: a page served from the result cache renders
+# the same snippets again, so their HTML is kept (a Snippet is immutable and hashable).
+@functools.lru_cache(maxsize=2048)
 def to_html(found: Snippet) -> str:
     """Return `found` as sanitised HTML: its text escaped, every mark in <mark>."""
     parts, cursor = [], 0

@@ -35,11 +35,10 @@ def suggest(
     searcher,
     parsed: query.Query,
     text: str,
-    deadline: Deadline | None = None,
+    deadline: Deadline,
     scope: scoping.Scope = scoping.EVERYTHING,
 ) -> str | None:
     """Return `text` with its unknown words replaced by the closest words `scope` shows, if any."""
-    deadline = deadline or Deadline()
     reader = searcher.reader()
     langs = languages(reader)
     corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
