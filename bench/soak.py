@@ -104,7 +104,9 @@ def run(
     counter = itertools.count()
     reindexing = threading.Event()
     reindexing.set()
-    cap = 20 * requests  # the stream stops by itself even if a reindex never ends
+    # The stream stops by itself even if a reindex never ends; the cap is far above what a
+    # rebuild takes, so that fast searches still overlap the incremental reindex that follows it.
+    cap = 100 * requests
     windows: dict[str, tuple[float, float]] = {}
     results: dict = {}
     pickup: list[tuple[str, int, bool]] = []  # (rid, generation seen, new document found)
