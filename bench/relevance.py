@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from search import config, documents, indexer, query
+from search import config, contract, documents, indexer, query
 
 DEPTH = 1000  # documents retrieved per query, for MAP and recall
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the figures, the last line as JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__.splitlines()[0])
     parser.add_argument("datasets", type=Path, nargs="*", help=f"dataset folders (default: every one in {EVAL_DIR})")
-    parser.add_argument("--match", choices=query.MATCHES, help="match mode (default: the API's default)")
+    parser.add_argument("--match", choices=contract.MATCHES, help="match mode (default: the API's default)")
     args = parser.parse_args(argv)
     datasets = args.datasets or sorted(p for p in EVAL_DIR.iterdir() if (p / "corpus.jsonl").is_file())
     for dataset in datasets:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from search import config as settings
-from search.query import Searchers
+from search.searchers import Searchers
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -2,7 +2,7 @@
 
 Each document is analysed in its own language: its title and body go into the
 `title_<lang>` and `body_<lang>` fields, whose analyzer stems in that language.
-A query is expanded over the languages the index holds (see query.py), so one
+A query is expanded over the languages the index holds (see expansion.py), so one
 English query still finds English documents in a mixed corpus, and a Russian
 query finds Russian ones across inflections.
 """

@@ -8,7 +8,7 @@ import mimetypes
 from flask import Blueprint, Flask, current_app, jsonify, make_response, request, send_file, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from search import auth, files, indexer, openapi, query
+from search import auth, files, indexer, openapi, query, serialize, spelling
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
@@ -60,7 +60,7 @@ def search():
         result = query.search(_searchers(), query.parse_request(request.args), _settings(), auth.scope())
     except query.QueryError as problem:
         return error(400, str(problem), "bad_query")
-    return jsonify(result.as_dict())
+    return jsonify(serialize.result_json(result))
 
 
 @bp.get("/api/suggest")
@@ -69,23 +69,10 @@ def suggest():
         return error(400, "the q parameter is required (it may be empty)", "bad_query")
     text = request.args["q"]
     try:
-        suggestions = query.complete(_searchers(), text, _settings(), scope=auth.scope())
+        suggestions = spelling.complete(_searchers(), text, _settings(), scope=auth.scope())
     except query.QueryError as problem:
         return error(400, str(problem), "bad_query")
     return jsonify({"query": text, "suggestions": suggestions})
-
-
-def _document_json(stored: dict) -> dict:
-    return {
-        "id": stored["id"],
-        "title": stored["title"],
-        "path": stored["path"],
-        "modified": stored["modified"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "size": stored["size"],
-        "type": stored["type"],
-        "lang": stored["lang"],
-        "text": stored["body"],
-    }
 
 
 @bp.get("/api/documents/<doc_id>")
@@ -93,7 +80,7 @@ def document(doc_id: str):
     stored = query.get_document(_searchers(), doc_id, auth.scope())
     if stored is None:
         return error(404, f"no document with id {doc_id[:40]!r}")
-    return jsonify(_document_json(stored))
+    return jsonify(serialize.document_json(stored))
 
 
 @bp.post("/api/documents")
@@ -121,7 +108,7 @@ def upload():
     stored = query.get_document(_searchers(), indexer.doc_id(path), auth.scope())
     if stored is None:  # deleted again between its commit and this lookup
         return error(409, f"{path} was removed while it was being uploaded", "conflict")
-    response = jsonify(_document_json(stored))
+    response = jsonify(serialize.document_json(stored))
     response.headers["Location"] = url_for("api.document", doc_id=stored["id"])
     return response, 201
 

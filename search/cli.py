@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from search import config as settings
-from search import indexer, keys, query, watch
+from search import indexer, keys, query, serialize, snippets, watch
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
 MAX_PORT = 65535
@@ -120,7 +120,7 @@ def _search(args, config: dict) -> int:
     request = query.SearchRequest(q=args.query, per_page=args.limit)
     result = query.search(query.Searchers(config["INDEX_DIR"]), request, config)
     if args.json:
-        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        print(json.dumps(serialize.result_json(result), ensure_ascii=False))
         return EXIT_OK
     print(
         f"{result.total} result{'' if result.total == 1 else 's'} in {result.took_ms:.0f} ms"
@@ -130,15 +130,18 @@ def _search(args, config: dict) -> int:
         print(f"did you mean: {_printable(result.suggestion)}")
     for number, hit in enumerate(result.hits, 1):
         print(f"\n{number}. {_printable(hit.title)}  [{_printable(hit.path)}]  score {hit.score}")
-        print("   " + _printable(" ".join(_plain(hit.snippet).split())))
+        print("   " + _printable(" ".join(_bracketed(hit.snippet).split())))
     return EXIT_OK
 
 
-def _plain(snippet_html: str) -> str:
-    """Return a snippet for the terminal: marks shown as [brackets], entities decoded."""
-    import html
-
-    return html.unescape(snippet_html.replace("<mark>", "[").replace("</mark>", "]"))
+def _bracketed(snippet: snippets.Snippet) -> str:
+    """Return a snippet's text for the terminal, its matches in [brackets]."""
+    parts, cursor = [], 0
+    for start, end in snippet.marks:
+        parts += [snippet.text[cursor:start], "[", snippet.text[start:end], "]"]
+        cursor = end
+    parts.append(snippet.text[cursor:])
+    return "".join(parts)
 
 
 def _keys(args, config: dict) -> int:

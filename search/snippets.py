@@ -1,6 +1,8 @@
 """Highlighting and bleach sanitising, side by side, nowhere else.
 
-Matches are found by analysing the text with the document's own language
+The search returns each snippet as data (its text and the spans to mark); to_html() here
+is the one place that turns one into HTML: escaped text, <mark> around the matches, and
+bleach with the <mark>-only allowlist after it. Matches are found by analysing the text with the document's own language
 analyzer, so `relocating` is marked for a query `relocate`, and a phrase is
 marked as one span. To stay fast on documents of megabytes, only the windows
 around cheap substring hits of each stem are analysed.
@@ -8,6 +10,7 @@ around cheap substring hits of each stem are analysed.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -40,8 +43,11 @@ class MatchTerms:
 
 @dataclass(frozen=True)
 class Snippet:
-    html: str
-    matches: list[dict]
+    """Passages of a document's text and the spans in them that match the query."""
+
+    text: str  # plain text, with "…" where the document's text is left out
+    marks: tuple[tuple[int, int], ...] = ()  # the matches shown, as (start, end) spans of `text`
+    matches: tuple[tuple[int, int], ...] = ()  # the matches wholly shown, as spans of the document's text
 
 
 _cleaners = threading.local()
@@ -163,27 +169,25 @@ def _content_bounds(text: str) -> tuple[int, int]:
     return head, tail
 
 
-def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
-    parts, cursor = [], start
-    for first, last in spans:
-        if last <= start or first >= end:
-            continue
-        first, last = max(first, start), min(last, end)
-        parts.append(html.escape(text[cursor:first]))
-        parts.append("<mark>" + html.escape(text[first:last]) + "</mark>")
-        cursor = last
-    parts.append(html.escape(text[cursor:end]))
-    return "".join(parts)
+def _fragment(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Return text[start:end] without its outer whitespace, and the spans in it (cut to it), relative to it."""
+    inside = [(max(first, start), min(last, end)) for first, last in spans if last > start and first < end]
+    # Whitespace inside a mark stays (a phrase cut at the fragment's edge).
+    lo, hi = start, end
+    while lo < (inside[0][0] if inside else end) and text[lo].isspace():
+        lo += 1
+    while hi > (inside[-1][1] if inside else lo) and text[hi - 1].isspace():
+        hi -= 1
+    return text[lo:hi], [(first - lo, last - lo) for first, last in inside]
 
 
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
-    """Return the best passages of `text` as sanitised HTML with every match in <mark>."""
+    """Return the best passages of `text`, with every match in them, as data (see to_html)."""
     spans = find_matches(text, lang, match)
     head, tail = _content_bounds(text)  # an ellipsis only where text is left out, not whitespace
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
-        body = html.escape(text[:end].strip()) + (ELLIPSIS if end < tail else "")
-        return Snippet(sanitize(body), [])
+        return Snippet(text[:end].strip() + (ELLIPSIS if end < tail else ""))
     # Score a fragment around each match by the distinct words it covers, then hits.
     candidates = []
     for first, last in spans:
@@ -198,17 +202,41 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
         if len(chosen) == MAX_FRAGMENTS:
             break
     chosen.sort()
-    pieces = []
-    for start, end in chosen:
-        prefix = ELLIPSIS + " " if start > head else ""
-        suffix = " " + ELLIPSIS if end < tail else ""
-        pieces.append(prefix + _render(text, start, end, spans).strip() + suffix)
-    markup = " ".join(pieces).replace(ELLIPSIS + " " + ELLIPSIS, ELLIPSIS)
-    shown = [{"start": a, "end": b} for a, b in spans if any(s <= a and b <= e for s, e in chosen)]
-    return Snippet(sanitize(markup), shown)
+    parts: list[str] = []
+    marks: list[tuple[int, int]] = []
+    length = 0
+    for number, (start, end) in enumerate(chosen):
+        fragment, inside = _fragment(text, start, end, spans)
+        # An ellipsis where text is left out, one between two fragments, none doubling the text's own.
+        if number:
+            gap = " " + ELLIPSIS + " "
+        else:
+            gap = ELLIPSIS + " " if start > head and not fragment.startswith(ELLIPSIS) else ""
+        length += len(gap)
+        marks.extend((first + length, last + length) for first, last in inside)
+        parts += [gap, fragment]
+        length += len(fragment)
+    if chosen[-1][1] < tail and not parts[-1].endswith(ELLIPSIS):
+        parts.append(" " + ELLIPSIS)
+    shown = tuple((a, b) for a, b in spans if any(s <= a and b <= e for s, e in chosen))
+    return Snippet("".join(parts), tuple(marks), shown)
 
 
 def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
-    """Return the whole of `text` as sanitised HTML with every match in <mark>."""
-    spans = find_matches(text, lang, match)
-    return Snippet(sanitize(_render(text, 0, len(text), spans)), [{"start": a, "end": b} for a, b in spans])
+    """Return the whole of `text` with every match in it, as data (see to_html)."""
+    spans = tuple(find_matches(text, lang, match))
+    return Snippet(text, spans, spans)
+
+
+# Bleach takes most of a millisecond per snippet: a page served from the result cache renders
+# the same snippets again, so their HTML is kept (a Snippet is immutable and hashable).
+@functools.lru_cache(maxsize=2048)
+def to_html(found: Snippet) -> str:
+    """Return `found` as sanitised HTML: its text escaped, every mark in <mark>."""
+    parts, cursor = [], 0
+    for first, last in found.marks:
+        parts.append(html.escape(found.text[cursor:first]))
+        parts.append("<mark>" + html.escape(found.text[first:last]) + "</mark>")
+        cursor = last
+    parts.append(html.escape(found.text[cursor:]))
+    return sanitize("".join(parts))

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from markupsafe import Markup
 from werkzeug.http import HTTP_STATUS_CODES
 
-from search import auth, contract, query
+from search import auth, contract, query, snippets
 
 bp = Blueprint("web", __name__)
 
@@ -56,6 +56,14 @@ def page_window(current: int, last: int, around: int = 2) -> list[int | None]:
     return window
 
 
+@bp.app_template_filter("snippet_html")
+def snippet_html(snippet: snippets.Snippet) -> Markup:
+    """Return a snippet as HTML for a page: only what snippets.to_html made is marked safe."""
+    if not isinstance(snippet, snippets.Snippet):
+        raise TypeError(f"snippet_html renders a snippets.Snippet, not {type(snippet).__name__}")
+    return Markup(snippets.to_html(snippet))
+
+
 @bp.get("/")
 @bp.get("/search")
 def search_page():
@@ -92,7 +100,6 @@ def search_page():
         filtered=filtered,
         search_url=search_url,
         doc_args=search_args(args),
-        Markup=Markup,
     ), 400 if problem else 200
 
 
@@ -108,7 +115,7 @@ def document_page(doc_id: str):
         doc=stored,
         q=q,
         back=url_for("web.search_page", **search_args(request.args)),
-        body=Markup(highlighted.html),
+        body=highlighted,
         matches=len(highlighted.matches),
     )
 

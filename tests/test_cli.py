@@ -177,3 +177,13 @@ def test_file_names_cannot_forge_lines_or_drive_the_terminal(tmp_path, capsys, m
     assert main(["search", "terminal"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "title\\x1b[2J\\x1b[31mred.txt" in out
+
+
+def test_search_shows_matches_in_brackets_and_the_text_as_written(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text('The <b>rover</b> & "lander" &amp; relocating slowly.\n', encoding="utf-8")
+    indexer.reindex(corpus, tmp_path / "ix")
+    done = run("search", "relocate", env={"SEEDSEARCH_INDEX_DIR": str(tmp_path / "ix")})
+    assert done.returncode == 0
+    assert 'The <b>rover</b> & "lander" &amp; [relocating] slowly.' in done.stdout

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from whoosh import query as whoosh_query
 from whoosh.query.compound import DefaultOr
 
-from search import evaluate, indexer, query, ranking
+from search import deadline, evaluate, expansion, indexer, parsing, query, ranking
 from search.analysis import analyze
 
 WORDS = [
@@ -107,8 +107,10 @@ def lowered(q: whoosh_query.Query) -> whoosh_query.Query:
 
 
 def expand(searcher, q: str, match: str = "all") -> whoosh_query.Query:
-    langs = query.languages(searcher.reader())
-    return lowered(query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse(q, match)))
+    langs = expansion.languages(searcher.reader())
+    return lowered(
+        expansion.Expander(searcher.reader(), langs, deadline.Deadline()).expand_all(parsing.parse(q, match))
+    )
 
 
 @pytest.mark.parametrize("q", QUERIES)
@@ -151,7 +153,7 @@ def test_filters_restrict_without_scoring(searcher):
 
 def test_out_of_time_stops_the_run(searcher):
     def out_of_time():
-        raise query.QueryError(query.TOO_SLOW)
+        raise query.QueryError(deadline.TOO_SLOW)
 
     with pytest.raises(query.QueryError):
         evaluate.run(searcher, whoosh_query.Term("body_en", "flow"), 10, searcher.weighting, out_of_time)
@@ -239,7 +241,9 @@ def _bm25f(searcher, docnum: int, word: str, title_weight: float) -> float:
 
 def test_fields_score_bm25f(searcher):
     for word in ("flow", "the", "wing"):
-        field_query = ranking.Fields([query._Term("title_en", word, boost=2.0), query._Term("body_en", word)])
+        field_query = ranking.Fields(
+            [deadline.ClockedTerm("title_en", word, boost=2.0), deadline.ClockedTerm("body_en", word)]
+        )
         mine, total = evaluate.run(searcher, field_query, 1000, searcher.weighting, lambda: None)
         assert total > 0
         for hit in mine:
@@ -248,8 +252,10 @@ def test_fields_score_bm25f(searcher):
 
 
 def test_documents_with_every_word_come_first(searcher):
-    langs = query.languages(searcher.reader())
-    expanded = query._Expander(searcher.reader(), langs, query.Deadline()).expand_all(query.parse("flutter orbit"))
+    langs = expansion.languages(searcher.reader())
+    expanded = expansion.Expander(searcher.reader(), langs, deadline.Deadline()).expand_all(
+        parsing.parse("flutter orbit")
+    )
     assert isinstance(expanded, ranking.Coordinated)
     mine, total = evaluate.run(searcher, expanded, 1000, searcher.weighting, lambda: None)
     every = searcher.search(lowered(expanded), limit=None)

@@ -23,7 +23,7 @@ from whoosh.collectors import TopCollector
 from whoosh.filedb.filestore import RamStorage
 from whoosh.query import Phrase
 
-from search import create_app, indexer, query
+from search import create_app, deadline, expansion, indexer, parsing, query, spelling
 
 TIME_LIMIT = 2.0
 # Answered within the time limit plus what is not on its clock: parsing, snippets, rendering.
@@ -246,15 +246,15 @@ def test_phrase_matching_stops_at_the_deadline():
     # Whoosh's TimeLimitCollector looks at the clock only between hits; a phrase that matches
     # nothing walks every document before the first one. The clocked terms stop it anyway.
     ix = _phrase_index()
-    phrase = query._Phrase("body", ["alpha", "alpha", "beta"])
+    phrase = deadline.ClockedPhrase("body", ["alpha", "alpha", "beta"])
     with ix.searcher() as searcher:
         context = searcher.context()
-        context.deadline = query.Deadline(0)
+        context.deadline = deadline.Deadline(0)
         with pytest.raises(query.QueryError, match="took too long"):
             searcher.search_with_collector(phrase, TopCollector(10), context)
-        context.deadline = query.Deadline(60)
+        context.deadline = deadline.Deadline(60)
         clocked = TopCollector(10)
-        searcher.search_with_collector(query._Phrase("body", ["alpha", "beta"]), clocked, context)
+        searcher.search_with_collector(deadline.ClockedPhrase("body", ["alpha", "beta"]), clocked, context)
         plain = searcher.search(Phrase("body", ["alpha", "beta"]), limit=10)
         assert [hit.docnum for hit in clocked.results()] == [hit.docnum for hit in plain]
 
@@ -262,16 +262,16 @@ def test_phrase_matching_stops_at_the_deadline():
 def test_vocabulary_walks_stop_at_the_deadline(app):
     reader = app.extensions["seedsearch"].get().reader()
     for q in ("*a*", "a*", "zzzz~2"):
-        expander = query._Expander(reader, ["en"], query.Deadline(0))
+        expander = expansion.Expander(reader, ["en"], deadline.Deadline(0))
         with pytest.raises(query.QueryError, match="took too long"):
-            expander.expand_all(query.parse(q))
+            expander.expand_all(parsing.parse(q))
 
 
 def test_suggestions_are_skipped_when_out_of_time(app):
     searcher = app.extensions["seedsearch"].get()
-    parsed = query.parse("relocatoin")
-    assert query.suggest(searcher, parsed, "relocatoin", query.Deadline(60)) == "relocating"
-    assert query.suggest(searcher, parsed, "relocatoin", query.Deadline(0)) is None
+    parsed = parsing.parse("relocatoin")
+    assert spelling.suggest(searcher, parsed, "relocatoin", deadline.Deadline(60)) == "relocating"
+    assert spelling.suggest(searcher, parsed, "relocatoin", deadline.Deadline(0)) is None
 
 
 def test_search_counts_matches_on_the_clock(client):

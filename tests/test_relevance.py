@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import write
 
-from search import indexer, query
+from search import focus, indexer, query, snippets, spelling
 from search.config import load
 
 CONFIG = load({}, environ={})
@@ -63,7 +63,7 @@ def test_phrases_with_common_words_are_exact(searchers, q, expected):
 
 def test_phrase_highlights_its_common_words(searchers):
     result = query.search(searchers, query.SearchRequest(q='"moved in Moscow"'), CONFIG)
-    assert "<mark>moved in Moscow</mark>" in result.hits[0].snippet
+    assert "<mark>moved in Moscow</mark>" in snippets.to_html(result.hits[0].snippet)
 
 
 @pytest.mark.parametrize(
@@ -122,9 +122,9 @@ def test_a_pasted_paragraph_is_answered_from_its_informative_words(searchers):
 
 
 def test_a_query_with_many_words_says_which_it_used(searchers):
-    words = [f"word{i}" for i in range(query.MAX_QUERY_TERMS + 10)] + ["liver", "receptor"]
+    words = [f"word{i}" for i in range(focus.MAX_QUERY_TERMS + 10)] + ["liver", "receptor"]
     result = query.search(searchers, query.SearchRequest(q=" ".join(words)), CONFIG)
-    assert result.used_words is not None and len(result.used_words) <= query.MAX_QUERY_TERMS
+    assert result.used_words is not None and len(result.used_words) <= focus.MAX_QUERY_TERMS
     # Words the index has are the most informative; words it lacks are left out first.
     assert {"liver", "receptor"} <= set(result.used_words)
     assert result.hits[0].path == "il6.txt"
@@ -137,7 +137,7 @@ def test_no_suggestion_from_a_deleted_document(tmp_path):
     indexer.reindex(root, tmp_path / "ix")
     searchers = query.Searchers(tmp_path / "ix")
     assert query.search(searchers, query.SearchRequest(q="hovercraftt"), CONFIG).suggestion == "hovercraft"
-    assert query.complete(searchers, "hoverc", CONFIG) == ["hovercraft"]
+    assert spelling.complete(searchers, "hoverc", CONFIG) == ["hovercraft"]
     (root / "gone.txt").unlink()
     indexer.reindex(root, tmp_path / "ix")
     searchers = query.Searchers(tmp_path / "ix")
@@ -145,4 +145,4 @@ def test_no_suggestion_from_a_deleted_document(tmp_path):
         searchers.get().reader().field_terms("words")
     )
     assert query.search(searchers, query.SearchRequest(q="hovercraftt"), CONFIG).suggestion is None
-    assert query.complete(searchers, "hoverc", CONFIG) == []
+    assert spelling.complete(searchers, "hoverc", CONFIG) == []

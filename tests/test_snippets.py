@@ -24,21 +24,22 @@ def terms(**by_lang) -> snippets.MatchTerms:
 def test_stemmed_variants_are_marked():
     text = "We relocate. They relocated. Relocating is hard; relocation takes time."
     result = snippets.snippet(text, "en", terms(en={"reloc"}))
-    assert marked(result.html) == ["relocate", "relocated", "Relocating", "relocation"]
+    assert marked(snippets.to_html(result)) == ["relocate", "relocated", "Relocating", "relocation"]
 
 
 def test_phrase_is_marked_as_one_span_and_scattered_words_are_not():
     text = "The layer near the wall is thin. A boundary layer forms on the plate. Boundary conditions differ."
     match = snippets.MatchTerms(terms={}, phrases={"en": {("boundari", "layer")}})
     result = snippets.snippet(text, "en", match)
-    assert marked(result.html) == ["boundary layer"]
+    assert marked(snippets.to_html(result)) == ["boundary layer"]
 
 
 def test_match_offsets_point_into_the_text():
     text = "Alpha beta gamma. Delta relocating epsilon."
     result = snippets.snippet(text, "en", terms(en={"reloc"}))
     (span,) = result.matches
-    assert text[span["start"] : span["end"]] == "relocating"
+    start, end = span
+    assert text[start:end] == "relocating"
 
 
 def test_best_passage_of_a_2mb_document_whose_only_match_is_near_the_end():
@@ -48,15 +49,15 @@ def test_best_passage_of_a_2mb_document_whose_only_match_is_near_the_end():
     started = time.perf_counter()
     result = snippets.snippet(text, "en", terms(en={"ornithopt"}))
     elapsed = time.perf_counter() - started
-    assert marked(result.html) == ["ornithopter"]
-    assert result.html.startswith("… ") and result.html.endswith(" …")
+    assert marked(snippets.to_html(result)) == ["ornithopter"]
+    assert snippets.to_html(result).startswith("… ") and snippets.to_html(result).endswith(" …")
     assert elapsed < 2.0  # only the windows around candidate hits are analysed
 
 
 def test_fragments_are_cut_at_word_boundaries():
     words = " ".join(f"word{i}" for i in range(400))
     text = words + " relocating " + words
-    html = snippets.snippet(text, "en", terms(en={"reloc"})).html
+    html = snippets.to_html(snippets.snippet(text, "en", terms(en={"reloc"})))
     inner = html.removeprefix("… ").removesuffix(" …").replace("<mark>", "").replace("</mark>", "")
     tokens = inner.split()
     assert all(token.startswith("word") or token == "relocating" for token in tokens)
@@ -65,20 +66,20 @@ def test_fragments_are_cut_at_word_boundaries():
 
 def test_fragment_prefers_sentence_start():
     text = "First sentence is here. " * 20 + "The glider landed softly on the grass. More text. " * 3
-    html = snippets.snippet(text, "en", terms(en={"glider"})).html
+    html = snippets.to_html(snippets.snippet(text, "en", terms(en={"glider"})))
     assert "The <mark>glider</mark> landed" in html
     assert html.startswith("… The ")
 
 
 def test_no_ellipsis_where_only_whitespace_is_left_out():
     whole = snippets.snippet("\n  Notes on the glacier survey, day 3.\n\n", "en", terms(en=["glacier"]))
-    assert whole.html == "Notes on the <mark>glacier</mark> survey, day 3."
+    assert snippets.to_html(whole) == "Notes on the <mark>glacier</mark> survey, day 3."
     unmatched = snippets.snippet("A short note.\n", "en", terms())
-    assert unmatched.html == "A short note."
+    assert snippets.to_html(unmatched) == "A short note."
     cut = snippets.snippet(
         "Intro.\n" + "Filler words here. " * 30 + "The glacier moved.\n", "en", terms(en=["glacier"])
     )
-    assert cut.html == "… The <mark>glacier</mark> moved."
+    assert snippets.to_html(cut) == "… The <mark>glacier</mark> moved."
 
 
 @pytest.mark.parametrize(
@@ -87,16 +88,16 @@ def test_no_ellipsis_where_only_whitespace_is_left_out():
 )
 def test_document_text_is_always_escaped(hostile):
     text = f"Relocating {hostile} here."
-    html = snippets.snippet(text, "en", terms(en={"reloc"})).html
+    html = snippets.to_html(snippets.snippet(text, "en", terms(en={"reloc"})))
     assert "<script" not in html and "<img" not in html and "<svg" not in html and "<b>" not in html
     assert html.count("<") == html.count("<mark>") + html.count("</mark>")
-    whole = snippets.highlight_all(text, "en", terms(en={"reloc"})).html
+    whole = snippets.to_html(snippets.highlight_all(text, "en", terms(en={"reloc"})))
     assert whole.count("<") == whole.count("<mark>") + whole.count("</mark>")
 
 
 def test_russian_inflections_are_marked():
     text = "Россия и России, Россией и о России."
-    html = snippets.snippet(text, "ru", terms(ru={"росс"})).html
+    html = snippets.to_html(snippets.snippet(text, "ru", terms(ru={"росс"})))
     assert marked(html) == ["Россия", "России", "Россией", "России"]
 
 
@@ -108,4 +109,33 @@ def test_phrase_query_end_to_end(tmp_path):
     )
     indexer.reindex(tmp_path / "c", tmp_path / "ix")
     result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q='"boundary layer"'), CONFIG)
-    assert marked(result.hits[0].snippet) == ["boundary layer"]
+    assert marked(snippets.to_html(result.hits[0].snippet)) == ["boundary layer"]
+
+
+def test_the_search_returns_snippets_as_data_and_html_is_made_at_the_edge(tmp_path):
+    write(tmp_path / "c", "a.txt", 'The <b>rover</b> & "lander" relocating slowly.\n')
+    indexer.reindex(tmp_path / "c", tmp_path / "ix")
+    (hit,) = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="relocate"), CONFIG).hits
+    found = hit.snippet
+    assert found.text == 'The <b>rover</b> & "lander" relocating slowly.'  # the text as written, not HTML
+    assert [found.text[start:end] for start, end in found.marks] == ["relocating"]
+    body = 'The <b>rover</b> & "lander" relocating slowly.\n'
+    assert [body[start:end] for start, end in found.matches] == ["relocating"]
+    assert snippets.to_html(found) == (
+        "The &lt;b&gt;rover&lt;/b&gt; &amp; &quot;lander&quot; <mark>relocating</mark> slowly."
+    )
+
+
+def test_marks_point_into_the_snippet_text_across_fragments():
+    text = "The glider flew. " + "Filler words here. " * 40 + "A second glider landed. " + "More filler. " * 40
+    found = snippets.snippet(text, "en", terms(en={"glider"}))
+    assert found.text.startswith("The glider flew.") and " … " in found.text and found.text.endswith(" …")
+    assert [found.text[start:end] for start, end in found.marks] == ["glider", "glider"]
+    assert [text[start:end] for start, end in found.matches] == ["glider", "glider"]
+
+
+def test_the_document_own_ellipsis_is_not_doubled():
+    sentence = "The glider" + " and" * 50 + " paused…"
+    text = "Filler words here. " * 30 + sentence + " More filler here." * 30
+    found = snippets.snippet(text, "en", terms(en={"glider"}))
+    assert found.text == "… " + sentence

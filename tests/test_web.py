@@ -6,6 +6,8 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from flask import template_rendered
+from markupsafe import Markup
 
 from search import contract, create_app, web
 
@@ -166,3 +168,15 @@ def test_several_types_filter_and_stay_in_links(client):
     wrong = client.get("/search?q=relocate&type=spreadsheet")
     allowed = f"Type must be one of {', '.join(contract.TYPES)}, not &#39;spreadsheet&#39;"
     assert wrong.status_code == 400 and allowed in wrong.get_data(as_text=True)
+
+
+def test_templates_mark_only_snippet_html_safe(app, client):
+    seen = []
+    with template_rendered.connected_to(lambda sender, template, context, **extra: seen.append(context), app):
+        assert client.get("/search?q=relocate").status_code == 200
+        document = re.search(r'href="(/doc/[^"]+)"', client.get("/search?q=putin").get_data(as_text=True)).group(1)
+        assert "<mark>Putin</mark>" in client.get(document.replace("&amp;", "&")).get_data(as_text=True)
+    # No page gets the Markup constructor, with which it could mark any text safe.
+    assert len(seen) == 3 and all(value is not Markup for context in seen for value in context.values())
+    with app.app_context(), pytest.raises(TypeError, match="snippets.Snippet"):
+        web.snippet_html("<script>alert(1)</script>")

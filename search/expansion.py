@@ -1,0 +1,225 @@
+"""Expand a language-neutral query over the languages the index holds, with bounded work.
+
+Each word becomes that language's stem in `title_<lang>` (weighted TITLE_BOOST) and
+`body_<lang>`. Wildcards and fuzzy terms are expanded against the unstemmed vocabulary
+(`words`), with caps, so no query can ask for unbounded work, and the vocabulary walks
+watch the search's Deadline.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+
+from whoosh import query
+from whoosh.query.compound import DefaultOr
+
+from search import ranking, snippets
+from search.analysis import LANGUAGES, analyze, body_field, title_field
+from search.deadline import ClockedPhrase, ClockedTerm, Deadline
+from search.errors import QueryError, TooBroad
+from search.parsing import MAX_FUZZY_CHARS
+
+# BM25F (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
+# Chosen on cranfield, cisi and cacm (bench/RESULTS.md), checked on med, npl and scifact.
+TITLE_BOOST = 2.0
+MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
+MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
+MAX_PATTERNS = 16  # wildcard and fuzzy terms in one query; each one walks the vocabulary
+MAX_SCANNED_WORDS = 20_000  # vocabulary a wildcard may walk before we refuse it
+SCAN_CHECK_EVERY = 1024  # vocabulary words walked between two looks at the clock
+MAX_FUZZY_DISTANCE = 2
+
+# On small indexes Whoosh 2.7's Or pre-loads scores into an array, and with
+# phrase clauses mixed in, documents silently drop out of the top N (Cranfield:
+# recall@100 fell from 0.75 to 0.65). The binary tree of unions is always right.
+Or = DefaultOr
+
+
+def languages(reader) -> list[str]:
+    """Return the languages that have documents in the index."""
+    names = set(reader.indexed_field_names())
+    return [lang for lang in LANGUAGES if body_field(lang) in names or title_field(lang) in names]
+
+
+class Expander:
+    """Turn a neutral query into one over the index's language fields."""
+
+    def __init__(self, reader, languages: Iterable[str], deadline: Deadline):
+        self.reader = reader
+        self.languages = tuple(languages)
+        self.deadline = deadline  # the search's own: the vocabulary walks stop when it has passed
+        self.expansions = 0  # words this query's patterns have turned into so far
+
+    def expand_all(self, q: query.Query) -> query.Query:
+        """Return `q` over the language fields, refusing up front a query with too many patterns."""
+        patterns = sum(isinstance(leaf, (query.FuzzyTerm, query.Prefix, query.Wildcard)) for leaf in q.leaves())
+        if patterns > MAX_PATTERNS:
+            raise TooBroad(f"a query may have at most {MAX_PATTERNS} wildcard and fuzzy words")
+        return self.expand(q)
+
+    def expand(self, q: query.Query) -> query.Query:
+        """Return `q` over the language fields."""
+        if isinstance(q, query.Every):
+            raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
+        if isinstance(q, query.Phrase):
+            return self._phrase(q)
+        if isinstance(q, query.FuzzyTerm):
+            words = self._fuzzy_words(q)
+            return self._words(q.fieldname, words, q.boost)
+        if isinstance(q, query.Prefix):
+            return self._words(q.fieldname, self._prefix_words(q.text), q.boost)
+        if isinstance(q, query.Wildcard):
+            return self._words(q.fieldname, self._wildcard_words(q.text), q.boost)
+        if isinstance(q, query.Term):
+            return self._words(q.fieldname, [q.text], q.boost)
+        if isinstance(q, query.CompoundQuery):
+            return self._compound(q)
+        if isinstance(q, query.Not):
+            return query.Not(self.expand(q.query))
+        if isinstance(q, (query.AndNot, query.AndMaybe, query.Require, query.Otherwise)):
+            return q.__class__(self.expand(q.a), self.expand(q.b)).normalize()
+        if q is query.NullQuery or isinstance(q, type(query.NullQuery)):
+            return q
+        raise QueryError(f"this kind of query is not supported ({type(q).__name__})")
+
+    def _compound(self, q: query.CompoundQuery) -> query.Query:
+        # Exclusions apply to their whole group, whether the group is AND or OR:
+        # "a b -c" means (a, b) without c in both modes.
+        subs = [self.expand(sub) for sub in q.subqueries]
+        excluded = [sub.query for sub in subs if isinstance(sub, query.Not)]
+        kept = [sub for sub in subs if not isinstance(sub, query.Not)]
+        if not kept:
+            return query.Not(Or(excluded).normalize())
+        if isinstance(q, ranking.Coordinated):
+            kind = ranking.Coordinated
+        else:
+            kind = Or if isinstance(q, query.Or) else q.__class__
+        combined = kind(kept, boost=q.boost).normalize()
+        if excluded:
+            combined = query.AndNot(combined, Or(excluded).normalize())
+        return combined
+
+    def _fields(self, fieldname: str, lang: str) -> list[tuple[str, float]]:
+        if fieldname == "title":
+            return [(title_field(lang), 1.0)]
+        return [(title_field(lang), TITLE_BOOST), (body_field(lang), 1.0)]
+
+    def _words(self, fieldname: str, words: list[str], boost: float = 1.0) -> query.Query:
+        clauses = []
+        for lang in self.languages:
+            stems = {tuple(analyze(word, lang)) for word in words}
+            stems.discard(())
+            fields = self._fields(fieldname, lang)
+            for stem in stems:
+                if len(stem) == 1:
+                    terms = [ClockedTerm(name, stem[0], boost=weight) for name, weight in fields]
+                    clauses.append(ranking.Fields(terms, boost=boost) if len(terms) > 1 else terms[0].with_boost(boost))
+                else:
+                    clauses.extend(ClockedPhrase(name, list(stem), boost=weight * boost) for name, weight in fields)
+        return Or(clauses).normalize() if clauses else query.NullQuery
+
+    def _phrase(self, q: query.Phrase) -> query.Query:
+        clauses = []
+        for lang in self.languages:
+            stems = [stem for word in q.words for stem in analyze(word, lang)]
+            if not stems:
+                continue
+            for name, weight in self._fields(q.fieldname, lang):
+                if len(stems) == 1:
+                    clauses.append(ClockedTerm(name, stems[0], boost=weight * q.boost))
+                else:
+                    clauses.append(ClockedPhrase(name, stems, slop=q.slop, boost=weight * q.boost))
+        return Or(clauses).normalize() if clauses else query.NullQuery
+
+    def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:
+        """Yield the vocabulary words in `candidates` that `keep` accepts, watching the clock."""
+        for count, btext in enumerate(candidates):
+            if count % SCAN_CHECK_EVERY == 0:
+                self.deadline.check()
+            word = btext.decode("utf-8")
+            if keep is None or keep(word):
+                yield word
+
+    def _most_frequent(self, words: Iterable[str], what: str) -> list[str]:
+        found = []
+        for word in words:
+            if len(found) == MAX_SCANNED_WORDS:
+                raise QueryError(f"{what} matches too many words; add more letters")
+            found.append(word)
+        ranked = []
+        for count, word in enumerate(found):
+            if count % SCAN_CHECK_EVERY == 0:
+                self.deadline.check()
+            ranked.append((-self.reader.doc_frequency("words", word), word))
+        ranked.sort()  # ties keep vocabulary order
+        chosen = [word for _, word in ranked[:MAX_EXPANSIONS]]
+        # Each word becomes a clause per language and field; many patterns together
+        # would make a query too big to run, whatever the time limit.
+        self.expansions += len(chosen)
+        if self.expansions > MAX_QUERY_EXPANSIONS:
+            raise TooBroad(
+                "the wildcard and fuzzy words in this query match too many words together; use fewer or longer ones"
+            )
+        return chosen
+
+    def _prefix_words(self, prefix: str) -> list[str]:
+        if not prefix:
+            raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
+        return self._most_frequent(self._scan(self.reader.expand_prefix("words", prefix)), f"'{prefix}*'")
+
+    def _wildcard_words(self, pattern: str) -> list[str]:
+        if not pattern.strip("*?"):
+            raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
+        # What whoosh.query.Wildcard does, but watching the clock: a leading '*' walks the whole vocabulary.
+        literal = re.match(r"[^*?\[]*", pattern).group()
+        candidates = self.reader.expand_prefix("words", literal) if literal else self.reader.lexicon("words")
+        matches = re.compile(fnmatch.translate(pattern)).match
+        return self._most_frequent(self._scan(candidates, matches), f"'{pattern}'")
+
+    def _fuzzy_words(self, q: query.FuzzyTerm) -> list[str]:
+        if len(q.text) > MAX_FUZZY_CHARS:
+            raise QueryError(f"a fuzzy word may have at most {MAX_FUZZY_CHARS} letters")
+        maxdist = min(max(int(q.maxdist), 1), MAX_FUZZY_DISTANCE)
+        prefix = min(q.prefixlength, len(q.text))
+        return self._most_frequent(self._within(q.text, maxdist, prefix), f"'{q.text}~'")
+
+    def _within(self, text: str, maxdist: int, prefix: int) -> Iterator[str]:
+        # Per segment, where Whoosh walks the vocabulary with an automaton; across
+        # segments it would compare every word in Python.
+        seen = set()
+        for leaf, _ in self.reader.leaf_readers():
+            self.deadline.check()
+            for count, word in enumerate(leaf.terms_within("words", text, maxdist, prefix=prefix)):
+                if count % SCAN_CHECK_EVERY == 0:
+                    self.deadline.check()
+                if word not in seen:
+                    seen.add(word)
+                    yield word
+
+
+def match_terms(q: query.Query) -> snippets.MatchTerms:
+    """Return, per language, the stems and phrases a result's text should have highlighted."""
+    terms: dict[str, set[str]] = {}
+    phrases: dict[str, set[tuple[str, ...]]] = {}
+
+    def walk(node):
+        if isinstance(node, query.Not):
+            return
+        if isinstance(node, query.AndNot):
+            walk(node.a)
+            return
+        if isinstance(node, (query.Term, query.Phrase)) and node.fieldname.startswith("body_"):
+            lang = node.fieldname.removeprefix("body_")
+            if isinstance(node, query.Phrase):
+                phrases.setdefault(lang, set()).add(tuple(node.words))
+            else:
+                terms.setdefault(lang, set()).add(node.text)
+            return
+        if not node.is_leaf():
+            for sub in node.children():
+                walk(sub)
+
+    walk(q)
+    return snippets.MatchTerms(terms=terms, phrases=phrases)

@@ -1,0 +1,96 @@
+"""Parse the Seedsearch query language safely into a language-neutral query, and relax it.
+
+A query is parsed once against a neutral schema whose fields keep the user's words as
+typed (lowercased); expansion.py then turns it into one over the index's languages.
+"""
+
+from __future__ import annotations
+
+import re
+
+from whoosh import fields, qparser, query
+
+from search import ranking
+from search.analysis import word_analyzer
+from search.errors import QueryError
+
+MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
+# A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
+TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
+# A '*' or '?' touching no letter ("(MEDLARS)?", a pasted list's "* item") is punctuation too,
+# when the query has words besides; a lone '*' is still refused as a wildcard without letters.
+LOOSE_WILDCARD = re.compile(r"(?<!\w)[*?]+(?!\w)")
+WORD = re.compile(r"\w")
+# '-word' excludes; a '-' inside a word or standing alone is text.
+MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class CoordinatedGroup(qparser.syntax.AndGroup):
+    """Words side by side (no operator between them) make a Coordinated query; an explicit AND stays And."""
+
+    qclass = ranking.Coordinated
+
+
+def _parser(group) -> qparser.QueryParser:
+    # A word the analyzer splits ("IL-6", "U.S.") is a phrase of its parts, so "IL-6" never matches IL-1.
+    text = fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase")
+    neutral = fields.Schema(text=text, title=fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase"))
+    parser = qparser.QueryParser("text", neutral, group=group)
+    for plugin in (qparser.RangePlugin, qparser.EveryPlugin, qparser.SingleQuotePlugin, qparser.BoostPlugin):
+        parser.remove_plugin_class(plugin)
+    parser.add_plugin(qparser.FuzzyTermPlugin())
+    return parser
+
+
+_PARSERS = {"all": _parser(CoordinatedGroup), "any": _parser(qparser.OrGroup)}
+
+
+def clean(text: str) -> str:
+    """Return the query text with control characters and punctuation-only marks neutralised."""
+    text = CONTROL.sub(" ", text)
+    text = TRAILING_QUESTION.sub("", text)
+    # Boosts are not part of the query language: "wing^3" is the words wing and 3, not a phrase of them.
+    text = text.replace("^", " ")
+    if WORD.search(text):
+        text = LOOSE_WILDCARD.sub(" ", text)
+    return MINUS.sub("NOT ", text)
+
+
+def parse(text: str, match: str = "all") -> query.Query:
+    """Parse `text` in the Seedsearch query language into a language-neutral query."""
+    try:
+        return _PARSERS[match].parse(clean(text))
+    except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.
+        raise QueryError(
+            f"could not understand this query ({type(error).__name__}); check quotes and brackets"
+        ) from None
+
+
+def positive(q: query.Query) -> bool:
+    """Return whether `q` can match anything on its own (is not purely negative)."""
+    return not isinstance(q, query.Not)
+
+
+def plain_terms(q: query.Query) -> list[query.Term]:
+    """Return the plain word terms of the neutral query that are not excluded."""
+    if isinstance(q, query.Not):
+        return []
+    if isinstance(q, query.AndNot):
+        return plain_terms(q.a)
+    if type(q) is query.Term:
+        return [q]
+    if q.is_leaf():
+        return []
+    return [term for sub in q.children() for term in plain_terms(sub)]
+
+
+def fuzzy(q: query.Query) -> query.Query:
+    """Return `q` with every plain word made fuzzy, for zero-result recovery."""
+
+    def soften(node):
+        if type(node) is query.Term and 4 <= len(node.text) <= MAX_FUZZY_CHARS:
+            return query.FuzzyTerm(node.fieldname, node.text, maxdist=1 if len(node.text) < 7 else 2, prefixlength=1)
+        return node
+
+    return q.accept(soften)

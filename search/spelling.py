@@ -1,0 +1,96 @@
+"""Spelling help: a correction for the words the index lacks, and completions of the last word typed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from itertools import islice
+
+from whoosh import query
+from whoosh.spelling import ReaderCorrector
+
+from search import scope as scoping
+from search.analysis import analyze, body_field
+from search.contract import MAX_COMPLETIONS
+from search.deadline import Deadline
+from search.errors import QueryError
+from search.expansion import languages
+from search.parsing import MAX_FUZZY_CHARS, plain_terms
+from search.searchers import Searchers
+
+MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
+MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
+LAST_WORD = re.compile(r"\w+$")
+
+
+def known(reader, word: str, langs: Iterable[str], frequency=None) -> bool:
+    """Return whether `word`, as typed or as any of its stems, is in the index (per `frequency`)."""
+    frequency = frequency or reader.doc_frequency
+    if frequency("words", word) > 0:
+        return True
+    return any(frequency(body_field(lang), stem) > 0 for lang in langs for stem in analyze(word, lang))
+
+
+def suggest(
+    searcher,
+    parsed: query.Query,
+    text: str,
+    deadline: Deadline,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> str | None:
+    """Return `text` with its unknown words replaced by the closest words `scope` shows, if any."""
+    reader = searcher.reader()
+    langs = languages(reader)
+    corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
+    frequency = reader.doc_frequency
+    if (visible := scoping.visible(searcher, scope)) is not None:
+        corrector, frequency = visible.corrector("words"), visible.doc_frequency
+    replacements, tried = [], 0
+    for term in plain_terms(parsed):
+        word = term.text
+        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or known(reader, word, langs, frequency):
+            continue
+        start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
+        if start is None or end is None or text[start:end].lower() != word:
+            continue
+        # A suggestion is a nicety: past the deadline or a handful of words, go without.
+        tried += 1
+        if tried > MAX_SUGGESTED_WORDS or deadline.left() <= 0:
+            return None
+        found = corrector.suggest(word, limit=1, maxdist=1 if len(word) <= 4 else 2, prefix=1)
+        if found:
+            typed = text[start:end]
+            replacement = found[0].capitalize() if typed[:1].isupper() else found[0]
+            replacements.append((start, end, replacement))
+    if not replacements:
+        return None
+    for start, end, replacement in sorted(replacements, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def complete(
+    searchers: Searchers,
+    text: str,
+    config: dict,
+    limit: int = MAX_COMPLETIONS,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> list[str]:
+    """Return `text` with its last word completed from the index vocabulary, most frequent words first."""
+    if len(text) > config["MAX_QUERY_CHARS"]:
+        raise QueryError(f"the query is longer than {config['MAX_QUERY_CHARS']} characters")
+    last = LAST_WORD.search(text)
+    if last is None or len(last.group()) < 2:
+        return []
+    typed = last.group()
+    prefix = typed.lower()
+    searcher = searchers.get()
+    reader = searcher.reader()
+    visible = scoping.visible(searcher, scope)
+    frequency = reader.doc_frequency if visible is None else visible.doc_frequency
+    words = [word.decode("utf-8") for word in islice(reader.expand_prefix("words", prefix), MAX_COMPLETION_SCAN)]
+    ranked = [(-count, word) for word in words if word != prefix and (count := frequency("words", word)) > 0]
+    words = [word for _, word in sorted(ranked)]
+    # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
+    head = typed if len(typed) == len(prefix) else prefix
+    return [text[: last.start()] + head + word[len(prefix) :] for word in words[:limit]]
