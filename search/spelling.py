@@ -19,6 +19,8 @@ from search.parsing import MAX_FUZZY_CHARS, plain_terms
 from search.searchers import Searchers
 
 MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
+MAX_SUGGESTED_QUERY_WORDS = 12  # longer queries get no "did you mean"
+WORDS = re.compile(r"\w+")
 MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
 LAST_WORD = re.compile(r"\w+$")
 
@@ -45,6 +47,8 @@ def suggest(
     frequency = reader.doc_frequency
     if (visible := scoping.visible(searcher, scope)) is not None:
         corrector, frequency = visible.corrector("words"), visible.doc_frequency
+    if len(WORDS.findall(text)) > MAX_SUGGESTED_QUERY_WORDS:
+        return None  # a pasted paragraph: correcting its rare words would only echo it back, changed
     replacements, tried = [], 0
     for term in plain_terms(parsed):
         word = term.text

@@ -118,6 +118,7 @@ def test_a_pasted_paragraph_is_answered_from_its_informative_words(searchers):
     assert len(long_query) == 3000
     result = query.search(searchers, query.SearchRequest(q=long_query), CONFIG)
     assert result.hits[0].path == "il6.txt"
+    assert result.suggestion is None  # no "did you mean" that echoes a whole paragraph back
     assert result.used_words is None or "liver" in result.used_words
 
 
@@ -146,3 +147,9 @@ def test_no_suggestion_from_a_deleted_document(tmp_path):
     )
     assert query.search(searchers, query.SearchRequest(q="hovercraftt"), CONFIG).suggestion is None
     assert spelling.complete(searchers, "hoverc", CONFIG) == []
+
+
+def test_did_you_mean_is_for_short_queries(searchers):
+    assert query.search(searchers, query.SearchRequest(q="receptr liver"), CONFIG).suggestion == "receptor liver"
+    pasted = "the acute phase receptr response in the liver " * 3  # 24 words: a pasted passage
+    assert query.search(searchers, query.SearchRequest(q=pasted), CONFIG).suggestion is None
