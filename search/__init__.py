@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from search import config as settings
+from search import evaluate
 from search.searchers import Searchers
 
 CONTENT_SECURITY_POLICY = (
@@ -27,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     conf = app.config["SEEDSEARCH"]
     app.extensions["seedsearch"] = Searchers(conf["INDEX_DIR"], cache_entries=conf["RESULT_CACHE"])
+    evaluate.set_array_cache(conf["ARRAY_CACHE_MB"])  # one cache per process, shared by its searches
     auth.init_app(app)  # first: every request's key is checked before any view runs
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)

@@ -63,5 +63,13 @@ class ResultCache:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
 
+    def resize(self, max_bytes: int) -> None:
+        """Hold about `max_bytes` from now on, forgetting the least recently used past it."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._items and self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+
     def __len__(self) -> int:
         return len(self._items)

@@ -32,6 +32,7 @@ SETTINGS: dict[str, tuple[Any, type]] = {
     "SEARCH_TIME_LIMIT": (5.0, float),
     "INDEX_PROCS": (0, int),
     "RESULT_CACHE": (256, int),
+    "ARRAY_CACHE_MB": (128, int),
     "KEYS_FILE": ("instance/keys.json", str),
     "SECRET_KEY": ("", str),
     "WATCH": (False, flag),

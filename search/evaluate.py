@@ -23,7 +23,15 @@ from search import cache, ranking, segments
 _STRIDE = 1 << 32  # a (docnum, position) pair as one integer: docnum * _STRIDE + position
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
-ARRAYS = cache.ResultCache(entries=100_000, max_bytes=48 * 1024 * 1024)
+# Sized by SEEDSEARCH_ARRAY_CACHE_MB when the app starts (set_array_cache): with every word indexed, a
+# busy mix at 100k documents keeps about 110 MB of postings and positions; at 48 MB its common words'
+# positions were decoded again and again (p50 55 ms against 7 ms at 160 MB, bench/RESULTS.md).
+ARRAYS = cache.ResultCache(entries=100_000, max_bytes=128 * 1024 * 1024)
+
+
+def set_array_cache(megabytes: int) -> None:
+    """Keep about `megabytes` of segment arrays in this process (0 keeps none)."""
+    ARRAYS.resize(megabytes * 1024 * 1024)
 
 
 class _Part:

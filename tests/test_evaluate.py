@@ -272,3 +272,19 @@ def test_documents_with_every_word_come_first(searcher):
     scores = [hit.score for hit in mine]
     assert scores[:first_without] == sorted(scores[:first_without], reverse=True)
     assert scores[first_without:] == sorted(scores[first_without:], reverse=True)
+
+
+def test_the_array_cache_is_sized_by_the_setting(corpus, index_dir):
+    from search import cache, create_app
+
+    before = evaluate.ARRAYS.max_bytes
+    try:
+        create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "ARRAY_CACHE_MB": 1})
+        assert evaluate.ARRAYS.max_bytes == 1024 * 1024
+    finally:
+        evaluate.set_array_cache(before // (1024 * 1024))
+    lru = cache.ResultCache(entries=10, max_bytes=300)
+    for key in "abc":
+        lru.put(key, key, size=100)
+    lru.resize(150)  # forgets the least recently used until it fits
+    assert len(lru) == 1 and lru.get("c") == "c" and lru.get("a") is None
