@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from search import create_app, indexer
 
@@ -45,6 +48,26 @@ def write(root: Path, relpath: str, content: str | bytes, mtime: float | None = 
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass  # a line per request would only fill the captured log
+
+
+@contextlib.contextmanager
+def serving(app, quiet: bool = False) -> Iterator[str]:
+    """Serve `app` from a real HTTP server on a free 127.0.0.1 port; yield its base URL."""
+    handler = _QuietHandler if quiet else WSGIRequestHandler
+    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+    thread = threading.Thread(target=httpd.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
 
 
 class _MarkupAudit(HTMLParser):

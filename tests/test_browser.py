@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import missing, write
-from werkzeug.serving import make_server
+from conftest import missing, serving, write
 
 from search import create_app, indexer
 
@@ -85,15 +83,8 @@ def server(tmp_path_factory) -> Iterator[str]:
     build_corpus(corpus)
     indexer.reindex(corpus, index)
     app = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index)})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url
 
 
 DESKTOP = {"viewport": {"width": 1100, "height": 800}}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import serving
 from test_keys import ENG_ONLY, HR_ONLY, build_corpus
-from werkzeug.serving import make_server
 
 from search import create_app, indexer, keys
 
@@ -25,15 +24,8 @@ def served(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
     app = create_app(
         {"CORPUS_DIR": str(base / "corpus"), "INDEX_DIR": str(base / "index"), "KEYS_FILE": str(store.path)}
     )
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="keys-live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", made
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serving(app) as url:
+        yield url, made
 
 
 def test_sign_in_and_out_with_chromium(browser, served, tmp_path):

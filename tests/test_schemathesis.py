@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
-from conftest import TOKEN
-from werkzeug.serving import WSGIRequestHandler, make_server
+from conftest import TOKEN, serving
 
 from search import create_app
 
@@ -45,11 +43,6 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "409", "413",
 """
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass  # a line per request would only fill the captured log
-
-
 @pytest.fixture
 def live(corpus, index_dir):
     """Return the base URL of the app served by a real HTTP server on a free 127.0.0.1 port."""
@@ -58,15 +51,8 @@ def live(corpus, index_dir):
     # document's limits follow the settings, so a shorter limit keeps every request within reach.
     settings = {"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "ADMIN_TOKEN": TOKEN, "MAX_QUERY_CHARS": 4000}
     app = create_app(settings)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", app
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with serving(app, quiet=True) as url:
+        yield url, app
 
 
 def test_schemathesis_finds_no_failure(live, tmp_path):
