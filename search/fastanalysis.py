@@ -1,15 +1,16 @@
 """Run Whoosh analyzers made of known parts as a few list operations, with the same output.
 
 Whoosh runs every token through a chain of generators, one per filter; for the
-analyzers Seedsearch builds (RegexTokenizer, LowercaseFilter, StopFilter,
-StemFilter, CharsetFilter) that chain is most of the cost of indexing and of
-finding matches for snippets. Each of those filters maps or drops one word at a
-time, so the whole chain is one function of the token, which is cached; only
-StopFilter's renumbering of positions looks at neighbours.
+analyzers Seedsearch builds (RegexTokenizer, LowercaseFilter, StemFilter,
+CharsetFilter) that chain is most of the cost of indexing and of finding matches
+for snippets. Each of those filters maps one word to one word, so the whole chain
+is one function of the token, which is cached, and a token's position is its
+number in the text.
 
-`compile_analyzer` returns None for an analyzer with any other part, and the
-caller uses the analyzer itself. Tests compare the two on every analyzer in the
-schema, on generated text.
+`compile_analyzer` returns None for an analyzer with any other part (a StopFilter,
+which every word being indexed made unused, drops words and renumbers positions),
+and the caller uses the analyzer itself. Tests compare the two on every analyzer
+in the schema, on generated text.
 """
 
 from __future__ import annotations
@@ -17,33 +18,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from whoosh.analysis import CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis import CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter
 
 TERM_CACHE_SIZE = 200_000  # distinct tokens remembered per analyzer before the cache starts over
-STOPPED = False  # the cached value of a token the chain drops
 
 
 class CompiledAnalyzer:
     """An analyzer chain as one cached function of the token."""
 
-    def __init__(self, pattern, steps: list[Callable[[str], str | None]], stop_renumbers: bool | None):
+    def __init__(self, pattern, steps: list[Callable[[str], str]]):
         self._findall = pattern.findall
         self._finditer = pattern.finditer
         self._steps = steps
-        # None: no StopFilter; else whether it renumbers the positions of the tokens it keeps.
-        self._stop_renumbers = stop_renumbers
-        self._cache: dict[str, str | bool] = {}
+        self._cache: dict[str, str] = {}
 
-    def _term(self, token: str) -> str | bool:
-        word: str | None = token
+    def _term(self, token: str) -> str:
+        word = token
         for step in self._steps:
             word = step(word)
-            if word is None:
-                break
         if len(self._cache) >= TERM_CACHE_SIZE:
             self._cache.clear()
-        self._cache[token] = result = STOPPED if word is None else word
-        return result
+        self._cache[token] = word
+        return word
 
     def terms(self, text: str) -> tuple[list[str], list[int]]:
         """Return the terms the analyzer indexes for `text`, and their positions."""
@@ -51,40 +47,23 @@ class CompiledAnalyzer:
         terms = list(map(self._cache.get, tokens))
         if None in terms:
             terms = [self._term(token) if found is None else found for token, found in zip(tokens, terms, strict=True)]
-        if self._stop_renumbers is None:
-            return terms, list(range(len(terms)))
-        words = [found for found in terms if found is not STOPPED]
-        if not self._stop_renumbers:
-            return words, [i for i, found in enumerate(terms) if found is not STOPPED]
-        # StopFilter numbers the tokens it lets through on from the first one's position.
-        first = next((i for i, found in enumerate(terms) if found is not STOPPED), 0)
-        return words, list(range(first, first + len(words)))
+        return terms, list(range(len(terms)))
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
-        """Return (term, startchar, endchar) for each token the analyzer keeps, in order."""
+        """Return (term, startchar, endchar) for each token of `text`, in order."""
         get, out = self._cache.get, []
         for match in self._finditer(text):
             token = match.group()
             found = get(token)
             if found is None:
                 found = self._term(token)
-            if found is not STOPPED:
-                out.append((found, match.start(), match.end()))
+            out.append((found, match.start(), match.end()))
         return out
 
 
 def _translate(charmap) -> Callable[[str], str]:
     def step(word: str) -> str:
         return word.translate(charmap)
-
-    return step
-
-
-def _stop(stops: frozenset, minsize: int, maxsize: int | None) -> Callable[[str], str | None]:
-    def step(word: str) -> str | None:
-        if len(word) >= minsize and (maxsize is None or len(word) <= maxsize) and word not in stops:
-            return word
-        return None
 
     return step
 
@@ -109,23 +88,18 @@ def _compile(analyzer) -> CompiledAnalyzer | None:
     tokenizer = items[0]
     if type(tokenizer) is not RegexTokenizer or tokenizer.gaps or tokenizer.expression.groups:
         return None
-    stop_filters = [item for item in items[1:] if type(item) is StopFilter]
-    if len(stop_filters) > 1:
-        return None
-    steps: list[Callable[[str], str | None]] = []
+    steps: list[Callable[[str], str]] = []
     for item in items[1:]:
         kind = type(item)
         if kind is LowercaseFilter:
             steps.append(str.lower)
         elif kind is CharsetFilter:
             steps.append(_translate(item.charmap))
-        elif kind is StopFilter:
-            steps.append(_stop(item.stops, item.min, item.max))
         elif kind is StemFilter:
             steps.append(_stem(item))
         else:
             return None
-    return CompiledAnalyzer(tokenizer.expression, steps, stop_filters[0].renumber if stop_filters else None)
+    return CompiledAnalyzer(tokenizer.expression, steps)
 
 
 _compiled: dict[int, tuple[object, CompiledAnalyzer | None]] = {}

@@ -61,6 +61,7 @@ def test_unknown_analyzers_are_left_to_whoosh():
     from whoosh.analysis import NgramFilter, StandardAnalyzer
 
     assert compile_analyzer(StandardAnalyzer() | NgramFilter(2)) is None
+    assert compile_analyzer(StandardAnalyzer()) is None  # a StopFilter drops words and renumbers positions
     assert compile_analyzer(word_analyzer()) is not None
 
 
