@@ -1,6 +1,7 @@
 """Measure Seedsearch's indexing and search speed side by side with reference points, in one run.
 
     python -m bench.perf [--quick] [--sizes 10000,100000] [--work DIR] [--keep]
+    python -m bench.perf --sizes 100000 --work DIR --search-only   # search alone, on an earlier run's index
 
 Everything is measured in this one run and reported as ratios, because on a shared machine
 absolute figures drift from minute to minute:
@@ -562,63 +563,40 @@ def run(args) -> dict:
     return report
 
 
+def run_search_only(args) -> dict:
+    """Measure search alone (in-process beside FTS5, then the server) on corpora and indexes already built.
+
+    `--work DIR` must hold `corpus-N` and `index-N` for each size (kept by `--keep`, or built with
+    `bench.corpus` and `python -m search index`), so that two code trees can be compared on one index.
+    """
+    work = Path(args.work)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDSEARCH_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    report: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
+    started = time.perf_counter()
+    report["sizes"] = {}
+    for size in args.sizes:
+        corpus, index = work / f"corpus-{size}", work / f"index-{size}"
+        if not (corpus.is_dir() and index.is_dir()):
+            raise SystemExit(f"--search-only needs {corpus} and {index}")
+        _log(f"in-process search at {size} documents, Seedsearch and SQLite FTS5")
+        inprocess = measure_inprocess(index, corpus, work, args.inprocess_rounds)
+        _log(f"loading the server at {size} documents")
+        search = measure_search(index, corpus, env, args.rounds, args.repeat, args.concurrency)
+        report["sizes"][str(size)] = {"inprocess": inprocess, "search": search}
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return report
+
+
 def print_table(report: dict) -> None:
-    sample = report["sample"]
-    print(f"\nBaselines, indexing the {sample['docs']:,}-document sample (the first documents of each corpus):")
-    runs = [("naive Whoosh, first", sample["naive_whoosh"][0]), ("naive Whoosh, last", sample["naive_whoosh"][-1])]
-    for label, b in [*runs, ("SQLite FTS5", sample["sqlite_fts5"])]:
-        print(
-            f"  {label:20} {b['seconds']:7.1f} s {b['docs_per_s']:8.1f} docs/s {b['docs_per_cpu_s']:8.1f} docs/CPU-s"
-            f"  index {b['index_bytes'] / 1e6:.1f} MB"
-        )
+    if "sample" in report:
+        _print_baselines(report["sample"])
     for size, figures in report["sizes"].items():
-        ix, se = figures["indexing"], figures["search"]
         print(f"\n{int(size):,} documents")
-        print(
-            f"  full index        {ix['full_seconds']:8.1f} s  {ix['docs_per_s']:8.1f} docs/s"
-            f"  = {ix['vs_naive_docs_per_s']}x naive Whoosh (mean of its runs), {ix['vs_fts5_docs_per_s']}x FTS5"
-        )
-        print(
-            f"  CPU time          {ix['full_cpu_seconds']:8.1f} s  {ix['docs_per_cpu_s']:8.1f} docs/CPU-s"
-            f" = {ix['vs_naive_docs_per_cpu_s']}x naive Whoosh (all processes)"
-        )
-        print(f"  no-op reindex     {ix['noop_seconds']:8.2f} s  = {ix['noop_fraction_of_full']:.2%} of full")
-        print(
-            f"  1% changed        {ix['change_seconds']:8.2f} s  = {ix['change_fraction_of_full']:.2%} of full"
-            f"  ({ix['changed_files']} files)"
-        )
-        print(
-            f"  index size        {ix['index_bytes'] / 1e6:8.1f} MB   indexer peak RSS {ix['indexer_peak_rss_mb']} MB"
-        )
-        ip = figures["inprocess"]
-        sp, fp = ip["seedsearch"], ip["sqlite_fts5"]
-        print(f"  in-process, one query at a time, ten hits with snippets ({sp['queries']} queries each):")
-        print(f"    {'':14} {'p50 ms':>9} {'p99 ms':>9}")
-        print(f"    {'Seedsearch':14} {sp['p50_ms']:9.2f} {sp['p99_ms']:9.2f}")
-        print(
-            f"    {'SQLite FTS5':14} {fp['p50_ms']:9.2f} {fp['p99_ms']:9.2f}   (FTS5 index {fp['index_bytes'] / 1e6:.1f} MB)"
-        )
-        print(f"    {'ratio':14} {ip['p50_ratio']:9} {ip['p99_ratio']:9}")
-        kinds = ", ".join(f"{k} {v['p50_ms']}/{fp['by_kind'][k]['p50_ms']}" for k, v in sp["by_kind"].items())
-        print(f"    p50 ms by kind, Seedsearch/FTS5: {kinds}")
-        for label in ("uncached", "default"):
-            s = se[label]
-            t, q = s["trivial"], s["search"]
-            print(f"  server, result cache {'off' if label == 'uncached' else 'on (default)'}:")
-            print(f"    {'':14} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8}")
-            print(
-                f"    {'/livez':14} {t['p50_ms']:9.2f} {t['p95_ms']:9.2f} {t['p99_ms']:9.2f} {t['requests_per_s']:8.1f}"
-            )
-            print(
-                f"    {'/api/search':14} {q['p50_ms']:9.2f} {q['p95_ms']:9.2f} {q['p99_ms']:9.2f}"
-                f" {q['requests_per_s']:8.1f}  ({q['requests']} requests, {q['errors']} errors)"
-            )
-            print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
-            kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
-            print(f"    p50 ms by kind: {kinds}")
-            kinds = ", ".join(f"{k} {v}" for k, v in s["search_p99_ms_by_kind"].items())
-            print(f"    p99 ms by kind: {kinds}")
-            print(f"    server RSS {s['server_rss_mb']} MB ({s['server_processes']} processes)")
+        if "indexing" in figures:
+            _print_indexing(figures["indexing"])
+        _print_search(figures["inprocess"], figures["search"])
     if "p50_growth" in report:
         growth = report["p50_growth"]
         print(
@@ -631,6 +609,62 @@ def print_table(report: dict) -> None:
     )
 
 
+def _print_baselines(sample: dict) -> None:
+    print(f"\nBaselines, indexing the {sample['docs']:,}-document sample (the first documents of each corpus):")
+    runs = [("naive Whoosh, first", sample["naive_whoosh"][0]), ("naive Whoosh, last", sample["naive_whoosh"][-1])]
+    for label, b in [*runs, ("SQLite FTS5", sample["sqlite_fts5"])]:
+        print(
+            f"  {label:20} {b['seconds']:7.1f} s {b['docs_per_s']:8.1f} docs/s {b['docs_per_cpu_s']:8.1f} docs/CPU-s"
+            f"  index {b['index_bytes'] / 1e6:.1f} MB"
+        )
+
+
+def _print_indexing(ix: dict) -> None:
+    print(
+        f"  full index        {ix['full_seconds']:8.1f} s  {ix['docs_per_s']:8.1f} docs/s"
+        f"  = {ix['vs_naive_docs_per_s']}x naive Whoosh (mean of its runs), {ix['vs_fts5_docs_per_s']}x FTS5"
+    )
+    print(
+        f"  CPU time          {ix['full_cpu_seconds']:8.1f} s  {ix['docs_per_cpu_s']:8.1f} docs/CPU-s"
+        f" = {ix['vs_naive_docs_per_cpu_s']}x naive Whoosh (all processes)"
+    )
+    print(f"  no-op reindex     {ix['noop_seconds']:8.2f} s  = {ix['noop_fraction_of_full']:.2%} of full")
+    print(
+        f"  1% changed        {ix['change_seconds']:8.2f} s  = {ix['change_fraction_of_full']:.2%} of full"
+        f"  ({ix['changed_files']} files)"
+    )
+    print(f"  index size        {ix['index_bytes'] / 1e6:8.1f} MB   indexer peak RSS {ix['indexer_peak_rss_mb']} MB")
+
+
+def _print_search(ip: dict, se: dict) -> None:
+    sp, fp = ip["seedsearch"], ip["sqlite_fts5"]
+    print(f"  in-process, one query at a time, ten hits with snippets ({sp['queries']} queries each):")
+    print(f"    {'':14} {'p50 ms':>9} {'p99 ms':>9}")
+    print(f"    {'Seedsearch':14} {sp['p50_ms']:9.2f} {sp['p99_ms']:9.2f}")
+    print(
+        f"    {'SQLite FTS5':14} {fp['p50_ms']:9.2f} {fp['p99_ms']:9.2f}   (FTS5 index {fp['index_bytes'] / 1e6:.1f} MB)"
+    )
+    print(f"    {'ratio':14} {ip['p50_ratio']:9} {ip['p99_ratio']:9}")
+    kinds = ", ".join(f"{k} {v['p50_ms']}/{fp['by_kind'][k]['p50_ms']}" for k, v in sp["by_kind"].items())
+    print(f"    p50 ms by kind, Seedsearch/FTS5: {kinds}")
+    for label in ("uncached", "default"):
+        s = se[label]
+        t, q = s["trivial"], s["search"]
+        print(f"  server, result cache {'off' if label == 'uncached' else 'on (default)'}:")
+        print(f"    {'':14} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8}")
+        print(f"    {'/livez':14} {t['p50_ms']:9.2f} {t['p95_ms']:9.2f} {t['p99_ms']:9.2f} {t['requests_per_s']:8.1f}")
+        print(
+            f"    {'/api/search':14} {q['p50_ms']:9.2f} {q['p95_ms']:9.2f} {q['p99_ms']:9.2f}"
+            f" {q['requests_per_s']:8.1f}  ({q['requests']} requests, {q['errors']} errors)"
+        )
+        print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
+        kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
+        print(f"    p50 ms by kind: {kinds}")
+        kinds = ", ".join(f"{k} {v}" for k, v in s["search_p99_ms_by_kind"].items())
+        print(f"    p99 ms by kind: {kinds}")
+        print(f"    server RSS {s['server_rss_mb']} MB ({s['server_processes']} processes)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table and, as the last line, the JSON figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n")[0])
@@ -639,6 +673,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="documents for the baselines (default 10000; 5000 with --quick)")
     parser.add_argument("--work", help="working folder, kept (default: a temporary one, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary working folder")
+    parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="only the search figures, on the corpus-N and index-N an earlier run left in --work",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds per server (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="times the query mix is sent per round (default 2)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
@@ -656,7 +695,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no corpus source at {args.source}; pass --source path/to/cranfield/corpus.jsonl")
     args.sizes = [int(s) for s in (args.sizes or ("10000" if args.quick else "10000,100000")).split(",")]
     args.sample = args.sample or (5000 if args.quick else 10000)
-    report = run(args)
+    if args.search_only and not args.work:
+        parser.error("--search-only needs --work DIR with the corpora and indexes")
+    report = run_search_only(args) if args.search_only else run(args)
     print_table(report)
     print(json.dumps(report))
     return 0

@@ -21,20 +21,16 @@ import zipfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import docx
-import ebooklib
 from bs4 import BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.dammit import EncodingDetector
 from charset_normalizer import from_bytes
-from docx.table import Table
-from ebooklib import epub
 from markdown_it import MarkdownIt
-from odf import dc as odf_dc
-from odf import opendocument
 from odf.namespaces import TABLENS, TEXTNS
-from pypdf import PasswordType, PdfReader
-from striprtf.striprtf import rtf_to_text
+
+if TYPE_CHECKING:
+    from docx.table import Table
 
 SUPPORTED = {
     ".txt": "text",
@@ -72,10 +68,8 @@ SCRATCH_PREFIXES = (".#", "~$")
 
 # pypdf logs a warning for every damaged object it works around; the outcome is reported per file.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
-# odfpy prints a whole XML part to stdout when it cannot parse one (a styles.xml with a repeated
-# attribute, as some converters write): that would corrupt `index --json` and the server's log.
-# Its module's own `print` is replaced; _odf() checks the part that matters itself.
-opendocument.print = lambda *args, **kwargs: None
+# The libraries for PDF, DOCX, OpenDocument, EPUB and RTF are imported by the functions that
+# read those formats: a web worker that never receives one does not hold them (about 14 MB each).
 
 
 @dataclass(frozen=True)
@@ -519,6 +513,8 @@ def _visible_text(soup: BeautifulSoup) -> str:
 
 
 def _pdf(data: bytes, limit: int) -> tuple[str | None, str]:
+    from pypdf import PasswordType, PdfReader
+
     # Library errors become "could not read PDF: ..." in extract().
     reader = PdfReader(io.BytesIO(data))
     # Many PDFs are encrypted only to restrict printing; they open with an empty password.
@@ -533,6 +529,9 @@ def _pdf(data: bytes, limit: int) -> tuple[str | None, str]:
 
 
 def _docx(data: bytes, limit: int) -> tuple[str | None, str]:
+    import docx
+    from docx.table import Table
+
     document = docx.Document(io.BytesIO(data))
     title, lines = document.core_properties.title or None, []
     for block in document.iter_inner_content():
@@ -612,6 +611,13 @@ _ODF_BREAKS = {(TEXTNS, "line-break"): "\n", (TEXTNS, "tab"): "\t", (TEXTNS, "s"
 
 
 def _odf(data: bytes, limit: int) -> tuple[str | None, str]:
+    from odf import dc as odf_dc
+    from odf import opendocument
+
+    # odfpy prints a whole XML part to stdout when it cannot parse one (a styles.xml with a repeated
+    # attribute, as some converters write): that would corrupt `index --json` and the server's log.
+    # Its module's own `print` is replaced; the part that matters is checked here first.
+    opendocument.print = _silent
     # odfpy reports a part it cannot parse by printing it, and goes on without it: a broken
     # content.xml must be a failure, not an empty or half-read document.
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -714,7 +720,14 @@ def _xlsx(data: bytes, limit: int) -> tuple[str | None, str]:
     return title, lines.text()
 
 
+def _silent(*args, **kwargs) -> None:
+    """Print nothing (odfpy's print, above)."""
+
+
 def _epub(data: bytes, limit: int) -> tuple[str | None, str]:
+    import ebooklib
+    from ebooklib import epub
+
     book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": True})
     titles = book.get_metadata("DC", "title")
     title, lines = (titles[0][0] if titles else None), _Lines(limit)
@@ -735,6 +748,8 @@ _RTF_TITLE = re.compile(r"\{\\title\s?((?:[^{}\\]|\\.)*)\}")
 
 
 def _rtf(data: bytes, limit: int) -> tuple[str | None, str]:
+    from striprtf.striprtf import rtf_to_text
+
     if not data.lstrip().startswith(b"{\\rtf"):
         raise ExtractionError("could not read RTF: it does not start with {\\rtf")
     declared = _RTF_CODEPAGE.search(data[:4096])

@@ -19,11 +19,14 @@ def result_json(result: SearchResult) -> dict:
         "suggestion": result.suggestion,
         "relaxed": result.relaxed,
         "used_words": result.used_words,
-        "results": [_hit_json(hit, result.query) for hit in result.hits],
+        "results": [
+            _hit_json(hit, result.query, markup)
+            for hit, markup in zip(result.hits, snippets.page_html([hit.snippet for hit in result.hits]), strict=True)
+        ],
     }
 
 
-def _hit_json(hit: Hit, q: str) -> dict:
+def _hit_json(hit: Hit, q: str, snippet_html: str) -> dict:
     return {
         "id": hit.id,
         "title": hit.title,
@@ -31,7 +34,7 @@ def _hit_json(hit: Hit, q: str) -> dict:
         # The document's page, with the query's matches highlighted.
         "url": f"/doc/{hit.id}?{urlencode({'q': q})}",
         "score": hit.score,
-        "snippet": snippets.to_html(hit.snippet),
+        "snippet": snippet_html,
         "matches": [{"start": start, "end": end} for start, end in hit.snippet.matches],
         "modified": hit.modified,
         "size": hit.size,

@@ -10,15 +10,17 @@ around cheap substring hits of each stem are analysed.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import bleach
 import bleach.sanitizer
 
+from search import cache
 from search.analysis import language_analyzer
 from search.fastanalysis import compile_analyzer
 
@@ -181,6 +183,22 @@ def _fragment(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> 
     return text[lo:hi], [(first - lo, last - lo) for first, last in inside]
 
 
+def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """Return a fragment around each span, as (distinct words, matches, -start, start, end), the best largest."""
+    # The spans are sorted and apart, so their ends are sorted too, and those wholly inside a
+    # fragment are a run of them, found by bisection: a word on every line of a long document
+    # (`the`) has thousands of spans, and testing each against each took most of a search's time.
+    starts = [first for first, _ in spans]
+    ends = [last for _, last in spans]
+    words = [text[a:b].lower() for a, b in spans]
+    candidates = []
+    for first, last in spans:
+        start, end = _fragment_bounds(text, first, last)
+        lo, hi = bisect_left(starts, start), bisect_right(ends, end)
+        candidates.append((len(set(words[lo:hi])), max(0, hi - lo), -start, start, end))
+    return candidates
+
+
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the best passages of `text`, with every match in them, as data (see to_html)."""
     spans = find_matches(text, lang, match)
@@ -189,12 +207,7 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
         return Snippet(text[:end].strip() + (ELLIPSIS if end < tail else ""))
     # Score a fragment around each match by the distinct words it covers, then hits.
-    candidates = []
-    for first, last in spans:
-        start, end = _fragment_bounds(text, first, last)
-        inside = [span for span in spans if span[0] >= start and span[1] <= end]
-        distinct = len({text[a:b].lower() for a, b in inside})
-        candidates.append((distinct, len(inside), -start, start, end))
+    candidates = _candidates(text, spans)
     chosen: list[tuple[int, int]] = []
     for *_, start, end in sorted(candidates, reverse=True):
         if all(end <= a or start >= b for a, b in chosen):
@@ -228,15 +241,45 @@ def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
     return Snippet(text, spans, spans)
 
 
-# Bleach takes most of a millisecond per snippet: a page served from the result cache renders
-# the same snippets again, so their HTML is kept (a Snippet is immutable and hashable).
-@functools.lru_cache(maxsize=2048)
-def to_html(found: Snippet) -> str:
-    """Return `found` as sanitised HTML: its text escaped, every mark in <mark>."""
+# Bleach costs about a millisecond a call, most of it the same whatever the length (an html5lib
+# parser, tree walker and serializer per call), so a page's snippets are cleaned in one call, joined
+# by SPLIT (which bleach leaves as it is) and cut apart again. A page served from the result cache
+# renders the same snippets again, so their HTML is kept (a Snippet is immutable and hashable).
+SPLIT = "|~seedsearch-split~|"
+_HTML = cache.ResultCache(entries=2048, max_bytes=4 * 1024 * 1024)
+
+
+def _markup(found: Snippet) -> str:
+    """Return `found` as HTML before sanitising: its text escaped, every mark in <mark>."""
     parts, cursor = [], 0
     for first, last in found.marks:
         parts.append(html.escape(found.text[cursor:first]))
         parts.append("<mark>" + html.escape(found.text[first:last]) + "</mark>")
         cursor = last
     parts.append(html.escape(found.text[cursor:]))
-    return sanitize("".join(parts))
+    return "".join(parts)
+
+
+def to_html(found: Snippet) -> str:
+    """Return `found` as sanitised HTML: its text escaped, every mark in <mark>."""
+    return page_html([found])[0]
+
+
+def page_html(page: Sequence[Snippet]) -> list[str]:
+    """Return each snippet of `page` as to_html does, sanitising them all in one bleach call."""
+    out: list[str | None] = [_HTML.get(found) for found in page]
+    todo = [i for i, done in enumerate(out) if done is None]
+    if not todo:
+        return out  # type: ignore[return-value]
+    markups = [_markup(page[i]) for i in todo]
+    cleaned = None
+    # Each piece is escaped text with balanced <mark>s, so the parser's state is the same at every
+    # join and cleaning the whole equals cleaning the pieces (tests/test_snippets.py checks it).
+    if len(markups) > 1 and not any(SPLIT in markup for markup in markups):
+        cleaned = sanitize(SPLIT.join(markups)).split(SPLIT)
+    if cleaned is None or len(cleaned) != len(markups):
+        cleaned = [sanitize(markup) for markup in markups]
+    for i, markup in zip(todo, cleaned, strict=True):
+        out[i] = markup
+        _HTML.put(page[i], markup, size=2 * len(markup) + 2 * len(page[i].text) + 200)
+    return out  # type: ignore[return-value]

@@ -77,6 +77,7 @@ def search_page():
         except query.QueryError as error:
             problem = str(error)
     if result is not None:
+        snippets.page_html([hit.snippet for hit in result.hits])  # one bleach call; snippet_html then finds them kept
         # Pages past the results window would only answer 400, so they are not offered.
         reachable = max(1, settings["MAX_RESULTS_WINDOW"] // result.per_page)
         last_page = min(result.pages, reachable)

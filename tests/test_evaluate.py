@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from random import Random
 
+import numpy as np
 import pytest
 from conftest import write
 from hypothesis import HealthCheck, given, settings
@@ -288,3 +289,46 @@ def test_the_array_cache_is_sized_by_the_setting(corpus, index_dir):
         lru.put(key, key, size=100)
     lru.resize(150)  # forgets the least recently used until it fits
     assert len(lru) == 1 and lru.get("c") == "c" and lru.get("a") is None
+
+
+PHRASES = ['"boundary layer"', '"the boundary layer"', '"flow flow"', '"of the"', '"the of a"', '"heat transfer" wing']
+
+
+@pytest.mark.parametrize("dense", [0.0, 1.1])  # never / always cut a word's occurrences to the candidates
+@pytest.mark.parametrize("ratio", [0, 1 << 30])  # always merge / always look up one by one
+# Keys: narrow where they fit (the default); all narrow but widened for any phrase (2); narrow for
+# the words whose positions stay under 40, wide for the others ("mixed"); all wide (1 << 40).
+@pytest.mark.parametrize("margin", [None, 2, "mixed", 1 << 40])
+@pytest.mark.parametrize("q", PHRASES)
+def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher, monkeypatch, q, dense, ratio, margin):
+    from search import cache
+
+    monkeypatch.setattr(evaluate, "_DENSE", dense)
+    monkeypatch.setattr(evaluate, "_SEARCH_RATIO", ratio)
+    monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000, max_bytes=1 << 30))
+    if margin == "mixed":
+        margin = (1 << evaluate._narrow_shift(searcher.leaf_searchers()[0][0].doc_count_all())) - 40
+    if margin is not None:
+        monkeypatch.setattr(evaluate, "_NARROW_MARGIN", margin)
+    expanded = expand(searcher, q, "any")
+    whoosh = searcher.search(expanded, limit=None)
+    mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
+    assert total == len(whoosh)
+    assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
+
+
+@given(
+    a=st.sets(st.integers(0, 1 << 40), max_size=60),
+    b=st.sets(st.integers(0, 1 << 40), max_size=60),
+    shared=st.sets(st.integers(0, 1 << 40), max_size=20),
+    ratio=st.sampled_from([0, 16, 1 << 30]),
+)
+def test_common_values_of_two_sorted_lists(a, b, shared, ratio):
+    left, right = np.array(sorted(a | shared), dtype=np.int64), np.array(sorted(b | shared), dtype=np.int64)
+    old = evaluate._SEARCH_RATIO
+    evaluate._SEARCH_RATIO = ratio
+    try:
+        found = evaluate._common(left, right)
+    finally:
+        evaluate._SEARCH_RATIO = old
+    assert found.tolist() == sorted((a | shared) & (b | shared))

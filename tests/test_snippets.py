@@ -6,6 +6,8 @@ import time
 
 import pytest
 from conftest import write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from search import indexer, query, snippets
 from search.config import load
@@ -139,3 +141,42 @@ def test_the_document_own_ellipsis_is_not_doubled():
     text = "Filler words here. " * 30 + sentence + " More filler here." * 30
     found = snippets.snippet(text, "en", terms(en={"glider"}))
     assert found.text == "… " + sentence
+
+
+@given(text=st.text(alphabet=st.sampled_from(list("ab .!\n\t")), max_size=400), data=st.data())
+def test_fragment_candidates_count_the_spans_wholly_inside(text, data):
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=40)))
+    spans = snippets._merge([(a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False) if a < b])
+    for distinct, count, _, start, end in snippets._candidates(text, spans):
+        inside = [span for span in spans if span[0] >= start and span[1] <= end]
+        assert (distinct, count) == (len({text[a:b].lower() for a, b in inside}), len(inside))
+
+
+_hostile_text = st.lists(
+    st.sampled_from([*"ab <>&;\"'/=\r\n\t\x00\x0c", "é", "€", "\ufffd", "&amp;", "<mark>", "</mark>", "<!--", "|~"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_hostile_text, min_size=1, max_size=12), data=st.data())
+def test_a_page_cleaned_in_one_bleach_call_equals_each_snippet_cleaned_alone(texts, data, monkeypatch_html):
+    page = []
+    for text in texts:
+        cuts = sorted(data.draw(st.sets(st.integers(0, len(text)), max_size=6)))
+        marks = tuple((a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False) if a < b)
+        page.append(snippets.Snippet(text, marks))
+    page.append(snippets.Snippet("the separator " + snippets.SPLIT + " itself, in a document", ((4, 13),)))
+    monkeypatch_html()
+    expected = [snippets.sanitize(snippets._markup(found)) for found in page]
+    assert snippets.page_html(page) == expected
+    assert snippets.page_html(page) == expected  # and again from what was kept
+    assert [snippets.to_html(found) for found in page] == expected
+
+
+@pytest.fixture
+def monkeypatch_html(monkeypatch):
+    """Return a function that gives snippets a fresh, empty store of HTML."""
+    from search import cache
+
+    return lambda: monkeypatch.setattr(snippets, "_HTML", cache.ResultCache(entries=2048))
