@@ -28,7 +28,9 @@ ALLOWED_TAGS = frozenset({"mark"})
 FRAGMENT_CHARS = 220
 MAX_FRAGMENTS = 3
 WINDOW = 400  # characters analysed on each side of a candidate hit
-MAX_WINDOWS = 200
+MAX_WINDOWS = 200  # regions of a document analysed to highlight its matches (the document page)
+SNIPPET_WINDOWS = 12  # of them, to choose a result's passages: enough to find three good ones
+CANDIDATES_PER_WORD = 8  # fragments weighed around each matched word's occurrences, spread over them
 ELLIPSIS = "…"
 SENTENCE_END = re.compile(r"[.!?…]\s|\n")
 # Where a sentence begins: after end punctuation (and any closing quotes) and space.
@@ -72,22 +74,27 @@ def _needles(terms: set[str], phrases: set[tuple[str, ...]]) -> set[str]:
     return {word[: max(2, min(len(word) - 1, 4))] for word in words if word}
 
 
-def _windows(text: str, needles: set[str]) -> list[tuple[int, int]]:
+def _windows(text: str, needles: set[str], most: int) -> list[tuple[int, int]]:
     if len(text) <= 2 * WINDOW:
         return [(0, len(text))]
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters change length when lowercased
         return [(0, len(text))]
+    # Each needle gets its share of the windows, spread over its occurrences, so a rare word's
+    # one occurrence is analysed even when a common word ("the") occurs on every line.
+    share = max(1, most // max(1, len(needles)))
     hits = []
     for needle in needles:
+        found = []
         start = lowered.find(needle)
-        while start != -1 and len(hits) < 50 * MAX_WINDOWS:
-            hits.append(start)
+        while start != -1 and len(found) < 50 * share:
+            found.append(start)
             start = lowered.find(needle, start + len(needle))
+        if len(found) > share:
+            step = len(found) / share
+            found = [found[int(i * step)] for i in range(share)]
+        hits += found
     hits.sort()
-    if len(hits) > MAX_WINDOWS:
-        step = len(hits) / MAX_WINDOWS
-        hits = [hits[int(i * step)] for i in range(MAX_WINDOWS)]
     windows: list[tuple[int, int]] = []
     for hit in hits:
         start, end = max(0, hit - WINDOW), min(len(text), hit + WINDOW)
@@ -103,8 +110,12 @@ def _windows(text: str, needles: set[str]) -> list[tuple[int, int]]:
     return windows
 
 
-def find_matches(text: str, lang: str, match: MatchTerms) -> list[tuple[int, int]]:
-    """Return the (start, end) character spans of every term and phrase match in `text`."""
+def find_matches(text: str, lang: str, match: MatchTerms, windows: int = MAX_WINDOWS) -> list[tuple[int, int]]:
+    """Return the (start, end) character spans of the term and phrase matches in `text`.
+
+    A long text is analysed only around the first `windows` occurrences of the query's
+    words' beginnings (shared between the words, spread over the text).
+    """
     terms = match.terms.get(lang, set())
     phrases = match.phrases.get(lang, set())
     if not terms and not phrases:
@@ -112,7 +123,7 @@ def find_matches(text: str, lang: str, match: MatchTerms) -> list[tuple[int, int
     analyzer = language_analyzer(lang)
     compiled = compile_analyzer(analyzer)
     spans: list[tuple[int, int]] = []
-    for start, end in _windows(text, _needles(terms, phrases)):
+    for start, end in _windows(text, _needles(terms, phrases), windows):
         if compiled is not None:
             tokens = [(word, first + start, last + start) for word, first, last in compiled.spans(text[start:end])]
         else:
@@ -191,8 +202,17 @@ def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int,
     starts = [first for first, _ in spans]
     ends = [last for _, last in spans]
     words = [text[a:b].lower() for a, b in spans]
+    # Fragments around a few of each word's matches: a word on every line would otherwise
+    # have a fragment weighed around each of its hundreds of matches, all much alike.
+    where: dict[str, list[int]] = {}
+    for number, word in enumerate(words):
+        where.setdefault(word, []).append(number)
+    around = []
+    for numbers in where.values():
+        step = max(1.0, len(numbers) / CANDIDATES_PER_WORD)
+        around += [numbers[int(i * step)] for i in range(min(len(numbers), CANDIDATES_PER_WORD))]
     candidates = []
-    for first, last in spans:
+    for first, last in (spans[number] for number in sorted(around)):
         start, end = _fragment_bounds(text, first, last)
         lo, hi = bisect_left(starts, start), bisect_right(ends, end)
         candidates.append((len(set(words[lo:hi])), max(0, hi - lo), -start, start, end))
@@ -201,7 +221,7 @@ def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int,
 
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the best passages of `text`, with every match in them, as data (see to_html)."""
-    spans = find_matches(text, lang, match)
+    spans = find_matches(text, lang, match, SNIPPET_WINDOWS)
     head, tail = _content_bounds(text)  # an ellipsis only where text is left out, not whitespace
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]

@@ -56,6 +56,21 @@ def test_best_passage_of_a_2mb_document_whose_only_match_is_near_the_end():
     assert elapsed < 2.0  # only the windows around candidate hits are analysed
 
 
+def test_a_rare_word_is_shown_beside_a_word_on_every_line():
+    # "the" occurs thousands of times; the one "hovercraft" must still get its passage.
+    text = "The cat sat on the mat by the door. " * 5_000 + "Then the hovercraft left the pier. " + "The end. " * 5_000
+    result = snippets.snippet(text, "en", terms(en={"the", "hovercraft"}))
+    shown = marked(snippets.to_html(result))
+    assert "hovercraft" in shown and "the" in shown
+
+
+def test_a_word_on_every_line_gets_its_passages_from_a_few_of_its_matches():
+    text = "The cat sat on the mat by the door. " * 500
+    spans = snippets.find_matches(text, "en", terms(en={"the"}))
+    assert len(spans) > 1_000
+    assert len(snippets._candidates(text, spans)) <= snippets.CANDIDATES_PER_WORD
+
+
 def test_fragments_are_cut_at_word_boundaries():
     words = " ".join(f"word{i}" for i in range(400))
     text = words + " relocating " + words
