@@ -26,7 +26,7 @@ from whoosh.writing import CLEAR
 
 from search import documents, segments
 from search.analysis import SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
-from search.writing import BufferedSegmentWriter
+from search.writing import BufferedSegmentWriter, merge_small
 
 LOCK_NAME = ".seedsearch-writer.lock"
 INDEX_NAME = f"seedsearch_v{SCHEMA_VERSION}"
@@ -377,7 +377,7 @@ def reindex(
                 summary.deleted = len(gone)
                 # CLEAR drops the old segments in the same atomic commit, so readers see
                 # the old index until the new one is complete.
-                writer.commit(mergetype=CLEAR if rebuild else None, extra_segments=segments)
+                writer.commit(mergetype=CLEAR if rebuild else merge_small, extra_segments=segments)
                 writer = None
         finally:
             bar.close()

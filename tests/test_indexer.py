@@ -224,3 +224,52 @@ def test_small_runs_stay_in_process(corpus, tmp_path, monkeypatch):
 
     monkeypatch.setattr(indexer, "_index_parallel", no_workers)
     assert indexer.reindex(corpus, tmp_path / "ix", procs=4).added == 5
+
+
+def _segments(index_dir) -> dict[str, tuple[int, int]]:
+    """Return each segment's id and (documents, live documents) in the index's newest generation."""
+    ix = indexer.open_index(index_dir)
+    try:
+        return {seg.segment_id(): (seg.doc_count_all(), seg.doc_count()) for seg in ix._segments()}  # noqa: SLF001
+    finally:
+        ix.close()
+
+
+def test_a_commit_merges_only_the_small_segments(tmp_path, monkeypatch):
+    from search import writing
+
+    monkeypatch.setattr(writing, "SMALL_SEGMENT_DOCS", 10)
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    for i in range(30):
+        write(corpus, f"big/d{i:02d}.txt", f"document {i} about airships")
+    indexer.reindex(corpus, index_dir, procs=1)
+    (big,) = _segments(index_dir)  # one large segment: 30 documents
+    ids = set()
+    for round_ in range(3):  # small reindexes: a small segment each; two small ones are merged by the next
+        write(corpus, f"small/r{round_}.txt", f"round {round_} about zeppelins")
+        indexer.reindex(corpus, index_dir, procs=1)
+        found = _segments(index_dir)
+        assert big in found and found[big] == (30, 30)  # the large one is never rewritten
+        ids |= set(found) - {big}
+        assert len(found) <= 3
+    assert len(found) == 2  # the third commit merged the first two small segments into its own
+    assert len(ids) == 3  # each commit wrote a new small segment
+    assert search(index_dir, "zeppelins").total == 3 and search(index_dir, "airships").total == 30
+
+
+def test_a_segment_whose_documents_are_all_deleted_is_dropped(tmp_path, monkeypatch):
+    from search import writing
+
+    monkeypatch.setattr(writing, "SMALL_SEGMENT_DOCS", 3)
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    for i in range(5):
+        write(corpus, f"gone/d{i}.txt", f"document {i} about gliders")
+    indexer.reindex(corpus, index_dir, procs=1)
+    for i in range(5):
+        (corpus / f"gone/d{i}.txt").unlink()
+    write(corpus, "kept.txt", "a kite")
+    indexer.reindex(corpus, index_dir, procs=1)  # deletes the five: their segment is now empty
+    write(corpus, "more.txt", "another kite")
+    indexer.reindex(corpus, index_dir, procs=1)
+    assert all(live > 0 for _, live in _segments(index_dir).values())
+    assert search(index_dir, "gliders").total == 0 and search(index_dir, "kite").total == 2
