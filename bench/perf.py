@@ -1,6 +1,6 @@
 """Measure Seedsearch's indexing and search speed side by side with reference points, in one run.
 
-    python -m bench.perf [--quick] [--sizes 10000,100000] [--work DIR] [--keep]
+    python -m bench.perf [--quick] [--sizes 10000,100000] [--work DIR] [--keep] [--array-cache-mb N]
     python -m bench.perf --sizes 100000 --work DIR --search-only   # search alone, on an earlier run's index
 
 Everything is measured in this one run and reported as ratios, because on a shared machine
@@ -21,7 +21,8 @@ absolute figures drift from minute to minute:
 5. at each size, before the server, the same mix in this process one query at a time, ten hits
    with snippets: Seedsearch (`search.query.search`, no result cache) beside SQLite FTS5 on the
    same documents (MATCH of the query's words, ORDER BY bm25 LIMIT 10, snippet()), as p50/p99
-   and Seedsearch's ratio to FTS5.
+   and Seedsearch's ratio to FTS5, then how much of the per-process array cache the mix filled
+   (`--array-cache-mb` sizes that cache here and in the server's workers).
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -455,22 +456,35 @@ def _latency_stats(by_kind: dict[str, list[float]]) -> dict:
     }
 
 
-def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int) -> dict:
+def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int, array_cache_mb: int | None = None) -> dict:
     """Time the mix in this process, one query at a time, in Seedsearch and in SQLite FTS5.
 
     Seedsearch: `search.query.search`, the function /api/search calls, with the default
     settings and no result cache: ten hits, each with its snippet. FTS5: the same documents
     (`bench.baselines.sqlite_fts5`), each query's words as a MATCH (all of them, phrases and
     prefixes as such), ORDER BY bm25 LIMIT 10, with snippet() for the ten. The two are timed
-    query by query in turn (`_timed_rounds`).
+    query by query in turn (`_timed_rounds`). The array cache starts empty at each size and
+    is sized as the server's (`array_cache_mb`, or the default); what it holds after the mix
+    is reported: with a cache larger than the mix needs, that is the mix's working set.
     """
-    from search import config, query  # the tree under test, as the CLI and the server run it
+    from search import config, evaluate, query  # the tree under test, as the CLI and the server run it
 
     settings = config.load({}, environ={})
+    megabytes = settings["ARRAY_CACHE_MB"] if array_cache_mb is None else array_cache_mb
+    evaluate.set_array_cache(0)  # forget the previous size's arrays
+    evaluate.set_array_cache(megabytes)
     searchers = query.Searchers(index)  # no result cache: every query is run
 
+    too_slow: list[str] = []
+
     def seedsearch(q: str) -> None:
-        query.search(searchers, query.parse_request({"q": q}), settings)
+        try:
+            query.search(searchers, query.parse_request({"q": q}), settings)
+        except query.QueryError:
+            # Past SEARCH_TIME_LIMIT (the mix has no invalid query): timed as long as it ran, and
+            # counted (the two unmeasured passes included), as the server's error statuses are,
+            # rather than ending the benchmark.
+            too_slow.append(q)
 
     folder = work / "inprocess-fts5"
     built = baselines.sqlite_fts5(corpus, folder)
@@ -487,8 +501,13 @@ def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int) -> dic
         shutil.rmtree(folder, ignore_errors=True)
     seed, fts = timed["seedsearch"], timed["sqlite_fts5"]
     seed_stats, fts_stats = _latency_stats(seed), _latency_stats(fts)
+    arrays = evaluate.ARRAYS
+    seed_stats["errors"] = len(too_slow)
+    seed_stats["error_queries"] = sorted(set(too_slow))
     return {
         "rounds": rounds,
+        # ResultCache keeps its byte count private; this is the benchmark reading it, not the service.
+        "array_cache": {"limit_mb": megabytes, "kept_mb": round(arrays._bytes / 1e6, 1), "entries": len(arrays)},
         "seedsearch": seed_stats,
         "sqlite_fts5": fts_stats | {"index_bytes": built["index_bytes"]},
         "p50_ratio": _ratio(seed_stats["p50_ms"], fts_stats["p50_ms"]),
@@ -508,6 +527,8 @@ def run(args) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDSEARCH_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if args.array_cache_mb is not None:
+        env["SEEDSEARCH_ARRAY_CACHE_MB"] = str(args.array_cache_mb)  # the server's workers, as a user would set it
     report: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
     started = time.perf_counter()
     try:
@@ -531,7 +552,9 @@ def run(args) -> dict:
             _log(f"indexing {size} documents")
             indexing = measure_indexing(corpora[size], work / f"index-{size}", env)
             _log(f"in-process search at {size} documents, Seedsearch and SQLite FTS5")
-            inprocess = measure_inprocess(work / f"index-{size}", corpora[size], work, args.inprocess_rounds)
+            inprocess = measure_inprocess(
+                work / f"index-{size}", corpora[size], work, args.inprocess_rounds, args.array_cache_mb
+            )
             _log(f"loading the server at {size} documents")
             search = measure_search(
                 work / f"index-{size}", corpora[size], env, args.rounds, args.repeat, args.concurrency
@@ -640,7 +663,7 @@ def _print_search(ip: dict, se: dict) -> None:
     sp, fp = ip["seedsearch"], ip["sqlite_fts5"]
     print(f"  in-process, one query at a time, ten hits with snippets ({sp['queries']} queries each):")
     print(f"    {'':14} {'p50 ms':>9} {'p99 ms':>9}")
-    print(f"    {'Seedsearch':14} {sp['p50_ms']:9.2f} {sp['p99_ms']:9.2f}")
+    print(f"    {'Seedsearch':14} {sp['p50_ms']:9.2f} {sp['p99_ms']:9.2f}   ({sp['errors']} calls past the time limit)")
     print(
         f"    {'SQLite FTS5':14} {fp['p50_ms']:9.2f} {fp['p99_ms']:9.2f}   (FTS5 index {fp['index_bytes'] / 1e6:.1f} MB)"
     )
@@ -683,6 +706,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
     parser.add_argument(
         "--inprocess-rounds", type=int, default=5, help="times the mix is timed in-process per engine (default 5)"
+    )
+    parser.add_argument(
+        "--array-cache-mb",
+        type=int,
+        help="per-process array cache, in-process and in the server (SEEDSEARCH_ARRAY_CACHE_MB; default its default)",
     )
     parser.add_argument(
         "--source",
