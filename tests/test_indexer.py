@@ -9,7 +9,7 @@ import threading
 import pytest
 from conftest import write
 
-from search import indexer, query
+from search import indexer, query, writing
 from search.config import load
 
 
@@ -235,14 +235,19 @@ def _segments(index_dir) -> dict[str, tuple[int, int]]:
         ix.close()
 
 
-def test_a_commit_merges_only_the_small_segments(tmp_path, monkeypatch):
-    from search import writing
-
-    monkeypatch.setattr(writing, "SMALL_SEGMENT_DOCS", 10)
+def _indexed(tmp_path, monkeypatch, small: int, files: dict[str, str]):
+    """Index `files` in one commit with segments under `small` documents counted as small; return the folders."""
+    monkeypatch.setattr(writing, "SMALL_SEGMENT_DOCS", small)
     corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
-    for i in range(30):
-        write(corpus, f"big/d{i:02d}.txt", f"document {i} about airships")
+    for relpath, text in files.items():
+        write(corpus, relpath, text)
     indexer.reindex(corpus, index_dir, procs=1)
+    return corpus, index_dir
+
+
+def test_a_commit_merges_only_the_small_segments(tmp_path, monkeypatch):
+    files = {f"big/d{i:02d}.txt": f"document {i} about airships" for i in range(30)}
+    corpus, index_dir = _indexed(tmp_path, monkeypatch, 10, files)
     (big,) = _segments(index_dir)  # one large segment: 30 documents
     ids = set()
     for round_ in range(3):  # small reindexes: a small segment each; two small ones are merged by the next
@@ -258,13 +263,8 @@ def test_a_commit_merges_only_the_small_segments(tmp_path, monkeypatch):
 
 
 def test_a_segment_whose_documents_are_all_deleted_is_dropped(tmp_path, monkeypatch):
-    from search import writing
-
-    monkeypatch.setattr(writing, "SMALL_SEGMENT_DOCS", 3)
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "ix"
-    for i in range(5):
-        write(corpus, f"gone/d{i}.txt", f"document {i} about gliders")
-    indexer.reindex(corpus, index_dir, procs=1)
+    files = {f"gone/d{i}.txt": f"document {i} about gliders" for i in range(5)}
+    corpus, index_dir = _indexed(tmp_path, monkeypatch, 3, files)
     for i in range(5):
         (corpus / f"gone/d{i}.txt").unlink()
     write(corpus, "kept.txt", "a kite")
