@@ -95,8 +95,8 @@ def expected_state(root: Path) -> dict[str, str]:
 
 def index_state(index_dir: Path) -> dict[str, str]:
     """Return corpus path -> content hash of every live document in the committed index."""
-    ix = indexer.open_index(index_dir)
-    with ix.reader() as reader:
+    with indexer.open_searcher(indexer.open_index(index_dir)) as searcher:
+        reader = searcher.reader()
         if reader.doc_count() == 0:
             return {}
         paths, hashes = reader.column_reader("path"), reader.column_reader("hash")

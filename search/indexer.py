@@ -36,6 +36,7 @@ PARALLEL_MIN_FILES_PER_PROC = 500
 MAX_AUTO_PROCS = 8
 BATCH_FILES = 64  # files per job handed to a worker
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+OPEN_ATTEMPTS = 20  # tries to open the newest generation while commits keep replacing it
 
 UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
 Job = tuple[documents.SourceFile, str | None]  # a file to read, and its indexed hash if known
@@ -89,9 +90,44 @@ def exists(index_dir: str | Path) -> bool:
 
 def open_index(index_dir: str | Path):
     """Open the existing index in `index_dir` for reading, or raise IndexMissing; never create one."""
-    if not exists(index_dir):
-        raise IndexMissing(index_dir)
-    return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+    attempts = OPEN_ATTEMPTS
+    while True:
+        try:
+            if not exists(index_dir):
+                raise IndexMissing(index_dir)
+            return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+        except IndexMissing:
+            raise
+        except FileNotFoundError:  # a commit replaced the generation being read: read the newer one
+            attempts -= 1
+            if attempts == 0:
+                raise
+
+
+def open_searcher(ix, **kwargs):
+    """Return a searcher on the newest generation of `ix` with every file it will read open.
+
+    A commit deletes the files of the segments it replaced; files already open stay readable,
+    so the searcher opens them all (segments.open_columns) and, when a commit landed while it
+    was opening (it may have read a deleted file's absence), opens the newer generation instead.
+    """
+    for _ in range(OPEN_ATTEMPTS):
+        try:
+            searcher = ix.searcher(**kwargs)
+        except FileNotFoundError:
+            continue
+        try:
+            segments.open_columns(searcher.reader())
+            # Still the newest: no later commit exists, so none has deleted a file of this one.
+            if searcher.up_to_date():
+                return searcher
+        except FileNotFoundError:
+            pass
+        searcher.close()
+    # Commits faster than a searcher opens: take the newest with no retry.
+    searcher = ix.searcher(**kwargs)
+    segments.open_columns(searcher.reader())
+    return searcher
 
 
 @contextlib.contextmanager

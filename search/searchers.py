@@ -50,7 +50,7 @@ class Searchers:
             return current
         # Not Searcher.refresh(): in Whoosh 2.7 its reader reuse keeps the old
         # generation's segments, so documents dropped by a rebuild would linger.
-        fresh = self._ix.searcher(weighting=weighting())
+        fresh = indexer.open_searcher(self._ix, weighting=weighting())
         with self._handed_out_lock:
             self._handed_out.add(fresh)
             if current is not None:

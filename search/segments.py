@@ -20,7 +20,7 @@ from pickle import UnpicklingError, loads
 
 import numpy as np
 from whoosh import columns
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PostingsWriter, _lenfield
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3LeafMatcher, W3PerDocReader, W3PostingsWriter, _lenfield
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Results
 from whoosh.util.numeric import byte_to_length
@@ -116,6 +116,41 @@ def _gaps(positions: list[int]) -> list[int]:
 
 
 # -- columns and field lengths ---------------------------------------------------------------
+
+
+class _OpenColumns(W3PerDocReader):
+    """A W3PerDocReader whose column files were all opened up front (see open_columns)."""
+
+    def has_column(self, fieldname):
+        # The files opened are the columns this segment has; asking the file system again
+        # would say no once a later commit has deleted the file, though it is still open here.
+        return fieldname in self._colfiles
+
+
+def open_columns(reader) -> None:
+    """Open every column file of a reader's segments now; raise FileNotFoundError if one is already gone.
+
+    Whoosh opens a segment's column files (stored fields, field lengths, dates, paths) when they
+    are first read, and a commit deletes the files of the segments it replaced. A reader opened
+    just before a commit would then find its stored fields missing (a TypeError in Whoosh) or its
+    field lengths missing (scores computed with no length). A file opened before it is deleted
+    stays readable, so readers open them all at once, as Lucene's SegmentReader opens its files.
+    """
+    leaves = [leaf for leaf, _ in reader.leaf_readers() if isinstance(leaf, SegmentReader)]
+    if not leaves:
+        return
+    names = leaves[0]._storage.list()
+    for leaf in leaves:
+        perdoc = leaf._perdoc
+        if type(perdoc) is not W3PerDocReader:
+            continue
+        prefix = leaf._segment.segment_id() + "."
+        for name in names:
+            if name.startswith(prefix) and name.endswith(W3Codec.COLUMN_EXT):
+                column = name[len(prefix) : -len(W3Codec.COLUMN_EXT)]
+                if column not in perdoc._colfiles:
+                    perdoc._colfiles[column] = perdoc._get_column_file(column)
+        perdoc.__class__ = _OpenColumns
 
 
 def field_lengths(reader, fieldname: str) -> np.ndarray | None:

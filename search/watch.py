@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -37,6 +38,12 @@ from watchdog.observers import Observer
 from search import documents, indexer
 from search.analysis import detect_language
 from search.config import max_file_bytes
+
+# watchdog 7 (inotify) watches a new folder's subfolders when it sees the folder created, then
+# sees their own creation events and watches them again: it warns, reuses the same watch, and
+# nothing is lost. Not a problem a user can act on, so not printed.
+WATCHDOG_REWATCH = r"Callback with id .* already exists for watch"
+warnings.filterwarnings("ignore", message=WATCHDOG_REWATCH, category=RuntimeWarning)
 
 log = logging.getLogger(__name__)
 

@@ -273,3 +273,21 @@ def test_a_segment_whose_documents_are_all_deleted_is_dropped(tmp_path, monkeypa
     indexer.reindex(corpus, index_dir, procs=1)
     assert all(live > 0 for _, live in _segments(index_dir).values())
     assert search(index_dir, "gliders").total == 0 and search(index_dir, "kite").total == 2
+
+
+def test_a_searcher_opened_before_a_commit_reads_its_documents_after_it(corpus, index_dir):
+    # A rebuild deletes every file of the generation a searcher holds; Whoosh would open its
+    # stored fields and field lengths only when first read, and find them gone.
+    before = indexer.open_searcher(indexer.open_index(index_dir))
+    indexer.reindex(corpus, index_dir, rebuild=True)
+    folder = before.reader().leaf_readers()[0][0]._segment.segment_id()
+    assert not list(index_dir.glob(f"{folder}.*")), "the rebuild kept the old generation's files"
+    assert not before.up_to_date()
+    stored = before.document(path="notes/moving.md")
+    assert stored is not None and "visas" in stored["body"].lower()
+    reader = before.reader()
+    assert all(reader.doc_field_length(docnum, "words") for docnum in reader.all_doc_ids())
+    count = before.doc_count()
+    before.close()
+    with indexer.open_searcher(indexer.open_index(index_dir)) as after:
+        assert after.up_to_date() and after.doc_count() == count
