@@ -9,6 +9,7 @@ import email
 import email.message
 import email.policy
 import errno
+import functools
 import hashlib
 import io
 import logging
@@ -23,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString, Tag, XMLParsedAsHTMLWarning
-from bs4.dammit import EncodingDetector
-from charset_normalizer import from_bytes
-from markdown_it import MarkdownIt
 from odf.namespaces import TABLENS, TEXTNS
 
+# The parsing libraries are imported where a format needs them: a web worker imports this module
+# for uploads, and bs4, charset_normalizer and markdown-it cost it ~15 MB it may never use.
 if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
     from docx.table import Table
 
 SUPPORTED = {
@@ -345,6 +345,8 @@ def _decode(data: bytes, declared: str | None = None) -> str:
         return _accept(damaged)
     # Check the raw bytes first: junk must be called junk, not a guessed encoding.
     _accept(data.decode("latin-1"))
+    from charset_normalizer import from_bytes
+
     fits = [from_bytes(data, cp_isolation=[cp], threshold=0.1).best() for cp in _LEGACY]
     fits = [match for match in fits if match is not None]
     # min() keeps the first of equals, so ties go to the more common code page.
@@ -426,7 +428,13 @@ def _text(data: bytes, limit: int) -> tuple[str | None, str]:
     return None, _decode(data)
 
 
-_MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+@functools.cache
+def _markdown_renderer():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+)$", re.MULTILINE)
 
@@ -436,7 +444,7 @@ def _markdown(data: bytes, limit: int) -> tuple[str | None, str]:
     # YAML front matter (Jekyll, Hugo) would otherwise render as a heading full of keys.
     front = _FRONT_MATTER.match(source)
     own = _FRONT_TITLE.search(front.group(1)) if front else None
-    title, text = _html_to_text(_MARKDOWN.render(source[front.end() if front else 0 :]))
+    title, text = _html_to_text(_markdown_renderer().render(source[front.end() if front else 0 :]))
     return (own.group(1).strip("'\" ") if own else title), text
 
 
@@ -445,6 +453,8 @@ def _html(data: bytes, limit: int) -> tuple[str | None, str]:
 
 
 def _declared_html_codec(data: bytes) -> str | None:
+    from bs4.dammit import EncodingDetector
+
     declared = EncodingDetector.find_declared_encoding(data, is_html=True)
     try:
         name = codecs.lookup(declared).name if declared else None
@@ -470,6 +480,8 @@ _PRE_END = object()
 
 
 def _html_to_text(markup: str) -> tuple[str | None, str]:
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+
     with warnings.catch_warnings():
         # bs4 warns when a short document looks like a file name or XML; it is still parsed right.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
@@ -488,6 +500,8 @@ def _html_to_text(markup: str) -> tuple[str | None, str]:
 def _visible_text(soup: BeautifulSoup) -> str:
     # A stack instead of recursion or tree edits (bs4 inserts cost O(siblings)): huge or deeply
     # nested pages stay linear.
+    from bs4 import CData, NavigableString, Tag
+
     parts, stack, in_pre = [], [soup], 0
     while stack:
         node = stack.pop()

@@ -26,6 +26,7 @@ _SEARCH_RATIO = 16  # _common looks values up one by one when one list is this m
 # A phrase's next word's occurrences are first cut to the documents still in the running, unless
 # at least this share of the segment's documents are (then the cut costs more than it saves).
 _DENSE = 0.5
+_NARROW_MAX = np.iinfo(np.uint16).max  # postings kept as uint16 when every docnum and count fits (_narrow)
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
 # Sized by SEEDSEARCH_ARRAY_CACHE_MB when the app starts (set_array_cache): with every word indexed, a
@@ -347,7 +348,24 @@ def _segment_key(reader) -> str:
 def postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     """Return a term's (docnums, weights) in a segment, deleted documents included; None if unreadable here."""
     key = ("postings", _segment_key(reader), fieldname, text)
-    return _kept(key, lambda: segments.postings_arrays(reader, fieldname, text))
+    return _kept(key, lambda: _narrow(segments.postings_arrays(reader, fieldname, text)))
+
+
+def _narrow(found: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return postings in half the memory where they fit: uint16 docnums and counts instead of 32 bits.
+
+    Segments hold fewer than 65,536 documents but for the largest indexes, and a weight is a
+    count of occurrences: a 100k-document mix kept 22 MB of postings per web worker, 11 MB so.
+    Indexing and arithmetic take either type alike (counts are widened to float64 when scored).
+    """
+    if found is None:
+        return None
+    docs, weights = found
+    if len(docs) and docs[-1] <= _NARROW_MAX:  # docnums ascend
+        docs = docs.astype(np.uint16)
+    if len(weights) and weights.max() <= _NARROW_MAX and np.array_equal(weights, np.floor(weights)):
+        weights = weights.astype(np.uint16)
+    return docs, weights
 
 
 def _position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty
 
-from tqdm import tqdm
 from whoosh import index as whoosh_index
 from whoosh.index import TOC, clean_files
 from whoosh.writing import CLEAR
@@ -378,6 +377,8 @@ def reindex(
         unreadable = tuple(path + "/" for path in failed_paths)
         gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
         replaced: list[str] = []
+        from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it
+
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, leave=False)
 
         def count(outcomes: list[Outcome]) -> None:
