@@ -19,11 +19,15 @@ from search import ranking, snippets
 from search.analysis import LANGUAGES, analyze, body_field, title_field
 from search.deadline import ClockedPhrase, ClockedTerm, Deadline
 from search.errors import QueryError, TooBroad
-from search.parsing import MAX_FUZZY_CHARS
+from search.parsing import MAX_FUZZY_CHARS, SplitWord
 
 # BM25F (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
 # Chosen on cranfield, cisi and cacm (bench/RESULTS.md), checked on med, npl and scifact.
 TITLE_BOOST = 2.0
+# A compound word split by the analyzer (SplitWord): each part's weight as a word, and the whole
+# sequence's as a bonus. Chosen on cranfield, cisi and cacm, checked on the other three (bench/RESULTS.md).
+PART_WEIGHT = 0.7
+WHOLE_WEIGHT = 0.2
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
 MAX_PATTERNS = 16  # wildcard and fuzzy terms in one query; each one walks the vocabulary
@@ -63,6 +67,8 @@ class Expander:
         """Return `q` over the language fields."""
         if isinstance(q, query.Every):
             raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
+        if isinstance(q, SplitWord):
+            return self._split_word(q)
         if isinstance(q, query.Phrase):
             return self._phrase(q)
         if isinstance(q, query.FuzzyTerm):
@@ -132,6 +138,18 @@ class Expander:
                 else:
                     clauses.append(ClockedPhrase(name, stems, slop=q.slop, boost=weight * q.boost))
         return Or(clauses).normalize() if clauses else query.NullQuery
+
+    def _split_word(self, q: SplitWord) -> query.Query:
+        # A compound of words ("shock-sound", "wind-tunnel", "non-linear") may be written apart or
+        # joined in a document: its parts count as words, at PART_WEIGHT, and the exact sequence
+        # as a bonus (WHOLE_WEIGHT). A name with a number or a single letter in it ("IL-6",
+        # "COVID-19", "F-16", "I'm") is told apart by that part: it stays exact.
+        whole = self._phrase(q)
+        if not all(len(word) > 1 and word.isalpha() for word in q.words):
+            return whole
+        parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
+        parts = [part for part in parts if part is not query.NullQuery]
+        return Or([whole.with_boost(whole.boost * WHOLE_WEIGHT), *parts]).normalize() if parts else whole
 
     def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:
         """Yield the vocabulary words in `candidates` that `keep` accepts, watching the clock."""

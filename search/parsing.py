@@ -15,8 +15,11 @@ from search.analysis import word_analyzer
 from search.errors import QueryError
 
 MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
-# A '?' right after a word is punctuation ("what is lift?"), not a wildcard.
+# A '?' is a wildcard only inside a word ("wo?d"): right after a word it is punctuation ("what is
+# lift?"), and so it is before one ("the ?slip? effect", '?' for quotes), as Lucene refuses a leading
+# wildcard by default; "?lip" would otherwise ask for one more letter than "lip" and find neither.
 TRAILING_QUESTION = re.compile(r"(?<=\w)\?+(?=[\s)\"]|$)")
+LEADING_QUESTION = re.compile(r"(?<!\w)\?+(?=\w)")
 # A '*' or '?' touching no letter ("(MEDLARS)?", a pasted list's "* item") is punctuation too,
 # when the query has words besides; a lone '*' is still refused as a wildcard without letters.
 LOOSE_WILDCARD = re.compile(r"(?<!\w)[*?]+(?!\w)")
@@ -26,6 +29,16 @@ MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+class SplitWord(query.Phrase):
+    """A word the analyzer splits into several ("shock-sound", "IL-6", "U.S."): expansion.py ranks it by its parts."""
+
+
+class _QueryParser(qparser.QueryParser):
+    def multitoken_query(self, spec, texts, fieldname, termclass, boost):
+        # Whoosh would make a plain Phrase, as for a quoted one: a split word is told apart.
+        return SplitWord(fieldname, texts, boost=boost)
+
+
 class CoordinatedGroup(qparser.syntax.AndGroup):
     """Words side by side (no operator between them) make a Coordinated query; an explicit AND stays And."""
 
@@ -33,10 +46,10 @@ class CoordinatedGroup(qparser.syntax.AndGroup):
 
 
 def _parser(group) -> qparser.QueryParser:
-    # A word the analyzer splits ("IL-6", "U.S.") is a phrase of its parts, so "IL-6" never matches IL-1.
+    # A word the analyzer splits ("IL-6", "U.S.") is a SplitWord of its parts, so "IL-6" never matches IL-1 alone.
     text = fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase")
     neutral = fields.Schema(text=text, title=fields.TEXT(analyzer=word_analyzer(), multitoken_query="phrase"))
-    parser = qparser.QueryParser("text", neutral, group=group)
+    parser = _QueryParser("text", neutral, group=group)
     for plugin in (qparser.RangePlugin, qparser.EveryPlugin, qparser.SingleQuotePlugin, qparser.BoostPlugin):
         parser.remove_plugin_class(plugin)
     parser.add_plugin(qparser.FuzzyTermPlugin())
@@ -50,6 +63,7 @@ def clean(text: str) -> str:
     """Return the query text with control characters and punctuation-only marks neutralised."""
     text = CONTROL.sub(" ", text)
     text = TRAILING_QUESTION.sub("", text)
+    text = LEADING_QUESTION.sub(" ", text)
     # Boosts are not part of the query language: "wing^3" is the words wing and 3, not a phrase of them.
     text = text.replace("^", " ")
     if WORD.search(text):

@@ -122,6 +122,8 @@ WING = ["en/lift.txt", "en/wings.txt"]
         ("\x00wing\x07", WING),
         ("wing~9", ["en/heat.txt", *WING]),  # at most 2 edits: "in" is a word of heat.txt
         ("what is lift?", ["en/lift.txt"]),
+        ("?lift?", ["en/lift.txt"]),  # '?' for quotes: a wildcard only inside a word
+        ("l?ft", ["en/lift.txt"]),
         ("a - b", ["en/heat.txt"]),
         ("e-mail", []),
         ("[a TO b]", ["en/heat.txt"]),

@@ -21,6 +21,9 @@ DOCS = {
     "plain.txt": "Who could say which band played where? Nobody remembered it.",
     "il6.txt": "Interleukin IL-6 receptor signalling drives the acute phase response in the liver.",
     "il1.txt": "Interleukin IL-1 receptor signalling drives fever; the 6 patients improved.",
+    "il10.txt": "Interleukin IL-10 limits the immune reaction.",
+    "shock-sound.txt": "Shock-sound interaction was measured behind a blunt body.",
+    "shock-apart.txt": "The shock stood still while the sound field was measured.",
     "vitd.txt": "Vitamin D deficiency weakens bones; sunlight and vitamin D supplements help.",
     "vitc.txt": "Vitamin C deficiency causes scurvy; a deficiency of vitamin C is rare today.",
     "type2.txt": "Type 2 diabetes follows insulin resistance; treatment starts with diet and exercise.",
@@ -85,6 +88,17 @@ def test_short_and_common_words_put_the_right_document_strictly_first(searchers,
 def test_il6_does_not_match_il1(searchers):
     assert "il1.txt" not in ranked(searchers, '"IL-6"')
     assert ranked(searchers, "IL-6") == ["il6.txt"]
+
+
+def test_a_name_with_a_number_stays_exact(searchers):
+    assert ranked(searchers, "IL-10") == ["il10.txt"]
+    assert ranked(searchers, "IL-6") == ["il6.txt"]
+
+
+def test_a_compound_word_finds_its_parts_apart_after_the_whole_word(searchers):
+    # Unquoted, "shock-sound" is its parts (a document may write them apart), the exact word first.
+    assert ranked(searchers, "shock-sound") == ["shock-sound.txt", "shock-apart.txt"]
+    assert ranked(searchers, '"shock-sound"') == ["shock-sound.txt"]
 
 
 def test_a_lone_common_word_is_answered(searchers):
