@@ -145,6 +145,10 @@ class Expander:
         # as a bonus (WHOLE_WEIGHT). A name with a number or a single letter in it ("IL-6",
         # "COVID-19", "F-16", "I'm") is told apart by that part: it stays exact.
         whole = self._phrase(q)
+        if len(q.words) == 2 and q.words[1] == "s" and len(q.words[0]) > 1 and q.words[0].isalpha():
+            # A possessive ("Lyapunov's method"): the word itself, as Lucene's EnglishPossessiveFilter has it.
+            word = self._words(q.fieldname, [q.words[0]], q.boost)
+            return Or([word, whole.with_boost(whole.boost * WHOLE_WEIGHT)]).normalize()
         if not all(len(word) > 1 and word.isalpha() for word in q.words):
             return whole
         parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
