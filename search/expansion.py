@@ -28,6 +28,7 @@ TITLE_BOOST = 2.0
 # sequence's as a bonus. Chosen on cranfield, cisi and cacm, checked on the other three (bench/RESULTS.md).
 PART_WEIGHT = 0.7
 WHOLE_WEIGHT = 0.2
+JOINED_WEIGHT = 0.7  # the parts written as one word
 MAX_EXPANSIONS = 64  # words a wildcard or fuzzy term may turn into
 MAX_QUERY_EXPANSIONS = 256  # words all the wildcard and fuzzy terms of one query may turn into together
 MAX_PATTERNS = 16  # wildcard and fuzzy terms in one query; each one walks the vocabulary
@@ -149,10 +150,16 @@ class Expander:
             # A possessive ("Lyapunov's method"): the word itself, as Lucene's EnglishPossessiveFilter has it.
             word = self._words(q.fieldname, [q.words[0]], q.boost)
             return Or([word, whole.with_boost(whole.boost * WHOLE_WEIGHT)]).normalize()
+        # Written as one word ("neoliberal" for "neo-liberal", "IL6" for "IL-6"): the same word.
+        joined = self._words(q.fieldname, ["".join(q.words)], q.boost * JOINED_WEIGHT) if JOINED_WEIGHT else None
         if not all(len(word) > 1 and word.isalpha() for word in q.words):
-            return whole
+            if joined is None or not any(word.isdigit() for word in q.words):
+                return whole  # "I'm" is not "im"
+            return Or([whole, joined]).normalize()
         parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
         parts = [part for part in parts if part is not query.NullQuery]
+        if joined is not None:
+            parts.append(joined)
         return Or([whole.with_boost(whole.boost * WHOLE_WEIGHT), *parts]).normalize() if parts else whole
 
     def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:

@@ -24,6 +24,7 @@ DOCS = {
     "il10.txt": "Interleukin IL-10 limits the immune reaction.",
     "shock-sound.txt": "Shock-sound interaction was measured behind a blunt body.",
     "lyapunov.txt": "The Lyapunov method proves that periodic systems are stable.",
+    "neoliberal.txt": "Neoliberal reforms cut tariffs and sold the railways.",
     "shock-apart.txt": "The shock stood still while the sound field was measured.",
     "vitd.txt": "Vitamin D deficiency weakens bones; sunlight and vitamin D supplements help.",
     "vitc.txt": "Vitamin C deficiency causes scurvy; a deficiency of vitamin C is rare today.",
@@ -100,6 +101,10 @@ def test_a_compound_word_finds_its_parts_apart_after_the_whole_word(searchers):
     # Unquoted, "shock-sound" is its parts (a document may write them apart), the exact word first.
     assert ranked(searchers, "shock-sound") == ["shock-sound.txt", "shock-apart.txt"]
     assert ranked(searchers, '"shock-sound"') == ["shock-sound.txt"]
+
+
+def test_a_compound_finds_the_word_written_joined(searchers):
+    assert ranked(searchers, "neo-liberal") == ["neoliberal.txt"]
 
 
 def test_a_possessive_finds_the_word_itself(searchers):
