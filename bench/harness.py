@@ -95,7 +95,7 @@ def expected_state(root: Path) -> dict[str, str]:
 
 def index_state(index_dir: Path) -> dict[str, str]:
     """Return corpus path -> content hash of every live document in the committed index."""
-    with indexer.open_searcher(indexer.open_index(index_dir)) as searcher:
+    with indexer.open_searcher(indexer.open_index(index_dir), bookkeeping=True) as searcher:
         reader = searcher.reader()
         if reader.doc_count() == 0:
             return {}

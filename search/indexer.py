@@ -35,6 +35,8 @@ PARALLEL_MIN_FILES_PER_PROC = 500
 MAX_AUTO_PROCS = 8
 BATCH_FILES = 64  # files per job handed to a worker
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# Read only by the indexer, under the writer lock: a searcher leaves their files closed.
+BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash")
 OPEN_ATTEMPTS = 20  # tries to open the newest generation while commits keep replacing it
 
 UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
@@ -103,20 +105,23 @@ def open_index(index_dir: str | Path):
                 raise
 
 
-def open_searcher(ix, **kwargs):
+def open_searcher(ix, bookkeeping: bool = False, **kwargs):
     """Return a searcher on the newest generation of `ix` with every file it will read open.
 
     A commit deletes the files of the segments it replaced; files already open stay readable,
     so the searcher opens them all (segments.open_columns) and, when a commit landed while it
     was opening (it may have read a deleted file's absence), opens the newer generation instead.
+    The indexer's BOOKKEEPING_COLUMNS are left closed unless `bookkeeping` (a tool reading them
+    while an indexer may commit): searches never read them, and each is a file descriptor.
     """
+    skip = () if bookkeeping else BOOKKEEPING_COLUMNS
     for _ in range(OPEN_ATTEMPTS):
         try:
             searcher = ix.searcher(**kwargs)
         except FileNotFoundError:
             continue
         try:
-            segments.open_columns(searcher.reader())
+            segments.open_columns(searcher.reader(), skip=skip)
             # Still the newest: no later commit exists, so none has deleted a file of this one.
             if searcher.up_to_date():
                 return searcher
@@ -125,7 +130,7 @@ def open_searcher(ix, **kwargs):
         searcher.close()
     # Commits faster than a searcher opens: take the newest with no retry.
     searcher = ix.searcher(**kwargs)
-    segments.open_columns(searcher.reader())
+    segments.open_columns(searcher.reader(), skip=skip)
     return searcher
 
 
@@ -182,7 +187,7 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
         for segment, _ in reader.leaf_readers():
             if segment.doc_count() == 0:
                 continue
-            columns = [_read_column(segment, name) for name in ("path", "mtime_ns", "size", "hash")]
+            columns = [_read_column(segment, name) for name in BOOKKEEPING_COLUMNS]
             rows = zip(*columns, strict=True)
             if segment.has_deletions():
                 live = set(segment.all_doc_ids())

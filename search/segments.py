@@ -13,7 +13,7 @@ release that changes these internals fails there.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 from pickle import UnpicklingError, loads
@@ -122,13 +122,12 @@ class _OpenColumns(W3PerDocReader):
     """A W3PerDocReader whose column files were all opened up front (see open_columns)."""
 
     def has_column(self, fieldname):
-        # The files opened are the columns this segment has; asking the file system again
-        # would say no once a later commit has deleted the file, though it is still open here.
-        return fieldname in self._colfiles
+        # A column opened up front is there even once a later commit has deleted its file.
+        return fieldname in self._colfiles or super().has_column(fieldname)
 
 
-def open_columns(reader) -> None:
-    """Open every column file of a reader's segments now; raise FileNotFoundError if one is already gone.
+def open_columns(reader, skip: Collection[str] = ()) -> None:
+    """Open the column files of a reader's segments now, but those in `skip`; raise FileNotFoundError if one is gone.
 
     Whoosh opens a segment's column files (stored fields, field lengths, dates, paths) when they
     are first read, and a commit deletes the files of the segments it replaced. A reader opened
@@ -148,7 +147,7 @@ def open_columns(reader) -> None:
         for name in names:
             if name.startswith(prefix) and name.endswith(W3Codec.COLUMN_EXT):
                 column = name[len(prefix) : -len(W3Codec.COLUMN_EXT)]
-                if column not in perdoc._colfiles:
+                if column not in perdoc._colfiles and column not in skip:
                     perdoc._colfiles[column] = perdoc._get_column_file(column)
         perdoc.__class__ = _OpenColumns
 
