@@ -84,8 +84,10 @@ class Expander:
         if isinstance(q, query.CompoundQuery):
             return self._compound(q)
         if isinstance(q, query.Not):
-            return query.Not(self.expand(q.query))
-        if isinstance(q, (query.AndNot, query.AndMaybe, query.Require, query.Otherwise)):
+            return query.Not(self._excluded(q.query))
+        if isinstance(q, query.AndNot):
+            return query.AndNot(self.expand(q.a), self._excluded(q.b)).normalize()
+        if isinstance(q, (query.AndMaybe, query.Require, query.Otherwise)):
             return q.__class__(self.expand(q.a), self.expand(q.b)).normalize()
         if q is query.NullQuery or isinstance(q, type(query.NullQuery)):
             return q
@@ -140,7 +142,13 @@ class Expander:
                     clauses.append(ClockedPhrase(name, stems, slop=q.slop, boost=weight * q.boost))
         return Or(clauses).normalize() if clauses else query.NullQuery
 
-    def _split_word(self, q: SplitWord) -> query.Query:
+    def _excluded(self, q: query.Query) -> query.Query:
+        # "-neo-liberal" leaves out the compound (as typed or joined), not every document with "liberal".
+        if isinstance(q, SplitWord):
+            return self._split_word(q, exact=True)
+        return self.expand(q)
+
+    def _split_word(self, q: SplitWord, exact: bool = False) -> query.Query:
         # A compound of words ("shock-sound", "wind-tunnel", "non-linear") may be written apart or
         # joined in a document: its parts count as words, at PART_WEIGHT, and the exact sequence
         # as a bonus (WHOLE_WEIGHT). A name with a number or a single letter in it ("IL-6",
@@ -150,17 +158,15 @@ class Expander:
             # A possessive ("Lyapunov's method"): the word itself, as Lucene's EnglishPossessiveFilter has it.
             word = self._words(q.fieldname, [q.words[0]], q.boost)
             return Or([word, whole.with_boost(whole.boost * WHOLE_WEIGHT)]).normalize()
+        identifier = not all(len(word) > 1 and word.isalpha() for word in q.words)
         # Written as one word ("neoliberal" for "neo-liberal", "IL6" for "IL-6"): the same word.
-        joined = self._words(q.fieldname, ["".join(q.words)], q.boost * JOINED_WEIGHT) if JOINED_WEIGHT else None
-        if not all(len(word) > 1 and word.isalpha() for word in q.words):
-            if joined is None or not any(word.isdigit() for word in q.words):
-                return whole  # "I'm" is not "im"
-            return Or([whole, joined]).normalize()
+        # Not when a letter stands alone without a digit: "I'm" is not "im".
+        joinable = JOINED_WEIGHT and (not identifier or any(word.isdigit() for word in q.words))
+        joined = [self._words(q.fieldname, ["".join(q.words)], q.boost * JOINED_WEIGHT)] if joinable else []
+        if exact or identifier:
+            return Or([whole, *joined]).normalize()
         parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
-        parts = [part for part in parts if part is not query.NullQuery]
-        if joined is not None:
-            parts.append(joined)
-        return Or([whole.with_boost(whole.boost * WHOLE_WEIGHT), *parts]).normalize() if parts else whole
+        return Or([whole.with_boost(whole.boost * WHOLE_WEIGHT), *parts, *joined]).normalize()
 
     def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:
         """Yield the vocabulary words in `candidates` that `keep` accepts, watching the clock."""

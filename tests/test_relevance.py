@@ -25,6 +25,7 @@ DOCS = {
     "shock-sound.txt": "Shock-sound interaction was measured behind a blunt body.",
     "lyapunov.txt": "The Lyapunov method proves that periodic systems are stable.",
     "neoliberal.txt": "Neoliberal reforms cut tariffs and sold the railways.",
+    "liberal.txt": "Liberal reforms of the courts came later.",
     "shock-apart.txt": "The shock stood still while the sound field was measured.",
     "vitd.txt": "Vitamin D deficiency weakens bones; sunlight and vitamin D supplements help.",
     "vitc.txt": "Vitamin C deficiency causes scurvy; a deficiency of vitamin C is rare today.",
@@ -104,7 +105,13 @@ def test_a_compound_word_finds_its_parts_apart_after_the_whole_word(searchers):
 
 
 def test_a_compound_finds_the_word_written_joined(searchers):
-    assert ranked(searchers, "neo-liberal") == ["neoliberal.txt"]
+    # And the documents with one of its parts: "liberal" weighs as much as "neoliberal" (bench/RESULTS.md).
+    assert set(ranked(searchers, "neo-liberal")) == {"neoliberal.txt", "liberal.txt"}
+    assert ranked(searchers, '"neo-liberal"') == []  # quoted: the exact sequence only
+
+
+def test_excluding_a_compound_leaves_out_the_compound_not_its_parts(searchers):
+    assert ranked(searchers, "reforms -neo-liberal") == ["liberal.txt"]
 
 
 def test_a_possessive_finds_the_word_itself(searchers):
