@@ -131,6 +131,8 @@ class _Evaluator:
             return self._dates(q)
         if isinstance(q, ranking.Coordinated):
             return self._coordinated(q)
+        if isinstance(q, ranking.Compound):
+            return self._compound(q)
         if isinstance(q, ranking.Fields):
             return self._fields(q)
         if isinstance(q, (query.And, query.Or)) and not getattr(q, "scale", None):
@@ -175,10 +177,27 @@ class _Evaluator:
         for found in parts:
             mask |= found.mask
             scores += found.scores
-            held += found.mask
+            # A clause with its own tier (a compound word, a group in brackets) is held when all of it is.
+            held += found.mask if found.tiers is None else found.tiers.astype(bool)
         if q.boost != 1.0:
             scores = scores * q.boost
         return _Part(mask, scores, (held == len(parts)).astype(np.int8))
+
+    def _compound(self, q: ranking.Compound) -> _Part:
+        """Match any form or part of a compound word, score their sum; its tier: held as a whole or by every part."""
+        parts = [self.part(sub) for sub in q.subqueries]
+        mask = np.zeros(self.size, dtype=bool)
+        scores = np.zeros(self.size)
+        every = np.ones(self.size, dtype=bool)
+        for index, found in enumerate(parts):
+            mask |= found.mask
+            scores += found.scores
+            if index >= q.alternatives:
+                every &= found.mask
+        held = every | np.logical_or.reduce([found.mask for found in parts[: q.alternatives]], initial=False)
+        if q.boost != 1.0:
+            scores = scores * q.boost
+        return _Part(mask, scores, held.astype(np.int8))
 
     def _fields(self, q: ranking.Fields) -> _Part:
         """Score one word over several fields as BM25F: weighted, normalised frequencies summed, then saturated."""

@@ -166,7 +166,7 @@ class Expander:
         if exact or identifier:
             return Or([whole, *joined]).normalize()
         parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
-        return Or([whole.with_boost(whole.boost * WHOLE_WEIGHT), *parts, *joined]).normalize()
+        return ranking.Compound([whole.with_boost(whole.boost * WHOLE_WEIGHT), *joined], parts).normalize()
 
     def _scan(self, candidates: Iterable[bytes], keep=None) -> Iterator[str]:
         """Yield the vocabulary words in `candidates` that `keep` accepts, watching the clock."""

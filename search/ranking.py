@@ -120,3 +120,32 @@ class Fields(query.Or):
     the title weighs in as extra occurrences. Each clause is a Term whose boost is its
     field's weight; evaluate.py does the arithmetic.
     """
+
+
+class Compound(query.Or):
+    """A compound word ("wind-tunnel"): any of its forms or parts matches, and their scores add up.
+
+    A document holds the compound, for the all-words tier of a Coordinated query, when it has
+    one of the `alternatives` (the exact sequence, the word written joined) or every one of the
+    parts: "shock-sound wave" puts a document with shock, sound and wave in the top tier, and
+    one with only shock and wave below it.
+    """
+
+    def __init__(self, alternatives, parts, boost: float = 1.0):
+        super().__init__([*alternatives, *parts], boost=boost)
+        self.alternatives = len(alternatives)
+
+    def __eq__(self, other):
+        return super().__eq__(other) and self.alternatives == getattr(other, "alternatives", None)
+
+    def __hash__(self):
+        return hash((super().__hash__(), self.alternatives))
+
+    def normalize(self):
+        alternatives = [sub.normalize() for sub in self.subqueries[: self.alternatives]]
+        parts = [sub.normalize() for sub in self.subqueries[self.alternatives :]]
+        alternatives = [sub for sub in alternatives if sub is not query.NullQuery]
+        parts = [sub for sub in parts if sub is not query.NullQuery]
+        if not parts or len(parts) == 1 and not alternatives:
+            return query.Or(alternatives + parts, boost=self.boost).normalize()
+        return self.__class__(alternatives, parts, boost=self.boost)

@@ -26,6 +26,9 @@ DOCS = {
     "lyapunov.txt": "The Lyapunov method proves that periodic systems are stable.",
     "neoliberal.txt": "Neoliberal reforms cut tariffs and sold the railways.",
     "liberal.txt": "Liberal reforms of the courts came later.",
+    "shock-only.txt": "The shock was measured, and the shock was measured twice: shock after shock.",
+    "greek-all.txt": "Alpha, beta and gamma rays were seen.",
+    "greek-two.txt": "Alpha and gamma: gamma rays, gamma counts, alpha counts.",
     "shock-apart.txt": "The shock stood still while the sound field was measured.",
     "vitd.txt": "Vitamin D deficiency weakens bones; sunlight and vitamin D supplements help.",
     "vitc.txt": "Vitamin C deficiency causes scurvy; a deficiency of vitamin C is rare today.",
@@ -100,8 +103,24 @@ def test_a_name_with_a_number_stays_exact(searchers):
 
 def test_a_compound_word_finds_its_parts_apart_after_the_whole_word(searchers):
     # Unquoted, "shock-sound" is its parts (a document may write them apart), the exact word first.
-    assert ranked(searchers, "shock-sound") == ["shock-sound.txt", "shock-apart.txt"]
+    assert ranked(searchers, "shock-sound") == ["shock-sound.txt", "shock-apart.txt", "shock-only.txt"]
     assert ranked(searchers, '"shock-sound"') == ["shock-sound.txt"]
+
+
+def test_a_compound_is_held_by_all_of_its_parts(searchers):
+    # For the all-words tier, a compound counts when the document has it whole or every part of it.
+    paths = ranked(searchers, "shock-sound measured")
+    assert set(paths[:2]) == {"shock-sound.txt", "shock-apart.txt"} and paths[2:] == ["shock-only.txt"]
+    # shock-only.txt has "twice" and "shock", not "sound": it does not hold every word.
+    result = query.search(searchers, query.SearchRequest(q="shock-sound twice"), CONFIG)
+    assert result.relaxed == "any" and "shock-only.txt" in {hit.path for hit in result.hits}
+
+
+def test_a_group_in_brackets_is_held_by_all_of_its_words(searchers):
+    result = query.search(searchers, query.SearchRequest(q="(alpha beta) gamma"), CONFIG)
+    assert [hit.path for hit in result.hits] == ["greek-all.txt", "greek-two.txt"] and result.relaxed is None
+    # greek-two.txt has alpha and counts but not beta, greek-all.txt no counts: none holds every word.
+    assert query.search(searchers, query.SearchRequest(q="(alpha beta) counts"), CONFIG).relaxed == "any"
 
 
 def test_a_compound_finds_the_word_written_joined(searchers):
