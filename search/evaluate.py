@@ -168,36 +168,29 @@ class _Evaluator:
             result = how(result, other)
         return result
 
-    def _coordinated(self, q: ranking.Coordinated) -> _Part:
-        """Match any clause, score their sum, and put the documents holding every clause in the top tier."""
+    def _any(self, q: query.Or) -> tuple[list[_Part], np.ndarray, np.ndarray]:
+        """Return the parts of `q`'s clauses, the documents matching any of them, and their summed scores."""
         parts = [self.part(sub) for sub in q.subqueries]
         mask = np.zeros(self.size, dtype=bool)
         scores = np.zeros(self.size)
-        held = np.zeros(self.size, dtype=np.int16)
         for found in parts:
             mask |= found.mask
             scores += found.scores
-            # A clause with its own tier (a compound word, a group in brackets) is held when all of it is.
-            held += found.mask if found.tiers is None else found.tiers.astype(bool)
-        if q.boost != 1.0:
-            scores = scores * q.boost
-        return _Part(mask, scores, (held == len(parts)).astype(np.int8))
+        return parts, mask, scores * q.boost if q.boost != 1.0 else scores
+
+    def _coordinated(self, q: ranking.Coordinated) -> _Part:
+        """Match any clause, score their sum, and put the documents holding every clause in the top tier."""
+        parts, mask, scores = self._any(q)
+        # A clause with its own tier (a compound word, a group in brackets) is held when all of it is.
+        held = [found.mask if found.tiers is None else found.tiers.astype(bool) for found in parts]
+        return _Part(mask, scores, np.logical_and.reduce(held).astype(np.int8))
 
     def _compound(self, q: ranking.Compound) -> _Part:
         """Match any form or part of a compound word, score their sum; its tier: held as a whole or by every part."""
-        parts = [self.part(sub) for sub in q.subqueries]
-        mask = np.zeros(self.size, dtype=bool)
-        scores = np.zeros(self.size)
-        every = np.ones(self.size, dtype=bool)
-        for index, found in enumerate(parts):
-            mask |= found.mask
-            scores += found.scores
-            if index >= q.alternatives:
-                every &= found.mask
-        held = every | np.logical_or.reduce([found.mask for found in parts[: q.alternatives]], initial=False)
-        if q.boost != 1.0:
-            scores = scores * q.boost
-        return _Part(mask, scores, held.astype(np.int8))
+        parts, mask, scores = self._any(q)
+        whole = [found.mask for found in parts[: q.alternatives]]
+        every = np.logical_and.reduce([found.mask for found in parts[q.alternatives :]])
+        return _Part(mask, scores, np.logical_or.reduce([every, *whole]).astype(np.int8))
 
     def _fields(self, q: ranking.Fields) -> _Part:
         """Score one word over several fields as BM25F: weighted, normalised frequencies summed, then saturated."""

@@ -115,23 +115,22 @@ def open_searcher(ix, bookkeeping: bool = False, **kwargs):
     while an indexer may commit): searches never read them, and each is a file descriptor.
     """
     skip = () if bookkeeping else BOOKKEEPING_COLUMNS
-    for _ in range(OPEN_ATTEMPTS):
+    attempts = OPEN_ATTEMPTS
+    while True:
+        attempts -= 1
+        searcher = None
         try:
             searcher = ix.searcher(**kwargs)
-        except FileNotFoundError:
-            continue
-        try:
             segments.open_columns(searcher.reader(), skip=skip)
             # Still the newest: no later commit exists, so none has deleted a file of this one.
-            if searcher.up_to_date():
+            # On the last try, commits outpace the opening: the newest opened is taken.
+            if searcher.up_to_date() or attempts == 0:
                 return searcher
         except FileNotFoundError:
-            pass
-        searcher.close()
-    # Commits faster than a searcher opens: take the newest with no retry.
-    searcher = ix.searcher(**kwargs)
-    segments.open_columns(searcher.reader(), skip=skip)
-    return searcher
+            if attempts == 0:
+                raise
+        if searcher is not None:
+            searcher.close()
 
 
 @contextlib.contextmanager
