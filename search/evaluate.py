@@ -239,20 +239,23 @@ class _Evaluator:
         if found is None:
             return self._walk(q)
         docs, weights = found
-        weighting = self.weighting
+        scored = self._scores(q.fieldname, text, docs, weights)
         scores = np.zeros(self.size)
-        if self._scored(q.fieldname):
-            idf, avgfl = weighting.term_stats(self.leaf, q.fieldname, text)
-            lengths = _lengths(reader, q.fieldname)[docs]
-            b = weighting.field_b_of(q.fieldname)
-            scored = ranking.bm25(weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, b)
-        else:  # a field without lengths (type, folder): Whoosh's WeightScorer, the weight itself
-            scored = weights.astype(np.float64)
         scores[docs] = scored * q.boost if q.boost != 1.0 else scored
         mask = np.zeros(self.size, dtype=bool)
         mask[docs] = True
         self.check()
         return _Part(mask, scores)
+
+    def _scores(self, fieldname: str, text: bytes, docs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Return a term's scores in documents `docs`, where it occurs `weights` times, as Whoosh's scorer gives them."""
+        if not self._scored(fieldname):  # a field without lengths (type, folder): Whoosh's WeightScorer, the weight
+            return weights.astype(np.float64)
+        weighting = self.weighting
+        idf, avgfl = weighting.term_stats(self.leaf, fieldname, text)
+        lengths = _lengths(self.leaf.reader(), fieldname)[docs]
+        b = weighting.field_b_of(fieldname)
+        return ranking.bm25(weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, b)
 
     def _dates(self, q: query.DateRange) -> _Part:
         """Match a date range on the date column (the same numbers as the range's ends), scored q.boost as Whoosh does."""
@@ -266,20 +269,33 @@ class _Evaluator:
 
     def _phrase(self, q: query.Phrase) -> _Part:
         """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does."""
-        words = [self._term(query.Term(q.fieldname, word)) for word in q.words]
-        candidates = words[0].mask.copy()
-        for word in words[1:]:
-            candidates &= word.mask
+        # The words' postings, not their scored parts: only the documents with the phrase are scored.
+        reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
+        words = []
+        for word in q.words:
+            try:
+                text = field.to_bytes(word)
+                found = postings(reader, q.fieldname, text)
+            except (ValueError, TermNotFound):
+                return self._nothing()
+            if found is None:
+                return self._walk(q)
+            words.append((text, *found))
+        candidates = np.zeros(self.size, dtype=bool)
+        candidates[words[0][1]] = True
+        for _, docs, _ in words[1:]:
+            holds = np.zeros(self.size, dtype=bool)
+            holds[docs] = True
+            candidates &= holds
         starts = None
         narrow = _narrow_shift(self.size)
         # Narrow keys leave room for offsets up to _NARROW_MARGIN; a longer phrase compares them widened.
         wide = len(q.words) >= _NARROW_MARGIN
-        for offset, word in enumerate(q.words):
+        for offset, (text, _, _) in enumerate(words):
             count = np.count_nonzero(candidates)
             if not count:
                 return self._nothing()
-            text = self.leaf.schema[q.fieldname].to_bytes(word)
-            keys = _position_keys(self.leaf.reader(), q.fieldname, text)
+            keys = _position_keys(reader, q.fieldname, text)
             if keys is None:
                 return self._walk(q)
             # Both sides of a comparison in one encoding: wide if either is.
@@ -300,10 +316,12 @@ class _Evaluator:
             candidates = np.zeros(self.size, dtype=bool)
             candidates[starts >> shift] = True
             self.check()
+        # The sum of the words' scores where the phrase is, added in the words' order as SpanNear2 does.
+        matched = np.flatnonzero(candidates)
         scores = np.zeros(self.size)
-        for word in words:
-            scores += word.scores
-        scores = np.where(candidates, scores, 0.0)
+        for text, docs, weights in words:
+            at = np.searchsorted(docs, matched)  # docnums ascend; every matched document holds each word
+            scores[matched] += self._scores(q.fieldname, text, matched, weights[at])
         return _Part(candidates, scores * q.boost if q.boost != 1.0 else scores)
 
     def _walk(self, q: query.Query) -> _Part:
