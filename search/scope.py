@@ -73,6 +73,14 @@ class Visible:
 
     def doc_frequency(self, fieldname: str, text: str) -> int:
         """Return how many of the scope's documents contain `text` in `fieldname`."""
+        return self._count(fieldname, text, first=False)
+
+    def holds(self, fieldname: str, text: str) -> bool:
+        """Return whether any of the scope's documents contains `text` in `fieldname`."""
+        return self._count(fieldname, text, first=True) > 0
+
+    def _count(self, fieldname: str, text: str, first: bool) -> int:
+        """Count the scope's documents with `text` in `fieldname`; with `first`, stop at the first segment with one."""
         total = 0
         for leaf, offset in self.reader.leaf_readers():
             try:
@@ -84,7 +92,9 @@ class Visible:
             # evaluate keeps each segment's postings as arrays; counting with them is one vector operation.
             found = evaluate.postings(leaf, fieldname, term)
             docs = found[0] if found is not None else np.fromiter(leaf.postings(fieldname, term).all_ids(), np.int64)
-            total += int(self.mask[docs.astype(np.int64) + offset].sum())
+            total += int(np.count_nonzero(self.mask[offset : offset + leaf.doc_count_all()][docs]))
+            if first and total:
+                break
         return total
 
     def corrector(self, fieldname: str) -> Corrector:

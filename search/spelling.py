@@ -25,12 +25,12 @@ MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fa
 LAST_WORD = re.compile(r"\w+$")
 
 
-def known(reader, word: str, langs: Iterable[str], frequency=None) -> bool:
-    """Return whether `word`, as typed or as any of its stems, is in the index (per `frequency`)."""
-    frequency = frequency or reader.doc_frequency
-    if frequency("words", word) > 0:
+def known(reader, word: str, langs: Iterable[str], holds=None) -> bool:
+    """Return whether `word`, as typed or as any of its stems, is in the index (per `holds(field, text)`)."""
+    holds = holds or (lambda fieldname, text: reader.doc_frequency(fieldname, text) > 0)
+    if holds("words", word):
         return True
-    return any(frequency(body_field(lang), stem) > 0 for lang in langs for stem in analyze(word, lang))
+    return any(holds(body_field(lang), stem) for lang in langs for stem in analyze(word, lang))
 
 
 def suggest(
@@ -44,15 +44,15 @@ def suggest(
     reader = searcher.reader()
     langs = languages(reader)
     corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
-    frequency = reader.doc_frequency
+    holds = None
     if (visible := scoping.visible(searcher, scope)) is not None:
-        corrector, frequency = visible.corrector("words"), visible.doc_frequency
+        corrector, holds = visible.corrector("words"), visible.holds
     if len(WORDS.findall(text)) > MAX_SUGGESTED_QUERY_WORDS:
         return None  # a pasted paragraph: correcting its rare words would only echo it back, changed
     replacements, tried = [], 0
     for term in plain_terms(parsed):
         word = term.text
-        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or known(reader, word, langs, frequency):
+        if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or known(reader, word, langs, holds):
             continue
         start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
         if start is None or end is None or text[start:end].lower() != word:
