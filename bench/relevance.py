@@ -40,18 +40,31 @@ FTS_WORD = re.compile(r"\w+")
 
 
 def load_dataset(root: Path) -> tuple[list[dict], dict[str, str], dict[str, dict[str, int]]]:
-    """Return the corpus, the queries and the qrels of a dataset folder."""
+    """Return the corpus, the queries and the qrels of a dataset folder.
+
+    The ids may be `id` (../shared/eval) or `_id` (BEIR as downloaded), and the judgements
+    `qrels.tsv` or BEIR's `qrels/test.tsv`.
+    """
     with open(root / "corpus.jsonl", encoding="utf-8") as lines:
-        corpus = [json.loads(line) for line in lines if line.strip()]
+        corpus = [_with_id(json.loads(line)) for line in lines if line.strip()]
     with open(root / "queries.jsonl", encoding="utf-8") as lines:
-        queries = {str(q["id"]): q["text"] for q in map(json.loads, filter(str.strip, lines))}
+        queries = {q["id"]: q["text"] for q in map(_with_id, map(json.loads, filter(str.strip, lines)))}
     qrels: dict[str, dict[str, int]] = {}
-    with open(root / "qrels.tsv", encoding="utf-8") as rows:
+    with open(qrels_file(root), encoding="utf-8") as rows:
         reader = csv.reader(rows, delimiter="\t")
         next(reader)
         for qid, docid, score in reader:
             qrels.setdefault(str(qid), {})[str(docid)] = int(float(score))
     return corpus, queries, qrels
+
+
+def qrels_file(root: Path) -> Path:
+    """Return a dataset's judgements: qrels.tsv, or BEIR's qrels/test.tsv."""
+    return root / "qrels.tsv" if (root / "qrels.tsv").is_file() else root / "qrels" / "test.tsv"
+
+
+def _with_id(record: dict) -> dict:
+    return record | {"id": str(record["id"] if "id" in record else record["_id"])}
 
 
 def build_index(corpus: list[dict], index_dir: Path) -> None:
@@ -204,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     datasets = args.datasets or sorted(p for p in EVAL_DIR.iterdir() if (p / "corpus.jsonl").is_file())
     for dataset in datasets:
-        if not (dataset / "corpus.jsonl").is_file():
-            print(f"error: {dataset} has no corpus.jsonl", file=sys.stderr)
+        missing = [p.name for p in (dataset / "corpus.jsonl", dataset / "queries.jsonl") if not p.is_file()]
+        if not qrels_file(dataset).is_file():
+            missing.append("qrels.tsv")
+        if missing:
+            print(f"error: {dataset} has no {' or '.join(missing)}", file=sys.stderr)
             return 1
     results = {}
     print("collection  nDCG@10 seedsearch fts5 diff   R@100 seedsearch fts5 diff    MRR@10 seedsearch fts5 diff")
