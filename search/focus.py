@@ -11,8 +11,10 @@ from whoosh.lang import has_stopwords, stopwords_for_language
 
 from search import ranking
 from search.analysis import word_analyzer
+from search.parsing import SplitWord
 
 MAX_QUERY_TERMS = 64  # words a long query is ranked by (Lucene's MoreLikeThis takes 25; more measured better)
+MAX_QUERY_SPLIT_WORDS = 8  # of those, split words (matched as phrases: their positions are read); more cost seconds
 MAX_PAIRS = 10  # neighbouring pairs a query may rank by (query.PROXIMITY_WEIGHT); more is a pasted paragraph
 
 
@@ -26,7 +28,7 @@ def stop_words(langs: tuple[str, ...]) -> frozenset[str]:
     return frozenset(words)
 
 
-def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, list[str] | None]:
+def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple[query.Query, list[str] | None]:
     """Return the words of a natural-language query that rank it, and the words kept when some were dropped.
 
     Every word is indexed, and a query made only of common words ("the who", "to be or not
@@ -34,30 +36,59 @@ def focus(q: query.Query, reader, langs: Iterable[str]) -> tuple[query.Query, li
     stop words of the index's languages) are left out of the ranking: measured on six test
     collections they only add noise. A query of more than MAX_QUERY_TERMS words (a pasted
     paragraph) keeps its most informative ones, as Lucene's MoreLikeThis picks them: the
-    most frequent in the query, times the rarest in the index.
+    most frequent in the query, times the rarest in the index. Its split words (`free-stream`,
+    `IL-6`) compete for those places as specific as their rarest part, and at most
+    MAX_QUERY_SPLIT_WORDS of them are kept: each is matched as a phrase, and fifteen of them
+    made a pasted paragraph take seconds at 100k documents.
     """
     if not isinstance(q, ranking.Coordinated):
         return q, None
     stops = stop_words(tuple(langs))
     words = [sub for sub in q.subqueries if type(sub) is query.Term]
-    others = [sub for sub in q.subqueries if type(sub) is not query.Term]
+    split = [sub for sub in q.subqueries if type(sub) is SplitWord]
+    others = [sub for sub in q.subqueries if type(sub) not in (query.Term, SplitWord)]
     content = [sub for sub in words if sub.text not in stops]
-    if content or others:
+    if content or split or others:
         words = content
-    if len(words) + len(others) <= MAX_QUERY_TERMS:
-        return ranking.Coordinated(others + words, boost=q.boost).normalize(), None
+    if len(words) + len(split) + len(others) <= MAX_QUERY_TERMS:
+        kept = [sub for sub in q.subqueries if type(sub) is not query.Term] + words
+        return ranking.Coordinated(kept, boost=q.boost).normalize(), None
     documents = reader.doc_count() or 1
 
-    def informative(term: query.Term) -> float:
-        found = reader.doc_frequency("words", term.text)
-        return term.boost * math.log(1 + documents / found) if found else 0.0
+    def rarity(word: str) -> float:
+        found = reader.doc_frequency("words", word)
+        return math.log(1 + documents / found) if found else 0.0
 
-    chosen = sorted(words, key=informative, reverse=True)[: max(0, MAX_QUERY_TERMS - len(others))]
-    chosen = [term for term in chosen if informative(term) > 0] or chosen[:1]
-    kept = {term.text for term in chosen}
+    def informative(sub: query.Term | SplitWord) -> float:
+        # A split word is as specific as its rarest part.
+        rarest = rarity(sub.text) if type(sub) is query.Term else max(map(rarity, sub.words), default=0.0)
+        return sub.boost * rarest
+
+    ranked = sorted(words + split, key=informative, reverse=True)
+    # A split word is matched as a phrase, reading its parts' positions: a pasted paragraph keeps a few.
+    chosen, phrases = [], 0
+    for sub in ranked:
+        if len(chosen) >= max(0, MAX_QUERY_TERMS - len(others)):
+            break
+        if type(sub) is SplitWord:
+            if phrases >= MAX_QUERY_SPLIT_WORDS:
+                continue
+            phrases += 1
+        chosen.append(sub)
+    chosen = [sub for sub in chosen if informative(sub) > 0] or chosen[:1]
+    kept = {id(sub) for sub in chosen}
     return ranking.Coordinated(others + chosen, boost=q.boost).normalize(), [
-        term.text for term in words if term.text in kept
+        _shown(sub, text) for sub in q.subqueries if id(sub) in kept
     ]
+
+
+def _shown(sub: query.Term | SplitWord, text: str) -> str:
+    """Return a chosen word as the page lists it: a split word as typed (`free-stream`), when known."""
+    if type(sub) is query.Term:
+        return sub.text
+    start, end = getattr(sub, "startchar", None), getattr(sub, "endchar", None)
+    typed = text[start:end] if start is not None and end is not None else ""
+    return typed.lower() if typed.strip() else " ".join(sub.words)
 
 
 def pairs(text: str, q: query.Query) -> list[query.Phrase]:

@@ -32,6 +32,14 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 class SplitWord(query.Phrase):
     """A word the analyzer splits into several ("shock-sound", "IL-6", "U.S."): expansion.py ranks it by its parts."""
 
+    def normalize(self):
+        # Whoosh's Phrase.normalize builds a new phrase; keep where the word was typed (focus lists it so).
+        found = super().normalize()
+        for name in ("startchar", "endchar"):
+            if found is not self and hasattr(self, name):
+                setattr(found, name, getattr(self, name))
+        return found
+
 
 class _QueryParser(qparser.QueryParser):
     def multitoken_query(self, spec, texts, fieldname, termclass, boost):

@@ -178,7 +178,7 @@ def search(
         if neutral in tried:
             continue  # relaxing changed nothing (a lone phrase, say): no need to run it again
         tried.append(neutral)
-        neutral, used = focus(neutral, searcher.reader(), langs)
+        neutral, used = focus(neutral, searcher.reader(), langs, text)
         try:
             expanded = Expander(searcher.reader(), langs, deadline).expand_all(neutral)
         except TooBroad:

@@ -180,6 +180,19 @@ def test_a_query_with_many_words_says_which_it_used(searchers):
     assert result.hits[0].path == "il6.txt"
 
 
+def test_a_long_query_keeps_a_few_of_its_split_words_the_most_specific(searchers):
+    # A pasted paragraph full of hyphenated words: each one would be matched as a phrase.
+    common = [f"alpha-gamma{i}" for i in range(focus.MAX_QUERY_SPLIT_WORDS + 6)]
+    filler = [f"word{i}" for i in range(focus.MAX_QUERY_TERMS)]
+    q = " ".join([*common, "Lyapunov-method", *filler])
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    split = [word for word in result.used_words if "-" in word]
+    assert len(split) == focus.MAX_QUERY_SPLIT_WORDS
+    # Listed as typed; the rarest first (lyapunov is in one document, alpha in two), though typed last.
+    assert "lyapunov-method" in split
+    assert result.hits[0].path == "lyapunov.txt"
+
+
 def test_no_suggestion_from_a_deleted_document(tmp_path):
     root = tmp_path / "corpus"
     write(root, "keep.txt", "Boundary layers on flat plates.\n")
