@@ -281,6 +281,7 @@ class _Evaluator:
             if found is None:
                 return self._walk(q)
             words.append((text, *found))
+            self.check()
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
         for _, docs, _ in words[1:]:
@@ -320,7 +321,8 @@ class _Evaluator:
         matched = np.flatnonzero(candidates)
         scores = np.zeros(self.size)
         for text, docs, weights in words:
-            at = np.searchsorted(docs, matched)  # docnums ascend; every matched document holds each word
+            # Docnums ascend, and every matched document holds each word (in the postings' own dtype: no copy).
+            at = np.searchsorted(docs, matched.astype(docs.dtype, copy=False))
             scores[matched] += self._scores(q.fieldname, text, matched, weights[at])
         return _Part(candidates, scores * q.boost if q.boost != 1.0 else scores)
 

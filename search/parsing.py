@@ -35,9 +35,10 @@ class SplitWord(query.Phrase):
     def normalize(self):
         # Whoosh's Phrase.normalize builds a new phrase; keep where the word was typed (focus lists it so).
         found = super().normalize()
-        for name in ("startchar", "endchar"):
-            if found is not self and hasattr(self, name):
-                setattr(found, name, getattr(self, name))
+        if found is not self and isinstance(found, (query.Phrase, query.Term)):  # never the shared NullQuery
+            for name in ("startchar", "endchar"):
+                if hasattr(self, name):
+                    setattr(found, name, getattr(self, name))
         return found
 
 

@@ -332,3 +332,33 @@ def test_common_values_of_two_sorted_lists(a, b, shared, ratio):
     finally:
         evaluate._SEARCH_RATIO = old
     assert found.tolist() == sorted((a | shared) & (b | shared))
+
+
+@pytest.mark.parametrize(
+    "q", ['"boundary layer"', '"the boundary layer"', '"flow flow"', '"of the"', '"heat absentword"']
+)
+def test_a_phrase_scores_the_sum_of_its_words_exactly(searcher, q):
+    # Where the phrase is, its score is its words' scores added in order, bit for bit; elsewhere 0.
+    for phrase in expand(searcher, q, "any").leaves():
+        for leaf, _ in searcher.leaf_searchers():
+            run = evaluate._Evaluator(leaf, leaf.context(), searcher.weighting, lambda: None, leaf.doc_count_all())
+            found = run.part(phrase)
+            expected = np.zeros(leaf.doc_count_all())
+            for word in phrase.words:
+                expected = expected + run.part(whoosh_query.Term(phrase.fieldname, word)).scores
+            if phrase.boost != 1.0:  # a title phrase carries the title's weight
+                expected = expected * phrase.boost
+            assert np.array_equal(found.scores, np.where(found.mask, expected, 0.0))
+
+
+def test_presence_in_a_scope_agrees_with_counting(searcher):
+    from search import scope
+
+    visible = scope.visible(searcher, scope.EVERYTHING)  # the index has deletions: a mask, not None
+    assert visible is not None
+    for word in [*WORDS, "absentword"]:
+        for fieldname, text in (("words", word), ("body_en", analyze(word, "en")[0])):
+            assert visible.holds(fieldname, text) == (visible.doc_frequency(fieldname, text) > 0)
+    # A word the scope's documents do not hold is not there, whatever other documents hold.
+    hidden = scope.Visible(visible.reader, np.zeros_like(visible.mask))
+    assert visible.holds("words", "flow") and not hidden.holds("words", "flow")

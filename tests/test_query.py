@@ -234,3 +234,21 @@ def test_the_cache_is_bounded():
     results.put("huge", "x", size=10**9)
     assert results.get("huge") is None
     assert ResultCache(entries=0).get(1) is None
+
+
+def test_a_split_word_keeps_where_it_was_typed_and_never_marks_the_shared_null_query():
+    from whoosh import query as whoosh_query
+
+    from search.parsing import SplitWord
+
+    typed = SplitWord("text", ["free", "stream"])
+    typed.startchar, typed.endchar = 4, 15
+    kept = typed.normalize()
+    assert (kept.startchar, kept.endchar) == (4, 15)
+    one = SplitWord("text", ["stream"])
+    one.startchar, one.endchar = 0, 6
+    assert isinstance(one.normalize(), whoosh_query.Term) and one.normalize().startchar == 0
+    empty = SplitWord("text", [])
+    empty.startchar, empty.endchar = 3, 9
+    assert empty.normalize() is whoosh_query.NullQuery
+    assert getattr(whoosh_query.NullQuery, "startchar", None) is None
