@@ -30,8 +30,13 @@ LANGUAGES: tuple[str, ...] = tuple(
     for lang in ("en", "ru", "de", "fr", "es", "it", "pt", "nl", "sv", "no", "da", "fi", "hu", "ro", "tr", "ar")
     if has_stemmer(lang)
 )
-SCHEMA_VERSION = 3
-TOKEN_PATTERN = r"\w+(?:\.?\w+)*"
+SCHEMA_VERSION = 4
+# Chinese and Japanese are written without spaces: each ideograph or kana is a token of its own,
+# as Lucene's StandardTokenizer makes them, and a word of several is found as a phrase of them
+# (`北京` in `我爱北京天安门`). Every other run of letters and digits is a token, with inner dots
+# (`3.5`, `U.S`): Hangul is written with spaces between words and stays whole.
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN_PATTERN = rf"[^\W{CJK}]+(?:\.?[^\W{CJK}]+)*|[{CJK}]"  # the common case first: as fast as \w+
 # Russian stemming expects ё spelled as е; accents are folded only after stemming
 # because Snowball's suffix rules for French, German, etc. need them.
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}

@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,6 +30,8 @@ from search.writing import BufferedSegmentWriter, merge_small
 
 LOCK_NAME = ".seedsearch-writer.lock"
 INDEX_NAME = f"seedsearch_v{SCHEMA_VERSION}"
+# The files of an index of any schema version: its TOCs, segment files and Whoosh's lock file.
+OLDER_VERSION = re.compile(r"_?seedsearch_v(\d+)_\w+(?:\.\w+)*")
 WRITER_LIMIT_MB = 128  # postings a process buffers before it writes them as a segment
 PARALLEL_MIN_FILES = 1000  # fewer files to read than this are indexed in this process
 PARALLEL_MIN_FILES_PER_PROC = 500
@@ -449,4 +452,13 @@ def open_index_unlocked(index_dir: str | Path):
     """Open or create the index; the caller holds the writer lock."""
     if exists(index_dir):
         return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+    _remove_older_versions(Path(index_dir))
     return whoosh_index.create_in(str(index_dir), build_schema(), indexname=INDEX_NAME)
+
+
+def _remove_older_versions(index_dir: Path) -> None:
+    """Delete an index an older Seedsearch wrote (another schema version) before a new one replaces it."""
+    for path in index_dir.glob("*seedsearch_v*"):
+        version = OLDER_VERSION.fullmatch(path.name)
+        if version is not None and int(version.group(1)) != SCHEMA_VERSION and path.is_file():
+            path.unlink(missing_ok=True)

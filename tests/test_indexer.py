@@ -291,3 +291,22 @@ def test_a_searcher_opened_before_a_commit_reads_its_documents_after_it(corpus, 
     before.close()
     with indexer.open_searcher(indexer.open_index(index_dir)) as after:
         assert after.up_to_date() and after.doc_count() == count
+
+
+def test_an_index_of_an_older_version_is_removed_when_the_new_one_is_built(tmp_path):
+    root, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    write(root, "a.txt", "Boundary layers on flat plates.\n")
+    index_dir.mkdir()
+    older = [
+        "_seedsearch_v1_3.toc",
+        "seedsearch_v1_abcdefgh12345678.seg",
+        "seedsearch_v1_abcdefgh12345678._body_en_len.col",
+        "seedsearch_v1_WRITELOCK",
+    ]
+    for name in older:
+        (index_dir / name).write_bytes(b"old")
+    (index_dir / "notes.txt").write_text("not ours")
+    indexer.reindex(root, index_dir)
+    assert not any((index_dir / name).exists() for name in older)
+    assert (index_dir / "notes.txt").exists()
+    assert any(path.name.startswith(f"_{indexer.INDEX_NAME}_") for path in index_dir.iterdir())

@@ -39,6 +39,8 @@ DOCS = {
     "wing-lift.txt": "Lift on a swept wing falls as the angle grows past the stall.",
     "wing-only.txt": "A wing, a wing, a wing: the wing of the aircraft, wing after wing, wing and wing.",
     "lift-only.txt": "An elevator lift carries passengers; the lift stops at every floor of the lift shaft.",
+    "beijing.txt": "我爱北京天安门。",
+    "tokyo.txt": "東京は日本の首都です。京都は古い都です。",
 }
 
 
@@ -178,6 +180,19 @@ def test_a_query_with_many_words_says_which_it_used(searchers):
     # Words the index has are the most informative; words it lacks are left out first.
     assert {"liver", "receptor"} <= set(result.used_words)
     assert result.hits[0].path == "il6.txt"
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [("北京", ["beijing.txt"]), ("天安门", ["beijing.txt"]), ("京都", ["tokyo.txt"]), ("東京", ["tokyo.txt"])],
+)
+def test_chinese_and_japanese_words_are_found_inside_unspaced_text(searchers, q, expected):
+    # Each ideograph or kana is a token, and a word of several is matched as the exact sequence:
+    # 京 alone is in both documents, 北京 only in one, 京都 only where they stand side by side.
+    assert ranked(searchers, q) == expected
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    snippet = result.hits[0].snippet
+    assert [snippet.text[a:b] for a, b in snippet.marks] == [q]
 
 
 def test_a_long_query_keeps_a_few_of_its_split_words_the_most_specific(searchers):

@@ -25,9 +25,13 @@ TRICKY = [
     "İstanbul ǅemal ß ﬁnance ΣΊΣΥΦΟΣ",
     "Überraschung: Straße, Größe und Füße. L'été à Besançon.",
     "word " * 300,
+    "我爱北京天安门。東京タワーは333m、Python入門 서울에 살아요 ｶﾀｶﾅ",
 ]
 texts = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
-worded = st.lists(st.sampled_from(["flow", "the", "Россия", "café", "a.b", "x", "Ёж", "ab"]), max_size=40).map(" ".join)
+worded = st.lists(
+    st.sampled_from(["flow", "the", "Россия", "café", "a.b", "x", "Ёж", "ab", "北京", "東京タワー", "a.北"]),
+    max_size=40,
+).map(" ".join)
 
 
 def test_every_text_field_has_a_fast_path():
