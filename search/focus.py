@@ -59,12 +59,12 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
         found = reader.doc_frequency("words", word)
         return math.log(1 + documents / found) if found else 0.0
 
-    def informative(sub: query.Term | SplitWord) -> float:
-        # A split word is as specific as its rarest part.
-        rarest = rarity(sub.text) if type(sub) is query.Term else max(map(rarity, sub.words), default=0.0)
-        return sub.boost * rarest
-
-    ranked = sorted(words + split, key=informative, reverse=True)
+    # How informative each candidate is, looked up once: a split word is as specific as its rarest part.
+    informative = {
+        id(sub): sub.boost * (rarity(sub.text) if type(sub) is query.Term else max(map(rarity, sub.words), default=0.0))
+        for sub in words + split
+    }
+    ranked = sorted(words + split, key=lambda sub: informative[id(sub)], reverse=True)
     # A split word is matched as a phrase, reading its parts' positions: a pasted paragraph keeps a few.
     chosen, phrases = [], 0
     for sub in ranked:
@@ -75,7 +75,7 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
                 continue
             phrases += 1
         chosen.append(sub)
-    chosen = [sub for sub in chosen if informative(sub) > 0] or chosen[:1]
+    chosen = [sub for sub in chosen if informative[id(sub)] > 0] or chosen[:1]
     kept = {id(sub) for sub in chosen}
     return ranking.Coordinated(others + chosen, boost=q.boost).normalize(), [
         _shown(sub, text) for sub in q.subqueries if id(sub) in kept
