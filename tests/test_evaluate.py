@@ -362,3 +362,64 @@ def test_presence_in_a_scope_agrees_with_counting(searcher):
     # A word the scope's documents do not hold is not there, whatever other documents hold.
     hidden = scope.Visible(visible.reader, np.zeros_like(visible.mask))
     assert visible.holds("words", "flow") and not hidden.holds("words", "flow")
+
+
+def _with_bonus(searcher, q: str) -> whoosh_query.Query:
+    """Return `q` as search() runs it: its words, plus the bonus for neighbouring words side by side."""
+    langs = expansion.languages(searcher.reader())
+    expander = expansion.Expander(searcher.reader(), langs, deadline.Deadline())
+    neutral = parsing.parse(q, "all")
+    near = [expander.expand(pair) for pair in query.pairs(q, neutral)]
+    return whoosh_query.AndMaybe(expander.expand_all(neutral), expansion.Or(near, boost=query.PROXIMITY_WEIGHT))
+
+
+@pytest.mark.parametrize("q", ["heat transfer", "the boundary layer of the flow", "wing flutter drag lift", "of the"])
+@pytest.mark.parametrize("folder", [None, "b1"])
+def test_the_bonus_computed_only_where_it_can_reach_the_top_changes_no_result(searcher, monkeypatch, q, folder):
+    full = _with_bonus(searcher, q)
+    if folder:
+        full = whoosh_query.Require(full, whoosh_query.Term("folder", folder))
+    every, total = evaluate.run(searcher, full, 10_000, searcher.weighting, lambda: None)
+    cut = []
+    contenders = evaluate._Evaluator._contenders
+
+    def counted(self, required, bonus, best):
+        found = contenders(self, required, bonus, best)
+        if found is not None:
+            cut.append(int(np.count_nonzero(required.mask & self.eligible)) - int(np.count_nonzero(found)))
+        return found
+
+    monkeypatch.setattr(evaluate._Evaluator, "_contenders", counted)
+    for limit in (1, 3, 10):
+        mine, mine_total = evaluate.run(searcher, full, limit, searcher.weighting, lambda: None)
+        assert mine_total == total
+        assert [(hit.docnum, hit.score) for hit in mine] == [(hit.docnum, hit.score) for hit in every[:limit]]
+    assert any(cut), "no document was left out: the test did not exercise the cut"
+
+
+@pytest.mark.parametrize("hidden", ["deleted", "filtered out"])
+def test_a_document_that_cannot_be_shown_does_not_crowd_out_one_the_bonus_lifts(tmp_path, hidden):
+    # "near" has both words side by side, "apart" the same words as often in as long a text: only the
+    # bonus puts "near" first. "strong" scores higher than both but is deleted or outside the filter;
+    # counted among the best, it would leave "near" without its bonus.
+    root, index_dir = tmp_path / "corpus", tmp_path / "ix"
+    filler = " ".join(["plate"] * 6)
+    write(root, "kept/near.txt", f"Notes\nheat transfer {filler}\n")
+    write(root, "kept/apart.txt", f"Notes\ntransfer {filler} heat\n")
+    write(root, "other/strong.txt", "Heat transfer, heat transfer\nheat transfer heat transfer heat transfer\n")
+    indexer.reindex(root, index_dir)
+    write(root, "kept/more.txt", "Notes\nplate cone\n")  # a second commit: the deletion stays in a segment
+    if hidden == "deleted":
+        (root / "other/strong.txt").unlink()
+    indexer.reindex(root, index_dir)
+    searchers = query.Searchers(index_dir)
+    searcher = searchers.get()
+    full = _with_bonus(searcher, "heat transfer")
+    if hidden == "filtered out":
+        full = whoosh_query.Require(full, whoosh_query.Term("folder", "kept"))
+    else:
+        assert any(leaf.reader().has_deletions() for leaf, _ in searcher.leaf_searchers())
+    every, _ = evaluate.run(searcher, full, 10, searcher.weighting, lambda: None)
+    assert [hit["path"] for hit in every] == ["kept/near.txt", "kept/apart.txt"]
+    top, _ = evaluate.run(searcher, full, 1, searcher.weighting, lambda: None)
+    assert [(hit["path"], hit.score) for hit in top] == [("kept/near.txt", every[0].score)]
