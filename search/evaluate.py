@@ -1,8 +1,8 @@
-"""Run a query over whole posting lists with numpy: BM25 scores, the top N and the exact total.
+"""Run a query over whole posting lists with numpy: DFR (or BM25) scores, the top N and the exact total.
 
 Whoosh walks a query's matchers one document at a time in Python, and counting the total takes
 a second walk; at 100k documents a common word cost half a second. Here a term's postings are
-read a block at a time into arrays (kept per immutable segment), scored with ranking's BM25 in
+read a block at a time into arrays (kept per immutable segment), scored with ranking's model in
 one vector operation, and combined per segment as arrays: OR adds scores, AND intersects, AND NOT
 and filters remove. An exact phrase intersects its words' (document, position) pairs; a date
 range and a date sort read the date column. A part with no array form (a proximity phrase such
@@ -63,7 +63,7 @@ def run(
     searcher,
     q: query.Query,
     limit: int,
-    weighting: ranking.BM25,
+    weighting: ranking.DFR | ranking.BM25,
     check: Callable[[], None],
     newest_by: str | None = None,
     context=None,
@@ -123,7 +123,9 @@ def _coordinated(q: query.Query) -> bool:
 
 
 class _Evaluator:
-    def __init__(self, leaf, context, weighting: ranking.BM25, check, size: int, best: int = 0, eligible=None):
+    def __init__(
+        self, leaf, context, weighting: ranking.DFR | ranking.BM25, check, size: int, best: int = 0, eligible=None
+    ):
         self.leaf, self.context, self.weighting, self.check, self.size = leaf, context, weighting, check, size
         # Only the `best` top-ranked documents of the query as a whole are wanted (0: every score
         # exact), among the `eligible` ones (live, and in the filters once they are known).
@@ -266,10 +268,10 @@ class _Evaluator:
         return _Part(mask, scores, np.logical_or.reduce([every, *whole]).astype(np.int8))
 
     def _fields(self, q: ranking.Fields) -> _Part:
-        """Score one word over several fields as BM25F: weighted, normalised frequencies summed, then saturated."""
+        """Score one word over several fields as BM25F does: weighted, normalised frequencies summed, then saturated."""
         reader, weighting = self.leaf.reader(), self.weighting
         frequency = np.zeros(self.size)
-        idf = None
+        held = []  # (field, the word's statistics there) for each field that holds the word in this segment
         for sub in q.subqueries:
             if not (isinstance(sub, query.Term) and self._scored(sub.fieldname)):
                 return self._combine(q.subqueries, _either)
@@ -280,18 +282,15 @@ class _Evaluator:
                 continue
             if found is None:
                 return self._combine(q.subqueries, _either)
-            field_idf, avgfl = weighting.term_stats(self.leaf, sub.fieldname, text)
-            # The word's IDF over the fields: the smallest, from the field where it is most common.
-            idf = field_idf if idf is None else min(idf, field_idf)
+            field_stats = weighting.term_stats(self.leaf, sub.fieldname, text)
+            held.append((sub.fieldname, field_stats))
             docs, weights = found
-            b = weighting.field_b_of(sub.fieldname)
             lengths = _lengths(reader, sub.fieldname)[docs]
-            frequency[docs] += sub.boost * weights / ((1 - b) + b * lengths / avgfl)
-        if idf is None:
+            frequency[docs] += sub.boost * weighting.normalise(weights, lengths, sub.fieldname, field_stats)
+        if not held:
             return self._nothing()
         mask = frequency > 0
-        k1 = weighting.k1
-        scores = np.where(mask, idf * frequency * (k1 + 1) / (frequency + k1), 0.0) * q.boost
+        scores = np.where(mask, weighting.saturate(frequency, weighting.across_fields(held)), 0.0) * q.boost
         self.check()
         return _Part(mask, scores)
 
@@ -324,11 +323,9 @@ class _Evaluator:
         """Return a term's scores in documents `docs`, where it occurs `weights` times, as Whoosh's scorer gives them."""
         if not self._scored(fieldname):  # a field without lengths (type, folder): Whoosh's WeightScorer, the weight
             return weights.astype(np.float64)
-        weighting = self.weighting
-        idf, avgfl = weighting.term_stats(self.leaf, fieldname, text)
+        stats = self.weighting.term_stats(self.leaf, fieldname, text)
         lengths = _lengths(self.leaf.reader(), fieldname)[docs]
-        b = weighting.field_b_of(fieldname)
-        return ranking.bm25(weights.astype(np.float64), lengths, idf, avgfl, weighting.k1, b)
+        return self.weighting.score(weights.astype(np.float64), lengths, fieldname, stats)
 
     def _dates(self, q: query.DateRange) -> _Part:
         """Match a date range on the date column (the same numbers as the range's ends), scored q.boost as Whoosh does."""
@@ -510,7 +507,7 @@ def _widen(keys: np.ndarray, narrow: int) -> np.ndarray:
 
 
 def _lengths(reader, fieldname: str) -> np.ndarray:
-    """Return every document's length of `fieldname` in a segment, as the BM25 scorer reads it."""
+    """Return every document's length of `fieldname` in a segment, as the scorer reads it."""
     return _kept(("lengths", _segment_key(reader), fieldname), lambda: _read_lengths(reader, fieldname))
 
 

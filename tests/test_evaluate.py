@@ -220,9 +220,9 @@ def test_filters_on_type_and_dates_match_whoosh(searcher):
         assert [hit.score for hit in alone] == pytest.approx([hit.score for hit in whoosh_alone[:500]])
 
 
-def _bm25f(searcher, docnum: int, word: str, title_weight: float) -> float:
+def _bm25f(searcher, weighting: ranking.BM25, docnum: int, word: str, title_weight: float) -> float:
     """Return one word's BM25F score in a document, from its stored text and Whoosh's stored lengths."""
-    reader, weighting = searcher.reader(), searcher.weighting
+    reader = searcher.reader()
     stored = searcher.stored_fields(docnum)
     frequency, idf = 0.0, None
     for field, text, weight in (("title_en", stored["title"], title_weight), ("body_en", stored["body"], 1.0)):
@@ -240,15 +240,40 @@ def _bm25f(searcher, docnum: int, word: str, title_weight: float) -> float:
     return idf * frequency * (k1 + 1) / (frequency + k1)
 
 
-def test_fields_score_bm25f(searcher):
+def _in_exp_b2f(searcher, docnum: int, word: str, title_weight: float) -> float:
+    """Return one word's In_expB2 score over title and body in a document, from its stored text and lengths."""
+    reader = searcher.reader()
+    stored = searcher.stored_fields(docnum)
+    docs = searcher.doc_frequency("lang", "en")
+    frequency = 0.0
+    for field, text, weight in (("title_en", stored["title"], title_weight), ("body_en", stored["body"], 1.0)):
+        count = analyze(text, "en").count(word)
+        if count:
+            average = searcher.field_length(field) / docs
+            length = reader.doc_field_length(docnum, field)
+            frequency += weight * count * math.log2(1 + average / length)
+    # The body's statistics: every segment has bodies with these words.
+    df, occurrences = searcher.doc_frequency("body_en", word), searcher.frequency("body_en", word)
+    expected = docs * (1 - ((docs - 1) / docs) ** occurrences)
+    return frequency * math.log2((docs + 1) / (expected + 0.5)) * (occurrences + 1) / (df * (frequency + 1))
+
+
+@pytest.mark.parametrize("model", ["dfr", "bm25"])
+def test_fields_score_as_one_word(searcher, model):
+    weighting = searcher.weighting if model == "dfr" else ranking.BM25(k1=1.6, b=0.75, field_b={"title": 0.5})
+    assert isinstance(searcher.weighting, ranking.DFR)
     for word in ("flow", "the", "wing"):
         field_query = ranking.Fields(
             [deadline.ClockedTerm("title_en", word, boost=2.0), deadline.ClockedTerm("body_en", word)]
         )
-        mine, total = evaluate.run(searcher, field_query, 1000, searcher.weighting, lambda: None)
+        mine, total = evaluate.run(searcher, field_query, 1000, weighting, lambda: None)
         assert total > 0
         for hit in mine:
-            assert hit.score == pytest.approx(_bm25f(searcher, hit.docnum, word, 2.0), rel=1e-9)
+            if model == "dfr":
+                expected = _in_exp_b2f(searcher, hit.docnum, word, 2.0)
+            else:
+                expected = _bm25f(searcher, weighting, hit.docnum, word, 2.0)
+            assert hit.score == pytest.approx(expected, rel=1e-9)
         assert [hit.score for hit in mine] == sorted((hit.score for hit in mine), reverse=True)
 
 
