@@ -80,11 +80,8 @@ def run(
         size = leaf.doc_count_all()
         if size == 0:
             continue
-        live = _live(leaf, size)
-        # Ordered by score alone, a segment's documents past its own `limit` best can never be shown.
-        best = limit if newest_by is None else 0
-        part = _Evaluator(leaf, context, weighting, check, size, best=best, eligible=live).part(q)
-        mask = part.mask & live
+        part = _Evaluator(leaf, context, weighting, check, size).part(q)
+        mask = part.mask & _live(leaf, size)
         docs = np.flatnonzero(mask)
         found_scores.append(part.scores[docs])
         found_docs.append(docs + offset)
@@ -123,34 +120,11 @@ def _coordinated(q: query.Query) -> bool:
 
 
 class _Evaluator:
-    def __init__(
-        self, leaf, context, weighting: ranking.DFR | ranking.BM25, check, size: int, best: int = 0, eligible=None
-    ):
+    def __init__(self, leaf, context, weighting: ranking.DFR | ranking.BM25, check, size: int):
         self.leaf, self.context, self.weighting, self.check, self.size = leaf, context, weighting, check, size
-        # Only the `best` top-ranked documents of the query as a whole are wanted (0: every score
-        # exact), among the `eligible` ones (live, and in the filters once they are known).
-        self.best = best
-        self.eligible = np.ones(size, dtype=bool) if eligible is None else eligible
-        # While set, phrases are matched only in these documents (see _and_maybe).
-        self.within: np.ndarray | None = None
 
     def part(self, q: query.Query) -> _Part:
-        """Return what `q` matches in this segment, scored as Whoosh's matchers score it.
-
-        Every score is exact, but with `best` set, an optional bonus (AndMaybe at the top) is
-        computed only for the documents it could lift into the best: the others rank lower anyway.
-        """
-        best, self.best = self.best, 0  # only the query as a whole is cut to its best
-        if isinstance(q, query.AndMaybe):
-            return self._and_maybe(q, best)
-        if isinstance(q, query.Require):
-            required = self.part(q.b)
-            # A filter first: a document it leaves out is not among the best.
-            eligible, self.eligible, self.best = self.eligible, self.eligible & required.mask, best
-            scored = self.part(q.a)
-            self.eligible = eligible
-            mask = scored.mask & required.mask
-            return _Part(mask, np.where(mask, scored.scores, 0.0), _masked(scored.tiers, mask))
+        """Return what `q` matches in this segment, scored as Whoosh's matchers score it."""
         if isinstance(q, query.Term) and q.fieldname in self.leaf.schema:
             return self._term(q)
         if isinstance(q, query.DateRange) and q.constantscore and sortable(self.leaf, q.fieldname):
@@ -175,64 +149,15 @@ class _Evaluator:
             keep, drop = self.part(q.a), self.part(q.b)
             mask = keep.mask & ~drop.mask
             return _Part(mask, np.where(mask, keep.scores, 0.0), _masked(keep.tiers, mask))
+        if isinstance(q, query.Require):
+            scored, required = self.part(q.a), self.part(q.b)
+            mask = scored.mask & required.mask
+            return _Part(mask, np.where(mask, scored.scores, 0.0), _masked(scored.tiers, mask))
+        if isinstance(q, query.AndMaybe):
+            required, optional = self.part(q.a), self.part(q.b)
+            extra = np.where(required.mask & optional.mask, optional.scores, 0.0)
+            return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0), required.tiers)
         return self._walk(q)
-
-    def _and_maybe(self, q: query.AndMaybe, best: int) -> _Part:
-        """Match `q.a`; add `q.b`'s score where it matches too, computed where it can change the `best`."""
-        required = self.part(q.a)
-        within = self._contenders(required, q.b, best) if best else None
-        self.within = within
-        try:
-            optional = self.part(q.b)
-        finally:
-            self.within = None
-        held = required.mask & optional.mask
-        if within is not None:
-            held &= within
-        extra = np.where(held, optional.scores, 0.0)
-        return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0), required.tiers)
-
-    def _contenders(self, required: _Part, bonus: query.Query, best: int) -> np.ndarray | None:
-        """Return the documents that `bonus` could put among the `best` of `required`; None for all of them.
-
-        A document ranks by its tier, then its score. The `best`-th of the required scores alone
-        is a floor for the best with the bonus (a bonus only adds), and a document whose score
-        plus the most its bonus could add (_bound) stays under that floor is never among them.
-        """
-        eligible = required.mask & self.eligible
-        count = int(np.count_nonzero(eligible))
-        if count <= best:
-            return None
-        # A hair over the bound: the bonus is summed in another order than the bound, and rounds.
-        bound = self._bound(bonus) * (1 + 1e-9)
-        tiers = required.tiers if required.tiers is not None else 0
-        step = float((required.scores + bound).max()) + 1.0  # a tier outranks any score
-        floor = tiers * step + required.scores
-        kth = np.partition(floor[eligible], count - best)[count - best]
-        return eligible & (floor + bound >= kth)
-
-    def _bound(self, q: query.Query) -> np.ndarray:
-        """Return at least `q`'s score in each document: a phrase scores at most its words' scores."""
-        if isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1 and self._scored(q.fieldname):
-            reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
-            bound = np.zeros(self.size)
-            for word in q.words:
-                try:
-                    text = field.to_bytes(word)
-                    found = postings(reader, q.fieldname, text)
-                except (ValueError, TermNotFound):
-                    return np.zeros(self.size)  # a word missing here: the phrase matches nowhere
-                if found is None:
-                    return self.part(q).scores
-                docs, weights = found
-                bound[docs] += self._scores(q.fieldname, text, docs, weights)
-            return bound * q.boost
-        if isinstance(q, (query.And, query.Or)) and not getattr(q, "scale", None):
-            bound = np.zeros(self.size)
-            for sub in q.subqueries:
-                bound += self._bound(sub)
-            return bound * q.boost if len(q.subqueries) > 1 else bound
-        return self.part(q).scores  # the exact score is a bound
 
     def _combine(self, subqueries, how) -> _Part:
         parts = [self.part(sub) for sub in subqueries]
@@ -354,8 +279,6 @@ class _Evaluator:
             self.check()
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
-        if self.within is not None:
-            candidates &= self.within
         for _, docs, _ in words[1:]:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
