@@ -210,8 +210,8 @@ class _Evaluator:
             field_stats = weighting.term_stats(self.leaf, sub.fieldname, text)
             held.append((sub.fieldname, field_stats))
             docs, weights = found
-            lengths = _lengths(reader, sub.fieldname)[docs]
-            frequency[docs] += sub.boost * weighting.normalise(weights, lengths, sub.fieldname, field_stats)
+            norms = _length_norms(reader, sub.fieldname, weighting, field_stats.avgfl)
+            frequency[docs] += sub.boost * (weights * norms[docs])
         if not held:
             return self._nothing()
         mask = frequency > 0
@@ -249,8 +249,8 @@ class _Evaluator:
         if not self._scored(fieldname):  # a field without lengths (type, folder): Whoosh's WeightScorer, the weight
             return weights.astype(np.float64)
         stats = self.weighting.term_stats(self.leaf, fieldname, text)
-        lengths = _lengths(self.leaf.reader(), fieldname)[docs]
-        return self.weighting.score(weights.astype(np.float64), lengths, fieldname, stats)
+        norms = _length_norms(self.leaf.reader(), fieldname, self.weighting, stats.avgfl)
+        return self.weighting.saturate(weights * norms[docs], stats)
 
     def _dates(self, q: query.DateRange) -> _Part:
         """Match a date range on the date column (the same numbers as the range's ends), scored q.boost as Whoosh does."""
@@ -432,6 +432,16 @@ def _widen(keys: np.ndarray, narrow: int) -> np.ndarray:
 def _lengths(reader, fieldname: str) -> np.ndarray:
     """Return every document's length of `fieldname` in a segment, as the scorer reads it."""
     return _kept(("lengths", _segment_key(reader), fieldname), lambda: _read_lengths(reader, fieldname))
+
+
+def _length_norms(reader, fieldname: str, weighting: ranking.DFR | ranking.BM25, avgfl: float) -> np.ndarray:
+    """Return what each document's frequencies of `fieldname` are multiplied by in a segment (ranking's length_norm).
+
+    Computed once per segment and average length (a commit changes the average), not once per
+    term: DFR's logarithm over every document holding a word was a tenth of a two-word query.
+    """
+    key = ("norms", _segment_key(reader), fieldname, weighting.length_key(fieldname), avgfl)
+    return _kept(key, lambda: weighting.length_norm(_lengths(reader, fieldname), fieldname, avgfl))
 
 
 def _read_lengths(reader, fieldname: str) -> np.ndarray:

@@ -75,6 +75,14 @@ class _Model(scoring.WeightingModel):
 
     def normalise(self, weight, length, fieldname: str, stats: TermStats):
         """Return a term's frequency `weight` in a field `length` long, normalised by the length."""
+        return weight * self.length_norm(length, fieldname, stats.avgfl)
+
+    def length_norm(self, length, fieldname: str, avgfl: float):
+        """Return what a frequency is multiplied by in a field `length` long (the same for every term)."""
+        raise NotImplementedError
+
+    def length_key(self, fieldname: str) -> tuple:
+        """Return what length_norm depends on besides the lengths and the average: the model and its settings."""
         raise NotImplementedError
 
     def saturate(self, frequency, stats: TermStats):
@@ -103,8 +111,11 @@ class DFR(_Model):
         super().__init__()
         self.c = c
 
-    def normalise(self, weight, length, fieldname: str, stats: TermStats):
-        return weight * np.log2(1 + self.c * stats.avgfl / length)
+    def length_norm(self, length, fieldname: str, avgfl: float):
+        return np.log2(1 + self.c * avgfl / length)
+
+    def length_key(self, fieldname: str) -> tuple:
+        return ("dfr", self.c)
 
     def across_fields(self, held: list[tuple[str, TermStats]]) -> TermStats:
         # The body's: the models' statistics describe a word's occurrences in running text (a title
@@ -132,9 +143,12 @@ class BM25(_Model):
         """Return B for `fieldname` (title_en takes the "title" setting)."""
         return self.field_b.get(fieldname.partition("_")[0], self.b)
 
-    def normalise(self, weight, length, fieldname: str, stats: TermStats):
+    def length_norm(self, length, fieldname: str, avgfl: float):
         b = self.field_b_of(fieldname)
-        return weight / ((1 - b) + b * length / stats.avgfl)
+        return 1 / ((1 - b) + b * length / avgfl)
+
+    def length_key(self, fieldname: str) -> tuple:
+        return ("bm25", self.field_b_of(fieldname))
 
     def across_fields(self, held: list[tuple[str, TermStats]]) -> TermStats:
         # The field where the word is most common: its smallest IDF.
