@@ -53,7 +53,7 @@ def language_analyzer(lang: str) -> Analyzer:
         chain = chain | CharsetFilter(YO_MAP)
     # No stop words and no minimum length: every word is indexed at its position, so phrases
     # are exact ("moved in Moscow"), common words are answered ("the who") and short tokens
-    # keep their meaning ("vitamin d", "type 2"). BM25's IDF makes common words count little.
+    # keep their meaning ("vitamin d", "type 2"). The ranking makes common words count little.
     return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(accent_map)
 
 

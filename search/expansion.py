@@ -21,7 +21,7 @@ from search.deadline import ClockedPhrase, ClockedTerm, Deadline
 from search.errors import QueryError, TooBroad
 from search.parsing import MAX_FUZZY_CHARS, SplitWord
 
-# BM25F (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
+# Title and body as one field (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
 # Chosen on cranfield, cisi and cacm (bench/RESULTS.md), checked on med, npl and scifact.
 TITLE_BOOST = 2.0
 # A compound word split by the analyzer (SplitWord): each part's weight as a word, and the whole

@@ -87,7 +87,7 @@ def document(config: Mapping[str, Any]) -> dict:
                         _query_param(
                             "match",
                             "all: any of the words, documents with every word first (default); "
-                            "any: any word, ranked by BM25",
+                            "any: any word, ranked by DFR (In_expB2), no tier",
                             {"type": "string", "enum": list(contract.MATCHES), "default": contract.MATCHES[0]},
                         ),
                         {
