@@ -429,22 +429,19 @@ def _widen(keys: np.ndarray, narrow: int) -> np.ndarray:
     return (docs << _SHIFT) | (keys & np.uint32((1 << narrow) - 1)).astype(np.int64)
 
 
-def _lengths(reader, fieldname: str) -> np.ndarray:
-    """Return every document's length of `fieldname` in a segment, as the scorer reads it."""
-    return _kept(("lengths", _segment_key(reader), fieldname), lambda: _read_lengths(reader, fieldname))
-
-
 def _length_norms(reader, fieldname: str, weighting: ranking.DFR | ranking.BM25, avgfl: float) -> np.ndarray:
     """Return what each document's frequencies of `fieldname` are multiplied by in a segment (ranking's length_norm).
 
     Computed once per segment and average length (a commit changes the average), not once per
     term: DFR's logarithm over every document holding a word was a tenth of a two-word query.
+    Only the norms are kept: the lengths are read again when a commit changes the average.
     """
     key = ("norms", _segment_key(reader), fieldname, weighting.length_key(fieldname), avgfl)
     return _kept(key, lambda: weighting.length_norm(_lengths(reader, fieldname), fieldname, avgfl))
 
 
-def _read_lengths(reader, fieldname: str) -> np.ndarray:
+def _lengths(reader, fieldname: str) -> np.ndarray:
+    """Return every document's length of `fieldname` in a segment, as the scorer reads it."""
     found = segments.field_lengths(reader, fieldname)
     if found is None:  # no lengths stored: the scorer's default (doc_field_length(..., 1))
         return np.ones(reader.doc_count_all())
