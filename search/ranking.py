@@ -13,8 +13,9 @@ it by chance (basic model I(n_exp)), and the gain of one more occurrence discoun
 would (after-effect B). Over title and body the normalised frequencies are added first, as
 BM25F does (Macdonald et al. 2005, per-field normalisation). Measured on six test collections
 it ranks better than BM25 on five and within 0.005 on the sixth (bench/RESULTS.md). Both
-models score in two steps, which search/evaluate.py runs over whole arrays:
-`normalise` (one field's frequency) and `saturate` (the score of the fields' sum).
+models score in two steps, which search/evaluate.py runs over whole arrays: a frequency
+times the document's `length_norm` for the field (the same factor for every term, so evaluate.py
+keeps it per segment), then `saturate` (the score of the fields' sum).
 """
 
 from __future__ import annotations
