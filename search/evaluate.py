@@ -63,7 +63,7 @@ def run(
     searcher,
     q: query.Query,
     limit: int,
-    weighting: ranking.DFR | ranking.BM25,
+    weighting: ranking.Model,
     check: Callable[[], None],
     newest_by: str | None = None,
     context=None,
@@ -120,7 +120,7 @@ def _coordinated(q: query.Query) -> bool:
 
 
 class _Evaluator:
-    def __init__(self, leaf, context, weighting: ranking.DFR | ranking.BM25, check, size: int):
+    def __init__(self, leaf, context, weighting: ranking.Model, check, size: int):
         self.leaf, self.context, self.weighting, self.check, self.size = leaf, context, weighting, check, size
 
     def part(self, q: query.Query) -> _Part:
@@ -429,7 +429,7 @@ def _widen(keys: np.ndarray, narrow: int) -> np.ndarray:
     return (docs << _SHIFT) | (keys & np.uint32((1 << narrow) - 1)).astype(np.int64)
 
 
-def _length_norms(reader, fieldname: str, weighting: ranking.DFR | ranking.BM25, avgfl: float) -> np.ndarray:
+def _length_norms(reader, fieldname: str, weighting: ranking.Model, avgfl: float) -> np.ndarray:
     """Return what each document's frequencies of `fieldname` are multiplied by in a segment (ranking's length_norm).
 
     Computed once per segment and average length (a commit changes the average), not once per

@@ -44,7 +44,7 @@ def _language_docs(searcher, fieldname: str) -> int:
     return searcher.doc_count() or 1
 
 
-class _Model(scoring.WeightingModel):
+class Model(scoring.WeightingModel):
     """A model scoring a term from its normalised frequency in a document and its TermStats.
 
     One instance serves one searcher: it remembers the collection statistics of the
@@ -105,7 +105,7 @@ class _Model(scoring.WeightingModel):
         return _Scorer(searcher, fieldname, text, self, self.term_stats(searcher, fieldname, text))
 
 
-class DFR(_Model):
+class DFR(Model):
     """In_expB2 with normalisation 2 (Lucene's DFRSimilarity(BasicModelIne, AfterEffectB, NormalizationH2))."""
 
     def __init__(self, c: float = 1.0):
@@ -131,7 +131,7 @@ class DFR(_Model):
         return frequency * informative * (occurrences + 1) / (df * (frequency + 1))
 
 
-class BM25(_Model):
+class BM25(Model):
     """Per-field BM25 with field-specific B and Lucene's IDF `log(1 + (N - df + 0.5) / (df + 0.5))`."""
 
     def __init__(self, k1: float = 1.2, b: float = 0.75, field_b: dict[str, float] | None = None):
@@ -161,7 +161,7 @@ class BM25(_Model):
 
 
 class _Scorer(scoring.WeightLengthScorer):
-    def __init__(self, searcher, fieldname, text, model: _Model, stats: TermStats):
+    def __init__(self, searcher, fieldname, text, model: Model, stats: TermStats):
         self.model, self.stats, self.fieldname = model, stats, fieldname
         self.setup(searcher, fieldname, text)
 
