@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import write
+from whoosh import query as query_module
 
 from search import expansion, indexer, query, serialize
 from search.config import load
@@ -153,6 +154,30 @@ def test_wildcard_expansion_is_capped(tmp_path):
     with pytest.raises(query.QueryError, match="too many words"):
         query.search(searchers, query.SearchRequest(q="a*"), CONFIG)
     assert query.search(searchers, query.SearchRequest(q="a0000*"), CONFIG).total == 1
+
+
+def test_wildcard_and_fuzzy_words_are_the_most_frequent_over_every_segment(tmp_path, monkeypatch):
+    # Each segment's vocabulary is walked on its own; a word's documents are counted in all of them.
+    root = tmp_path / "corpus"
+    for i in range(3):
+        write(root, f"first/{i}.txt", f"zqbb zqcc note{i}\n")  # zqbb: 3 documents, all in the first segment
+    write(root, "first/3.txt", "zqaa zqdd\n")
+    indexer.reindex(root, tmp_path / "ix")
+    for i in range(3):
+        write(root, f"second/{i}.txt", f"zqaa zqcc other{i}\n")  # zqaa: 1 + 3, over both segments
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    reader = searchers.get().reader()
+    assert len(reader.leaf_readers()) == 2
+    expander = expansion.Expander(reader, ["en"], query.Deadline(10))
+    by_frequency = sorted(["zqaa", "zqbb", "zqcc", "zqdd"], key=lambda w: (-reader.doc_frequency("words", w), w))
+    assert by_frequency == ["zqcc", "zqaa", "zqbb", "zqdd"]  # 6, 4, 3, 1 documents
+    assert expander._prefix_words("zq") == by_frequency
+    assert expander._wildcard_words("zq?a") == ["zqaa"]
+    assert expander._wildcard_words("*dd") == ["zqdd"]
+    monkeypatch.setattr(expansion, "MAX_EXPANSIONS", 2)
+    assert expander._prefix_words("zq") == ["zqcc", "zqaa"]
+    assert expander._fuzzy_words(query_module.FuzzyTerm("words", "zqxx", maxdist=2, prefixlength=1)) == ["zqcc", "zqaa"]
 
 
 def test_filters_and_sort(searchers):
