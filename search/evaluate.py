@@ -81,7 +81,7 @@ def run(
         if size == 0:
             continue
         part = _Evaluator(leaf, context, weighting, check, size).part(q)
-        mask = part.mask & _live(leaf, size)
+        mask = part.mask & segments.live_documents(leaf.reader())
         docs = np.flatnonzero(mask)
         found_scores.append(part.scores[docs])
         found_docs.append(docs + offset)
@@ -468,12 +468,3 @@ def _kept(key: tuple, read):
             arrays = found if isinstance(found, tuple) else (found,)
             ARRAYS.put(key, found, size=sum(array.nbytes for array in arrays) + 200)
     return found
-
-
-def _live(leaf, size: int) -> np.ndarray:
-    """Return which documents of a segment are not deleted."""
-    reader = leaf.reader()
-    live = np.ones(size, dtype=bool)
-    if reader.has_deletions():
-        live[np.fromiter(reader.segment().deleted_docs(), dtype=np.int64)] = False
-    return live

@@ -17,7 +17,7 @@ import numpy as np
 from whoosh import query
 from whoosh.spelling import Corrector
 
-from search import cache, evaluate
+from search import cache, evaluate, segments
 
 VISIBLE_CACHE = cache.ResultCache(entries=32, max_bytes=32 * 1024 * 1024)
 
@@ -130,10 +130,11 @@ def visible(searcher, scope: Scope) -> Visible | None:
     key = (cache.index_state(searcher), scope)
     mask = VISIBLE_CACHE.get(key)
     if mask is None:
-        mask = np.zeros(reader.doc_count_all(), dtype=bool)
-        # Both skip deleted documents.
-        live = reader.all_doc_ids() if scope.everything else searcher.docs_for_query(scope.restriction())
-        mask[np.fromiter(live, dtype=np.int64)] = True
+        if scope.everything:
+            mask = segments.live_documents(reader)
+        else:
+            mask = np.zeros(reader.doc_count_all(), dtype=bool)
+            mask[np.fromiter(searcher.docs_for_query(scope.restriction()), dtype=np.int64)] = True  # skips deleted ones
         mask.flags.writeable = False  # shared by every thread of this process
         VISIBLE_CACHE.put(key, mask, size=mask.nbytes + 200)
     return Visible(searcher.reader(), mask)

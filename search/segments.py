@@ -115,6 +115,20 @@ def _gaps(positions: list[int]) -> list[int]:
     return [b - a for a, b in zip([0, *positions], positions, strict=False)]
 
 
+def live_documents(reader) -> np.ndarray:
+    """Return which documents of `reader` (one segment or several) are not deleted, as a mask by document number.
+
+    Read from each segment's deletions: Whoosh's all_doc_ids() asks is_deleted() document by
+    document (0.4 s at 100k documents).
+    """
+    live = np.ones(reader.doc_count_all(), dtype=bool)
+    if reader.has_deletions():
+        for leaf, offset in reader.leaf_readers():
+            if leaf.has_deletions():
+                live[offset + np.fromiter(leaf.segment().deleted_docs(), dtype=np.int64)] = False
+    return live
+
+
 # -- columns and field lengths ---------------------------------------------------------------
 
 

@@ -160,6 +160,14 @@ def test_field_lengths_equal_doc_field_length(index):
     assert 0 in lengths and lengths.max() > 2000
 
 
+def test_live_documents_equal_is_deleted(index):
+    _, before, after = index
+    for reader in (after, before, *(leaf for leaf, _ in after.leaf_readers())):
+        expected = [not reader.is_deleted(d) for d in range(reader.doc_count_all())]
+        assert segments.live_documents(reader).tolist() == expected
+    assert sorted(d for d, live in enumerate(segments.live_documents(after)) if not live) == sorted(DELETED)
+
+
 def test_columns_equal_the_column_readers(index):
     _, _, after = index
     for leaf, _ in after.leaf_readers():
