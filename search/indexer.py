@@ -125,6 +125,7 @@ def open_searcher(ix, bookkeeping: bool = False, **kwargs):
         try:
             searcher = ix.searcher(**kwargs)
             segments.open_columns(searcher.reader(), skip=skip)
+            segments.read_terms_by_pread(searcher.reader())
             # Still the newest: no later commit exists, so none has deleted a file of this one.
             # On the last try, commits outpace the opening: the newest opened is taken.
             if searcher.up_to_date() or attempts == 0:

@@ -12,15 +12,26 @@ release that changes these internals fails there.
 
 from __future__ import annotations
 
+import os
 from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
+from functools import partial
 from itertools import chain
 from operator import itemgetter
 from pickle import UnpicklingError, loads
 
 import numpy as np
 from whoosh import columns
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3LeafMatcher, W3PerDocReader, W3PostingsWriter, _lenfield
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    W3Codec,
+    W3LeafMatcher,
+    W3PerDocReader,
+    W3PostingsWriter,
+    W3TermsReader,
+    _lenfield,
+)
+from whoosh.filedb.structfile import StructFile
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.searching import Results
 from whoosh.util.numeric import byte_to_length
@@ -164,6 +175,33 @@ def open_columns(reader, skip: Collection[str] = ()) -> None:
                 if column not in perdoc._colfiles and column not in skip:
                     perdoc._colfiles[column] = perdoc._get_column_file(column)
         perdoc.__class__ = _OpenColumns
+
+
+def read_terms_by_pread(reader) -> None:
+    """Make each segment's vocabulary reads one os.pread each, where Whoosh seeks and then reads.
+
+    A term lookup is a binary search of the segment's on-disk term table, each step a few reads of
+    a few bytes through StructFile.get (a seek and a read, each through two Python calls). A fuzzy
+    word's automaton makes thousands of lookups per segment: `presure~` at 100k documents took 481
+    ms so and 180 ms with pread. pread leaves the file position alone, which only Whoosh's opening
+    of the table (done by now) relies on. Where there is no pread, or the table is in a compound
+    file, Whoosh's own reads stay.
+    """
+    if not hasattr(os, "pread"):
+        return
+    for leaf, _ in reader.leaf_readers():
+        terms = getattr(leaf, "_terms", None)
+        if type(terms) is not W3TermsReader:
+            continue
+        table = terms._tindex.dbfile
+        if type(table) is StructFile and table.is_real:
+            table.get = partial(_pread, table.file)
+
+
+def _pread(file, position: int, length: int) -> bytes:
+    # fileno() each time: a closed file raises ValueError, as Whoosh's read does, and a number
+    # the system has since given to another file is never read.
+    return os.pread(file.fileno(), length, position)
 
 
 def field_lengths(reader, fieldname: str) -> np.ndarray | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from whoosh import index as whoosh_index
@@ -166,6 +167,35 @@ def test_live_documents_equal_is_deleted(index):
         expected = [not reader.is_deleted(d) for d in range(reader.doc_count_all())]
         assert segments.live_documents(reader).tolist() == expected
     assert sorted(d for d, live in enumerate(segments.live_documents(after)) if not live) == sorted(DELETED)
+
+
+def test_term_reads_by_pread_equal_whooshs(index):
+    ix, _, _ = index
+    plain, fast = ix.reader(), ix.reader()
+    segments.read_terms_by_pread(fast)
+    try:
+        pairs = list(
+            zip((leaf for leaf, _ in plain.leaf_readers()), (leaf for leaf, _ in fast.leaf_readers()), strict=True)
+        )
+        # Ours (separate files) read by pread; Whoosh's own writer made a compound file, left as it is.
+        assert [isinstance(b._terms._tindex.dbfile.get, partial) for _, b in pairs] == [False, True, True]
+        for a, b in pairs:
+            for fieldname in TEXT_FIELDS:
+                words = _terms(a, fieldname)
+                assert _terms(b, fieldname) == words
+                assert [(t, i.doc_frequency(), i.weight()) for t, i in b.iter_field(fieldname)] == [
+                    (t, i.doc_frequency(), i.weight()) for t, i in a.iter_field(fieldname)
+                ]
+                for word in [*words, b"absent", b"zzz"]:
+                    assert ((fieldname, word) in b) == ((fieldname, word) in a)
+                    assert b.doc_frequency(fieldname, word) == a.doc_frequency(fieldname, word)
+            assert sorted(b.terms_within("words", "comon", 2)) == sorted(a.terms_within("words", "comon", 2)) != []
+        assert sorted(fast.expand_prefix("words", "w")) == sorted(plain.expand_prefix("words", "w"))
+    finally:
+        plain.close()
+        fast.close()
+    with pytest.raises(ValueError):  # a closed reader fails as Whoosh's does, never reading another file
+        fast.leaf_readers()[1][0]._terms._tindex.dbfile.get(0, 4)
 
 
 def test_columns_equal_the_column_readers(index):
