@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from whoosh import query
 from whoosh.query.compound import DefaultOr
@@ -229,6 +230,19 @@ class Expander:
                 yield word, leaf.doc_frequency("words", word)
 
         return self._most_frequent(self._walk(within), f"'{q.text}~'")
+
+
+def prefix_frequencies(reader, prefix: str, most: int) -> dict[str, int]:
+    """Return the first `most` vocabulary words starting with `prefix`, with their document frequencies.
+
+    Frequencies as Whoosh keeps them: deleted documents count until their segment is merged away.
+    Each segment is walked on its own: its words among the index's first `most` are among its own.
+    """
+    found: dict[str, int] = {}
+    for leaf, _ in reader.leaf_readers():
+        for word, frequency in islice(_vocabulary(leaf, prefix), most):
+            found[word] = found.get(word, 0) + frequency
+    return {word: found[word] for word in sorted(found)[:most]}
 
 
 def _vocabulary(leaf, prefix: str) -> Iterator[tuple[str, int]]:

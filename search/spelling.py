@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from bisect import insort
 from collections.abc import Iterable
-from itertools import islice
 
 from whoosh import query
 from whoosh.spelling import ReaderCorrector
@@ -14,7 +14,7 @@ from search.analysis import analyze, body_field
 from search.contract import MAX_COMPLETIONS
 from search.deadline import Deadline
 from search.errors import QueryError
-from search.expansion import languages
+from search.expansion import languages, prefix_frequencies
 from search.parsing import MAX_FUZZY_CHARS, plain_terms
 from search.searchers import Searchers
 
@@ -89,12 +89,31 @@ def complete(
     typed = last.group()
     prefix = typed.lower()
     searcher = searchers.get()
-    reader = searcher.reader()
-    visible = scoping.visible(searcher, scope)
-    frequency = reader.doc_frequency if visible is None else visible.doc_frequency
-    words = [word.decode("utf-8") for word in islice(reader.expand_prefix("words", prefix), MAX_COMPLETION_SCAN)]
-    ranked = [(-count, word) for word in words if word != prefix and (count := frequency("words", word)) > 0]
-    words = [word for _, word in sorted(ranked)]
+    candidates = prefix_frequencies(searcher.reader(), prefix, MAX_COMPLETION_SCAN)
+    candidates.pop(prefix, None)
+    words = _most_frequent(candidates, scoping.visible(searcher, scope), limit)
     # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
     head = typed if len(typed) == len(prefix) else prefix
-    return [text[: last.start()] + head + word[len(prefix) :] for word in words[:limit]]
+    return [text[: last.start()] + head + word[len(prefix) :] for word in words]
+
+
+def _most_frequent(candidates: dict[str, int], visible: scoping.Visible | None, limit: int) -> list[str]:
+    """Return the `limit` candidates in the most documents `visible` shows (all: None), most first, ties in order.
+
+    A word is in no more of the shown documents than its frequency counts, so the words are
+    counted in the order of those frequencies, and the counting stops once the next one could no
+    longer reach the list: with few deletions that is after about `limit` words, where counting
+    all of them read the postings of up to MAX_COMPLETION_SCAN words per keystroke.
+    """
+    by_frequency = sorted(candidates, key=lambda word: (-candidates[word], word))
+    if visible is None:
+        return by_frequency[:limit]
+    best: list[tuple[int, str]] = []  # (-count, word), in the order returned
+    for word in by_frequency:
+        if len(best) == limit and candidates[word] < -best[-1][0]:
+            break  # an equal count could still come first, by its spelling: only a smaller one stops
+        count = visible.doc_frequency("words", word)
+        if count > 0:
+            insort(best, (-count, word))
+            del best[limit:]
+    return [word for _, word in best]

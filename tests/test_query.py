@@ -8,7 +8,7 @@ import pytest
 from conftest import write
 from whoosh import query as query_module
 
-from search import expansion, indexer, query, serialize
+from search import expansion, indexer, query, scope, serialize, spelling
 from search.config import load
 
 CONFIG = load({}, environ={})
@@ -178,6 +178,36 @@ def test_wildcard_and_fuzzy_words_are_the_most_frequent_over_every_segment(tmp_p
     monkeypatch.setattr(expansion, "MAX_EXPANSIONS", 2)
     assert expander._prefix_words("zq") == ["zqcc", "zqaa"]
     assert expander._fuzzy_words(query_module.FuzzyTerm("words", "zqxx", maxdist=2, prefixlength=1)) == ["zqcc", "zqaa"]
+
+
+def test_completions_rank_by_the_documents_shown(tmp_path):
+    # Two segments and deletions: Whoosh's frequencies still count the deleted documents, and a
+    # folder's key sees only its own; completions are ranked by the documents shown, as if every
+    # candidate were counted, though the counting stops early.
+    root = tmp_path / "corpus"
+    counts = {"zqa": 5, "zqb": 4, "zqc": 3, "zqd": 2, "zqe": 1}
+    for word, n in counts.items():
+        for i in range(n):
+            write(root, f"{'hr' if i % 2 else 'eng'}/{word}{i}.txt", f"{word} filler{i}\n")
+    indexer.reindex(root, tmp_path / "ix")
+    for i in range(5):
+        (root / f"{'hr' if i % 2 else 'eng'}/zqa{i}.txt").unlink()  # zqa: 5 in Whoosh's counts, none shown
+    (root / "eng/zqb0.txt").unlink()
+    write(root, "hr/zqe9.txt", "zqe zqe\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    searcher = searchers.get()
+    assert len(searcher.reader().leaf_readers()) == 2 and searcher.reader().has_deletions()
+    everything, hr = scope.EVERYTHING, scope.of(["hr"])
+    for shown in (everything, hr):
+        visible = scope.visible(searcher, shown)
+        words = [w.decode() for w in searcher.reader().expand_prefix("words", "zq")]
+        expected = sorted((-visible.doc_frequency("words", w), w) for w in words if visible.holds("words", w))
+        for limit in (1, 2, 3, 8):
+            got = spelling.complete(searchers, "zq", CONFIG, limit=limit, scope=shown)
+            assert got == [w for _, w in expected[:limit]], (shown, limit)
+    assert spelling.complete(searchers, "zq", CONFIG, limit=3) == ["zqb", "zqc", "zqd"]  # 3, 3 and 2 shown
+    assert spelling.complete(searchers, "zq", CONFIG, limit=2, scope=hr) == ["zqb", "zqc"]
 
 
 def test_filters_and_sort(searchers):
