@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
+from rapidfuzz.distance import Levenshtein
 from whoosh import query
 from whoosh.query.compound import DefaultOr
 
@@ -222,14 +223,22 @@ class Expander:
             raise QueryError(f"a fuzzy word may have at most {MAX_FUZZY_CHARS} letters")
         maxdist = min(max(int(q.maxdist), 1), MAX_FUZZY_DISTANCE)
         prefix = min(q.prefixlength, len(q.text))
+        return self._most_frequent(self._within(q.text, maxdist, prefix), f"'{q.text}~'")
 
-        # Per segment, where Whoosh walks the vocabulary with an automaton; across
-        # segments it would compare every word in Python.
-        def within(leaf) -> Iterator[tuple[str, int]]:
-            for word in leaf.terms_within("words", q.text, maxdist, prefix=prefix):
-                yield word, leaf.doc_frequency("words", word)
+    def _within(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[str, int]]:
+        """Yield (word, document frequency) for the vocabulary words within `maxdist` edits of `text`.
 
-        return self._most_frequent(self._walk(within), f"'{q.text}~'")
+        The words Whoosh's Levenshtein automaton accepts, found by measuring every word that shares
+        the first `prefix` letters in C (rapidfuzz): the automaton looked words up in each segment's
+        on-disk vocabulary, thousands of times per segment, 5-7x slower at 18k and 100k documents.
+        """
+        size = len(text)
+        for count, btext in enumerate(self.reader.expand_prefix("words", text[:prefix])):
+            if count % SCAN_CHECK_EVERY == 0:
+                self.deadline.check()
+            word = btext.decode("utf-8")
+            if abs(len(word) - size) <= maxdist and Levenshtein.distance(word, text, score_cutoff=maxdist) <= maxdist:
+                yield word, self.reader.doc_frequency("words", word)
 
 
 def prefix_frequencies(reader, prefix: str, most: int) -> dict[str, int]:

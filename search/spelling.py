@@ -7,7 +7,6 @@ from bisect import insort
 from collections.abc import Iterable
 
 from whoosh import query
-from whoosh.spelling import ReaderCorrector
 
 from search import scope as scoping
 from search.analysis import analyze, body_field
@@ -43,7 +42,7 @@ def suggest(
     """Return `text` with its unknown words replaced by the closest words `scope` shows, if any."""
     reader = searcher.reader()
     langs = languages(reader)
-    corrector = ReaderCorrector(reader, "words", searcher.schema["words"])
+    corrector = scoping.VocabularyCorrector(reader, "words", reader.frequency)
     holds = None
     if (visible := scoping.visible(searcher, scope)) is not None:
         corrector, holds = visible.corrector("words"), visible.holds

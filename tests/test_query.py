@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import write
 from whoosh import query as query_module
+from whoosh.spelling import ReaderCorrector
 
 from search import expansion, indexer, query, scope, serialize, spelling
 from search.config import load
@@ -178,6 +179,39 @@ def test_wildcard_and_fuzzy_words_are_the_most_frequent_over_every_segment(tmp_p
     monkeypatch.setattr(expansion, "MAX_EXPANSIONS", 2)
     assert expander._prefix_words("zq") == ["zqcc", "zqaa"]
     assert expander._fuzzy_words(query_module.FuzzyTerm("words", "zqxx", maxdist=2, prefixlength=1)) == ["zqcc", "zqaa"]
+
+
+def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
+    # Measured in C over the vocabulary sharing the prefix: the same words as Whoosh's Levenshtein
+    # automaton walking each segment (a transposition is two edits to both, not one).
+    root = tmp_path / "corpus"
+    first = "pressure presure pressures press retrieval retreival receive recieve a ab abc"
+    write(root, "one.txt", first + " cat cart carts tarc act\n")
+    indexer.reindex(root, tmp_path / "ix")
+    write(root, "two.txt", "Россия России росия pressing prestige x xy ёлка елка\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    reader = searchers.get().reader()
+    assert len(reader.leaf_readers()) == 2
+    expander = expansion.Expander(reader, ["en"], query.Deadline(10))
+    typed = ["presure", "retrieval", "recieve", "cat", "tac", "ab", "x", "россия", "елка", "prestgie", "zzz"]
+    for text in typed:
+        for maxdist in (1, 2):
+            for prefix in sorted({0, 1, min(2, len(text))}):  # _fuzzy_words keeps the prefix within the word
+                found = dict(expander._within(text, maxdist, prefix))
+                automaton = set()
+                for leaf, _ in reader.leaf_readers():
+                    automaton.update(leaf.terms_within("words", text, maxdist, prefix=prefix))
+                assert set(found) == automaton, (text, maxdist, prefix)
+                assert all(found[word] == reader.doc_frequency("words", word) for word in found)
+    # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there).
+    ours = scope.VocabularyCorrector(reader, "words", reader.frequency)
+    whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
+    for text in typed:
+        for maxdist in (1, 2):
+            for prefix in sorted({0, 1, min(2, len(text))}):
+                assert ours.suggest(text, 10, maxdist, prefix) == whooshs.suggest(text, 10, maxdist, prefix)
+    assert ours.suggest("retreival", 1, 1, 1) == ["retrieval"]
 
 
 def test_completions_rank_by_the_documents_shown(tmp_path):
