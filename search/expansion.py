@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from rapidfuzz.distance import Levenshtein
 from whoosh import query
 from whoosh.query.compound import DefaultOr
 
@@ -232,6 +231,8 @@ class Expander:
         the first `prefix` letters in C (rapidfuzz): the automaton looked words up in each segment's
         on-disk vocabulary, thousands of times per segment, 5-7x slower at 18k and 100k documents.
         """
+        from rapidfuzz.distance import Levenshtein  # here, not at start: 3.6 MB a worker that may never need it
+
         size = len(text)
         for count, btext in enumerate(self.reader.expand_prefix("words", text[:prefix])):
             if count % SCAN_CHECK_EVERY == 0:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz.distance import OSA
 from whoosh import query
 from whoosh.spelling import Corrector
 
@@ -119,6 +118,8 @@ class VocabularyCorrector(Corrector):
         self.frequency = frequency
 
     def _suggestions(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[float, str]]:
+        from rapidfuzz.distance import OSA  # here, not at start: 3.6 MB a worker that may never correct a word
+
         size = len(text)
         for btext in self.reader.expand_prefix(self.fieldname, text[:prefix]):
             word = btext.decode("utf-8")
