@@ -227,19 +227,29 @@ class Expander:
     def _within(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[str, int]]:
         """Yield (word, document frequency) for the vocabulary words within `maxdist` edits of `text`.
 
-        The words Whoosh's Levenshtein automaton accepts, found by measuring every word that shares
-        the first `prefix` letters in C (rapidfuzz): the automaton looked words up in each segment's
-        on-disk vocabulary, thousands of times per segment, 5-7x slower at 18k and 100k documents.
+        The words Whoosh's Levenshtein automaton accepts: the automaton looked words up in each
+        segment's on-disk vocabulary, thousands of times per segment, 5-7x slower at 18k and 100k.
         """
         from rapidfuzz.distance import Levenshtein  # here, not at start: 3.6 MB a worker that may never need it
 
-        size = len(text)
-        for count, btext in enumerate(self.reader.expand_prefix("words", text[:prefix])):
-            if count % SCAN_CHECK_EVERY == 0:
-                self.deadline.check()
-            word = btext.decode("utf-8")
-            if abs(len(word) - size) <= maxdist and Levenshtein.distance(word, text, score_cutoff=maxdist) <= maxdist:
-                yield word, self.reader.doc_frequency("words", word)
+        for word in close_words(self.reader, text, maxdist, prefix, Levenshtein.distance, self.deadline.check):
+            yield word, self.reader.doc_frequency("words", word)
+
+
+def close_words(reader, text: str, maxdist: int, prefix: int, distance, check=None) -> Iterator[str]:
+    """Yield the vocabulary words (`words`) sharing `text`'s first `prefix` letters within `maxdist` of it by `distance`.
+
+    Every word sharing the prefix is measured, as Whoosh's reader does for corrections over several
+    segments, but in C (a rapidfuzz distance, called with `score_cutoff`), and a word whose length
+    alone is too far is skipped. `check` is called every SCAN_CHECK_EVERY words.
+    """
+    size = len(text)
+    for count, btext in enumerate(reader.expand_prefix("words", text[:prefix])):
+        if check is not None and count % SCAN_CHECK_EVERY == 0:
+            check()
+        word = btext.decode("utf-8")
+        if abs(len(word) - size) <= maxdist and distance(word, text, score_cutoff=maxdist) <= maxdist:
+            yield word
 
 
 def prefix_frequencies(reader, prefix: str, most: int) -> dict[str, int]:

@@ -10,12 +10,11 @@ suggestions, which is where other engines' per-tenant restrictions stop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query
-from whoosh.spelling import Corrector
 
 from search import cache, evaluate, segments
 
@@ -96,39 +95,6 @@ class Visible:
             if first and total:
                 break
         return total
-
-    def corrector(self, fieldname: str) -> Corrector:
-        """Return a spelling corrector that suggests only words the scope's documents contain."""
-        return VocabularyCorrector(self.reader, fieldname, self.doc_frequency)
-
-
-class VocabularyCorrector(Corrector):
-    """Whoosh's ReaderCorrector, ranking by `frequency(fieldname, word)`, with the distances measured in C.
-
-    As Whoosh's reader does over several segments, every vocabulary word sharing the first `prefix`
-    letters is measured; a word whose length alone puts it too far is skipped, and the others are
-    measured with rapidfuzz's optimal string alignment distance, the same as Whoosh's
-    damerau_levenshtein, which in Python was two thirds of a correction's time. A word counts only
-    if `frequency` is above zero (for a scope: some document it shows holds the word).
-    """
-
-    def __init__(self, reader, fieldname: str, frequency: Callable[[str, str], int]):
-        self.reader = reader
-        self.fieldname = fieldname
-        self.frequency = frequency
-
-    def _suggestions(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[float, str]]:
-        from rapidfuzz.distance import OSA  # here, not at start: 3.6 MB a worker that may never correct a word
-
-        size = len(text)
-        for btext in self.reader.expand_prefix(self.fieldname, text[:prefix]):
-            word = btext.decode("utf-8")
-            if abs(len(word) - size) > maxdist or OSA.distance(word, text, score_cutoff=maxdist) > maxdist:
-                continue
-            frequency = self.frequency(self.fieldname, word)
-            if frequency:
-                # ReaderCorrector's score: higher is better, more frequent words first.
-                yield 0 - (maxdist + (1.0 / frequency * 0.5)), word
 
 
 def visible(searcher, scope: Scope) -> Visible | None:

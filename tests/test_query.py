@@ -205,7 +205,7 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
                 assert set(found) == automaton, (text, maxdist, prefix)
                 assert all(found[word] == reader.doc_frequency("words", word) for word in found)
     # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there).
-    ours = scope.VocabularyCorrector(reader, "words", reader.frequency)
+    ours = spelling.VocabularyCorrector(reader, reader.frequency)
     whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
     for text in typed:
         for maxdist in (1, 2):
