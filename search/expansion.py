@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 from whoosh import query
@@ -169,8 +169,8 @@ class Expander:
         parts = [self._words(q.fieldname, [word], q.boost * PART_WEIGHT) for word in dict.fromkeys(q.words)]
         return ranking.Compound([whole.with_boost(whole.boost * WHOLE_WEIGHT), *joined], parts).normalize()
 
-    def _walk(self, words_in) -> Iterator[tuple[str, int]]:
-        """Yield (word, its document frequency in one segment) for the words `words_in(segment)` walks there.
+    def _walk(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Yield (word, its document frequency in one segment) for each segment's words starting with `prefix`.
 
         Per segment, each word's frequency read where the walk finds it: merging the segments'
         vocabularies and then looking every word up in every segment cost more than the walk
@@ -179,7 +179,7 @@ class Expander:
         count = 0
         for leaf, _ in self.reader.leaf_readers():
             self.deadline.check()
-            for word, frequency in words_in(leaf):
+            for word, frequency in _vocabulary(leaf, prefix):
                 count += 1
                 if count % SCAN_CHECK_EVERY == 0:
                     self.deadline.check()
@@ -206,7 +206,7 @@ class Expander:
     def _prefix_words(self, prefix: str) -> list[str]:
         if not prefix:
             raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
-        return self._most_frequent(self._walk(lambda leaf: _vocabulary(leaf, prefix)), f"'{prefix}*'")
+        return self._most_frequent(self._walk(prefix), f"'{prefix}*'")
 
     def _wildcard_words(self, pattern: str) -> list[str]:
         if not pattern.strip("*?"):
@@ -214,8 +214,10 @@ class Expander:
         # What whoosh.query.Wildcard does, but watching the clock: a leading '*' walks the whole vocabulary.
         literal = re.match(r"[^*?\[]*", pattern).group()
         matches = re.compile(fnmatch.translate(pattern)).match
-        words = self._walk(lambda leaf: _vocabulary(leaf, literal))
-        return self._most_frequent(((word, n) for word, n in words if matches(word)), f"'{pattern}'")
+        # Few of the words walked match, so the vocabulary is walked merged, each word tried once,
+        # and only the matches' frequencies are looked up (per segment, a pattern was 1.4-2.7x slower).
+        words = vocabulary_words(self.reader, literal, matches, self.deadline.check)
+        return self._most_frequent(((word, self.reader.doc_frequency("words", word)) for word in words), f"'{pattern}'")
 
     def _fuzzy_words(self, q: query.FuzzyTerm) -> list[str]:
         if len(q.text) > MAX_FUZZY_CHARS:
@@ -236,20 +238,32 @@ class Expander:
             yield word, self.reader.doc_frequency("words", word)
 
 
-def close_words(reader, text: str, maxdist: int, prefix: int, distance, check=None) -> Iterator[str]:
-    """Yield the vocabulary words (`words`) sharing `text`'s first `prefix` letters within `maxdist` of it by `distance`.
+def vocabulary_words(reader, prefix: str, keep: Callable[[str], object], check=None) -> Iterator[str]:
+    """Yield the vocabulary words (`words`, over every segment, in order) starting with `prefix` that `keep` accepts.
 
-    Every word sharing the prefix is measured, as Whoosh's reader does for corrections over several
-    segments, but in C (a rapidfuzz distance, called with `score_cutoff`), and a word whose length
-    alone is too far is skipped. `check` is called every SCAN_CHECK_EVERY words.
+    `check` (the search's clock) is called every SCAN_CHECK_EVERY words walked.
     """
-    size = len(text)
-    for count, btext in enumerate(reader.expand_prefix("words", text[:prefix])):
+    for count, btext in enumerate(reader.expand_prefix("words", prefix)):
         if check is not None and count % SCAN_CHECK_EVERY == 0:
             check()
         word = btext.decode("utf-8")
-        if abs(len(word) - size) <= maxdist and distance(word, text, score_cutoff=maxdist) <= maxdist:
+        if keep(word):
             yield word
+
+
+def close_words(reader, text: str, maxdist: int, prefix: int, distance, check=None) -> Iterator[str]:
+    """Yield the vocabulary words sharing `text`'s first `prefix` letters within `maxdist` of it by `distance`.
+
+    Every word sharing the prefix is measured, as Whoosh's reader does for corrections over several
+    segments, but in C (a rapidfuzz distance, called with `score_cutoff`), and a word whose length
+    alone is too far is skipped.
+    """
+    size = len(text)
+
+    def near(word: str) -> bool:
+        return abs(len(word) - size) <= maxdist and distance(word, text, score_cutoff=maxdist) <= maxdist
+
+    return vocabulary_words(reader, text[:prefix], near, check)
 
 
 def prefix_frequencies(reader, prefix: str, most: int) -> dict[str, int]:

@@ -130,7 +130,7 @@ def live_documents(reader) -> np.ndarray:
     """Return which documents of `reader` (one segment or several) are not deleted, as a mask by document number.
 
     Read from each segment's deletions: Whoosh's all_doc_ids() asks is_deleted() document by
-    document (0.4 s at 100k documents).
+    document (150 ms at 100k documents).
     """
     live = np.ones(reader.doc_count_all(), dtype=bool)
     if reader.has_deletions():
