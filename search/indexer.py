@@ -22,6 +22,7 @@ from queue import Empty
 
 from whoosh import index as whoosh_index
 from whoosh.index import TOC, clean_files
+from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
 from search import documents, segments
@@ -121,20 +122,23 @@ def open_searcher(ix, bookkeeping: bool = False, **kwargs):
     attempts = OPEN_ATTEMPTS
     while True:
         attempts -= 1
-        searcher = None
         try:
-            searcher = ix.searcher(**kwargs)
-            segments.open_columns(searcher.reader(), skip=skip)
-            segments.read_terms_by_pread(searcher.reader())
-            # Still the newest: no later commit exists, so none has deleted a file of this one.
-            # On the last try, commits outpace the opening: the newest opened is taken.
-            if searcher.up_to_date() or attempts == 0:
-                return searcher
-        except FileNotFoundError:
+            searcher = Searcher(segments.open_reader(ix), fromindex=ix, **kwargs)
+            try:
+                segments.open_columns(searcher.reader(), skip=skip)
+                segments.read_terms_by_pread(searcher.reader())
+            except BaseException:
+                searcher.close()
+                raise
+        except FileNotFoundError:  # a commit deleted a file of the generation being opened
             if attempts == 0:
                 raise
-        if searcher is not None:
-            searcher.close()
+            continue
+        # Still the newest: no later commit exists, so none has deleted a file of this one.
+        # On the last try, commits outpace the opening: the newest opened is taken.
+        if searcher.up_to_date() or attempts == 0:
+            return searcher
+        searcher.close()
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from whoosh.codec.whoosh3 import (
     _lenfield,
 )
 from whoosh.filedb.structfile import StructFile
-from whoosh.reading import SegmentReader, TermNotFound
+from whoosh.reading import EmptyReader, MultiReader, SegmentReader, TermNotFound
 from whoosh.searching import Results
 from whoosh.util.numeric import byte_to_length
 
@@ -40,6 +40,62 @@ from whoosh.util.numeric import byte_to_length
 # which W3PerDocReader.doc_field_length returns as None; here it is 0.
 LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.int64)
 _AFTER_COUNT = itemgetter(slice(4, None))
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+
+def open_reader(ix):
+    """Return a reader on the newest generation of `ix`; a failure to open it leaves no file open.
+
+    Whoosh's FileIndex.reader opens the segments one after another and, when one cannot be opened
+    (a commit deleted its files after the generation was read), drops the readers already opened
+    with their files still open, and even a half-opened segment's (its term table opened, its
+    postings gone). Here every file opened is closed before the error is raised.
+    """
+    toc = ix._read_toc()
+    if not toc.segments:
+        return EmptyReader(toc.schema)
+    readers = []
+    try:
+        for segment in toc.segments:
+            readers.append(_open_segment(ix.storage, toc.schema, segment, toc.generation))
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    if len(readers) == 1:
+        return readers[0]
+    return MultiReader(readers, generation=toc.generation)
+
+
+def _open_segment(storage, schema, segment, generation) -> SegmentReader:
+    opening = _RecordingStorage(storage)
+    try:
+        reader = SegmentReader(opening, schema, segment, generation=generation)
+    except BaseException:
+        for file in opening.opened:
+            file.close()
+        raise
+    if reader._storage is opening:
+        reader._storage = storage  # the files it opens later are its own to close
+    return reader
+
+
+class _RecordingStorage:
+    """A storage that remembers each file it opens, so a segment opened halfway can be closed."""
+
+    def __init__(self, storage):
+        self._storage = storage
+        self.opened: list = []
+
+    def open_file(self, name, *args, **kwargs):
+        file = self._storage.open_file(name, *args, **kwargs)
+        self.opened.append(file)
+        return file
+
+    def __getattr__(self, name):
+        return getattr(self._storage, name)
 
 
 # -- posting lists ---------------------------------------------------------------------------

@@ -9,7 +9,9 @@ loudly, instead of changing search results or silently taking a slow path.
 
 from __future__ import annotations
 
+import gc
 import random
+import warnings
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -79,6 +81,19 @@ def index(tmp_path_factory):
     yield ix, before, after
     before.close()
     after.close()
+
+
+@pytest.fixture
+def three_segments(tmp_path):
+    """Return an index of three segments in separate files (BufferedSegmentWriter's)."""
+    rng = random.Random(3)
+    ix = whoosh_index.create_in(tmp_path, build_schema(), indexname="t")
+    for numbers in (range(0, 20), range(20, 40), range(40, 60)):
+        writer = BufferedSegmentWriter(ix)
+        for n in numbers:
+            writer.add_document(**_document(n, rng))
+        writer.commit(merge=False)
+    return ix
 
 
 def _pairs(before, after):
@@ -239,3 +254,36 @@ def test_results_with_total(index):
         assert [hit.docnum for hit in results] == [7, 2]
         assert results[0].score == 2.5
         assert results[0]["path"] == searcher.stored_fields(7)["path"]
+
+
+def test_open_reader_reads_what_whooshs_reader_reads(three_segments):
+    ix = three_segments
+    with ix.reader() as theirs, segments.open_reader(ix) as ours:
+        assert ours.generation() == theirs.generation()
+        assert [leaf.segment().segment_id() for leaf, _ in ours.leaf_readers()] == [
+            leaf.segment().segment_id() for leaf, _ in theirs.leaf_readers()
+        ]
+        assert ours.doc_count() == theirs.doc_count() == 60
+        assert list(ours.lexicon("words")) == list(theirs.lexicon("words"))
+        # A file a segment opens later (a column) is the reader's own, closed with it.
+        segments.open_columns(ours)
+        assert all(type(leaf._storage) is type(ix.storage) for leaf, _ in ours.leaf_readers())
+
+
+@pytest.mark.parametrize("segment", [0, 2])
+def test_a_segment_that_cannot_open_leaves_no_file_open(three_segments, segment):
+    """A commit deleted a segment's postings after the generation was read: nothing opened stays open.
+
+    The last segment failing leaves two opened readers to close (Whoosh's FileIndex.reader drops
+    them open); the first failing leaves its own term table, opened just before its postings.
+    """
+    ix = three_segments
+    toc = ix._read_toc()
+    postings = toc.segments[segment].make_filename(W3Codec.POSTS_EXT)
+    ix.storage.delete_file(postings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FileNotFoundError):
+            segments.open_reader(ix)
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
