@@ -17,7 +17,6 @@ from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
 from functools import partial
 from itertools import chain
-from operator import itemgetter
 from pickle import UnpicklingError, loads
 
 import numpy as np
@@ -39,7 +38,6 @@ from whoosh.util.numeric import byte_to_length
 # A stored field length byte -> the length (Whoosh's byte_to_length). A zero byte is "no length",
 # which W3PerDocReader.doc_field_length returns as None; here it is 0.
 LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.int64)
-_AFTER_COUNT = itemgetter(slice(4, None))
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -127,17 +125,18 @@ def positions_arrays(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
     matcher = _leaf_matcher(reader, fieldname, text)
     if matcher is None:
         return None
-    ids, gaps = [], []
+    ids, values = [], []
     for block_ids in _blocks(matcher):
         ids.append(block_ids)
         matcher._read_values()
-        # A value is the count (4 bytes), then the pickled gaps between positions (formats.Positions).
-        try:
-            gaps.extend(map(loads, map(_AFTER_COUNT, matcher._values)))
-        except (UnpicklingError, EOFError):  # not the encoding this reads: Whoosh's decoder, value by value
-            gaps.extend(_gaps(fmt.decode_positions(value)) for value in matcher._values)
-    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
-    steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
+        values.extend(matcher._values)
+    decoded = _pickled_gaps(values)
+    if decoded is None:  # not the encoding _pickled_gaps reads: Whoosh's decoder, value by value
+        gaps = [_gaps(fmt.decode_positions(value)) for value in values]
+        counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+        steps = np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum()))
+    else:
+        counts, steps = decoded
     # Positions are the running sums of the gaps, restarted at each document's first one.
     running = np.cumsum(steps)
     firsts = np.cumsum(counts) - counts
@@ -145,6 +144,57 @@ def positions_arrays(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
     docs = np.repeat(np.concatenate(ids) if ids else np.zeros(0, np.int32), counts)
     places = (running - restart).astype(np.int32)
     return docs, places
+
+
+# formats.Positions stores a posting's positions as a 4-byte count, then the gaps between them
+# pickled (protocol 2). Gaps under 256 pickle to a fixed layout: the header \x80\x02 ] q\x00, then
+# "K gap a ." for one gap, or "( K gap K gap ... e ." for 2 to 1,000 (pickle's batch).
+_PICKLE_HEADER = np.frombuffer(b"\x80\x02]q\x00", dtype=np.uint8)
+_ONE_BYTE_INT = ord("K")
+
+
+def _pickled_gaps(values: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (gaps per posting, the gaps) of formats.Positions values; None if one is not pickled as Whoosh does.
+
+    Values whose gaps all fit a byte (nearly all: the commonest words' are short) are read in place
+    with numpy, the rest with pickle.loads; loads on every value was two thirds of decoding a
+    common word's 3.7 million positions (0.76 s at 100k documents, 0.41 s so).
+    """
+    if not values:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    if lengths.min() < 4 + len(_PICKLE_HEADER) + 2:
+        return None
+    data = np.frombuffer(b"".join(values), dtype=np.uint8)
+    starts = np.cumsum(lengths) - lengths
+    counts = data[starts[:, None] + np.arange(4)].view(">u4").ravel().astype(np.int64)
+    # In the fixed layout a value's length follows from its count, and only then.
+    laid_out = (counts >= 1) & (counts <= 1000) & (lengths == np.where(counts == 1, 13, 12 + 2 * counts))
+    fixed_counts, fixed_starts = counts[laid_out], starts[laid_out]
+    header = data[fixed_starts[:, None] + 4 + np.arange(len(_PICKLE_HEADER))]
+    ends = data[(fixed_starts + lengths[laid_out])[:, None] - (2, 1)]
+    if not ((header == _PICKLE_HEADER).all() and (ends[:, 1] == ord(".")).all()):
+        return None
+    if not (ends[:, 0] == np.where(fixed_counts == 1, ord("a"), ord("e"))).all():
+        return None
+    # Where each fixed value's first "K" is, then every other byte: the opcodes, the gaps after them.
+    firsts = fixed_starts + np.where(fixed_counts == 1, 9, 10)
+    nth = np.arange(int(fixed_counts.sum())) - np.repeat(np.cumsum(fixed_counts) - fixed_counts, fixed_counts)
+    opcodes = np.repeat(firsts, fixed_counts) + 2 * nth
+    if not (data[opcodes] == _ONE_BYTE_INT).all():
+        return None
+    offsets = np.cumsum(counts) - counts
+    gaps = np.empty(int(counts.sum()), dtype=np.int64)
+    gaps[np.repeat(offsets[laid_out], fixed_counts) + nth] = data[opcodes + 1]
+    for i in np.flatnonzero(~laid_out).tolist():
+        try:
+            found = loads(values[i][4:])
+        except (UnpicklingError, EOFError):
+            return None
+        if not isinstance(found, list) or len(found) != counts[i]:
+            return None
+        gaps[offsets[i] : offsets[i] + counts[i]] = found
+    return counts, gaps
 
 
 def _leaf_matcher(reader, fieldname: str, text: bytes) -> W3LeafMatcher | None:

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import pytest
+from whoosh import formats, query
 from whoosh import index as whoosh_index
-from whoosh import query
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.writing import SegmentWriter
 
@@ -150,6 +150,53 @@ def test_positions_arrays_equal_the_matchers_positions(index):
                     expected += [(matcher.id(), place) for place in matcher.value_as("positions")]
                     matcher.next()
                 assert list(zip(docs.tolist(), places.tolist(), strict=True)) == expected
+
+
+def test_pickled_gaps_equal_whooshs_decoder():
+    """Whoosh's own encoding of positions lists, decoded in place: one-byte gaps, two- and four-byte ones, pickle's batches."""
+    rng = random.Random(11)
+    lists = [[0], [255], [256], [7, 300], [70_000], [1, 2, 3], list(range(1000)), list(range(1001)), list(range(2500))]
+    for _ in range(300):
+        size = rng.choice([1, 2, 3, 10, 999, 1000, 1001])
+        step = rng.choice([3, 255, 256, 65_536])
+        lists.append(sorted(rng.sample(range(size * step + 1), size)))
+    encode = formats.Positions().encode
+    for chosen in (lists, [lst for lst in lists if max(segments._gaps(lst)) < 256 and len(lst) <= 1000]):
+        counts, gaps = segments._pickled_gaps([encode(lst) for lst in chosen])
+        assert counts.tolist() == [len(lst) for lst in chosen]
+        assert gaps.tolist() == [gap for lst in chosen for gap in segments._gaps(lst)]
+    # Not pickled as Whoosh does (no stop byte, another opcode, not a list): left to Whoosh's decoder.
+    value = encode([1, 2, 3])
+    assert segments._pickled_gaps([value[:-1]]) is None
+    assert segments._pickled_gaps([value.replace(b"K", b"J", 1)]) is None
+    assert segments._pickled_gaps([value[:4] + b"\x80\x02K\x03."]) is None
+
+
+def test_positions_with_long_gaps_equal_the_matchers(tmp_path):
+    filler = " ".join(["filler"] * 300)
+    bodies = [
+        "zeta",
+        f"{filler} zeta",
+        f"zeta {filler} zeta zeta",
+        "zeta " * 1000,
+        "zeta " * 1001,
+        f"zeta {filler * 250} zeta",
+    ]
+    ix = whoosh_index.create_in(tmp_path, build_schema(), indexname="t")
+    writer = BufferedSegmentWriter(ix)
+    for n, body in enumerate(bodies):
+        writer.add_document(id=f"d{n}", path=f"d{n}.txt", lang="en", title="t", body=body, body_en=body)
+    writer.commit()
+    with ix.reader() as reader:
+        for text in (b"zeta", b"filler"):
+            docs, places = segments.positions_arrays(reader, "body_en", text)
+            matcher = reader.postings("body_en", text)
+            expected = []
+            while matcher.is_active():
+                expected += [(matcher.id(), place) for place in matcher.value_as("positions")]
+                matcher.next()
+            assert list(zip(docs.tolist(), places.tolist(), strict=True)) == expected
+            assert max(place for _, place in expected) > 70_000 or text == b"filler"
 
 
 def test_positions_need_a_positions_format(index):
