@@ -270,7 +270,7 @@ class _Evaluator:
         for word in q.words:
             try:
                 text = field.to_bytes(word)
-                found = postings(reader, q.fieldname, text)
+                found = _phrase_postings(reader, q.fieldname, text)
             except (ValueError, TermNotFound):
                 return self._nothing()
             if found is None:
@@ -279,7 +279,7 @@ class _Evaluator:
             self.check()
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
-        for _, docs, _ in words[1:]:
+        for _, docs, _, _ in words[1:]:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
             candidates &= holds
@@ -287,11 +287,11 @@ class _Evaluator:
         narrow = _narrow_shift(self.size)
         # Narrow keys leave room for offsets up to _NARROW_MARGIN; a longer phrase compares them widened.
         wide = len(q.words) >= _NARROW_MARGIN
-        for offset, (text, _, _) in enumerate(words):
+        for offset, (text, _, _, read) in enumerate(words):
             count = np.count_nonzero(candidates)
             if not count:
                 return self._nothing()
-            keys = _position_keys(reader, q.fieldname, text)
+            keys = read if read is not None else _position_keys(reader, q.fieldname, text)
             if keys is None:
                 return self._walk(q)
             # Both sides of a comparison in one encoding: wide if either is.
@@ -315,7 +315,7 @@ class _Evaluator:
         # The sum of the words' scores where the phrase is, added in the words' order as SpanNear2 does.
         matched = np.flatnonzero(candidates)
         scores = np.zeros(self.size)
-        for text, docs, weights in words:
+        for text, docs, weights, _ in words:
             # Docnums ascend, and every matched document holds each word (in the postings' own dtype: no copy).
             at = np.searchsorted(docs, matched.astype(docs.dtype, copy=False))
             scores[matched] += self._scores(q.fieldname, text, matched, weights[at])
@@ -405,11 +405,32 @@ def _position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:
     return _kept(key, lambda: _read_position_keys(reader, fieldname, text))
 
 
+def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Return a phrase word's postings() and its position keys if read in the same pass (else None: _position_keys).
+
+    When neither is kept yet, both come from one read of the word's blocks (segments.term_arrays).
+    """
+    segment = _segment_key(reader)
+    read = None
+    if (
+        ARRAYS.get(("postings", segment, fieldname, text)) is None
+        and ARRAYS.get(("positions", segment, fieldname, text)) is None
+    ):
+        read = segments.term_arrays(reader, fieldname, text)
+    if read is None:
+        found = postings(reader, fieldname, text)
+        return None if found is None else (*found, None)
+    docs, weights, located, places = read
+    keys = _kept(("positions", segment, fieldname, text), lambda: _keys(reader, located, places))
+    return (*_kept(("postings", segment, fieldname, text), lambda: _narrow((docs, weights))), keys)
+
+
 def _read_position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:
     located = segments.positions_arrays(reader, fieldname, text)
-    if located is None:
-        return None
-    docs, places = located
+    return None if located is None else _keys(reader, *located)
+
+
+def _keys(reader, docs: np.ndarray, places: np.ndarray) -> np.ndarray:
     narrow = _narrow_shift(reader.doc_count_all())
     # Half the memory (and a faster merge) when the docnum and the position fit in 32 bits with room
     # to spare: a phrase subtracts its words' offsets, which must not reach the docnum's bits.

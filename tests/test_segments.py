@@ -15,6 +15,7 @@ import warnings
 from datetime import datetime, timedelta
 from functools import partial
 
+import numpy as np
 import pytest
 from whoosh import formats, query
 from whoosh import index as whoosh_index
@@ -150,6 +151,11 @@ def test_positions_arrays_equal_the_matchers_positions(index):
                     expected += [(matcher.id(), place) for place in matcher.value_as("positions")]
                     matcher.next()
                 assert list(zip(docs.tolist(), places.tolist(), strict=True)) == expected
+                # One read of the blocks gives the postings and the positions alike.
+                both = segments.term_arrays(leaf, fieldname, text)
+                postings = segments.postings_arrays(leaf, fieldname, text)
+                for got, want in zip(both, (*postings, docs, places), strict=True):
+                    assert got.dtype == want.dtype and np.array_equal(got, want)
 
 
 def test_pickled_gaps_equal_whooshs_decoder():
