@@ -12,7 +12,7 @@ same order as Whoosh's own matchers: highest score first, then lowest document n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from whoosh import columns, query
@@ -80,6 +80,7 @@ def run(
         size = leaf.doc_count_all()
         if size == 0:
             continue
+        _read_phrase_words(leaf.reader(), q, check)
         part = _Evaluator(leaf, context, weighting, check, size).part(q)
         mask = part.mask & segments.live_documents(leaf.reader())
         docs = np.flatnonzero(mask)
@@ -110,6 +111,37 @@ def run(
     # How many documents hold every word of a Coordinated query (all of them for any other query).
     results.complete = int(np.count_nonzero(tiers)) if tiers.any() else (total if not _coordinated(q) else 0)
     return results, total
+
+
+def _read_phrase_words(reader, q: query.Query, check: Callable[[], None]) -> None:
+    """Read the postings and positions of every phrase word in `q` not yet kept, each in one pass over its blocks.
+
+    A query's words are scored before the phrases among them (the neighbouring-words bonus) are
+    matched: read first as plain postings, a common word's blocks were decoded a second time for
+    its positions (`to be or not to be` at 100k: 0.5 s of its 1.4 s in a fresh process). Only
+    when the arrays can be kept: otherwise each would be read again.
+    """
+    if ARRAYS.entries <= 0 or ARRAYS.max_bytes <= 0:
+        return
+    for phrase in _phrases(q):
+        if phrase.fieldname not in reader.schema:
+            continue
+        field = reader.schema[phrase.fieldname]
+        for word in phrase.words:
+            try:
+                _phrase_postings(reader, phrase.fieldname, field.to_bytes(word))
+            except (ValueError, TermNotFound):
+                break  # the phrase matches nothing in this segment
+            check()
+
+
+def _phrases(q: query.Query) -> Iterator[query.Phrase]:
+    if isinstance(q, query.Phrase):
+        if q.slop == 1 and len(q.words) > 1:  # the phrases _Evaluator._phrase matches
+            yield q
+        return
+    for child in q.children():
+        yield from _phrases(child)
 
 
 def _coordinated(q: query.Query) -> bool:

@@ -8,6 +8,7 @@ those two are checked on their own against scores computed here from the stored 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from random import Random
 
 import numpy as np
@@ -340,6 +341,40 @@ def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher
     mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
     assert total == len(whoosh)
     assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_phrase_words_are_read_once_with_their_positions(searcher, monkeypatch, kept):
+    """A query's words are scored before the phrases among them: each phrase word's blocks are read once when kept."""
+    from search import cache, segments
+
+    monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000 if kept else 0, max_bytes=1 << 30))
+    reads = Counter()
+
+    def counting(name: str, read):
+        def counted(reader, fieldname, text, *args, **kwargs):
+            found = read(reader, fieldname, text, *args, **kwargs)  # raises TermNotFound where absent
+            reads[(name, reader.segment().segment_id(), fieldname, text)] += 1
+            return found
+
+        return counted
+
+    for name in ("postings_arrays", "term_arrays"):
+        monkeypatch.setattr(segments, name, counting(name, getattr(segments, name)))
+    # The words first, then phrases of them, as query.py adds neighbouring pairs (focus.pairs).
+    expanded = expand(searcher, 'boundary layer of the flow "boundary layer" "of the flow"', "any")
+    assert len(list(evaluate._phrases(expanded))) >= 2
+    whoosh = searcher.search(expanded, limit=None)
+    mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
+    assert total == len(whoosh)
+    assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
+    together = {key[1:] for key in reads if key[0] == "term_arrays"}
+    alone = {key[1:] for key in reads if key[0] == "postings_arrays"}
+    if kept:
+        assert together and not together & alone
+        assert all(count == 1 for key, count in reads.items())
+    else:  # nothing kept: read where used, postings and positions apart, as before
+        assert together and together <= alone
 
 
 @given(
