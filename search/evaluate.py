@@ -443,18 +443,17 @@ def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
     When neither is kept yet, both come from one read of the word's blocks (segments.term_arrays).
     """
     segment = _segment_key(reader)
-    read = None
-    if (
-        ARRAYS.get(("postings", segment, fieldname, text)) is None
-        and ARRAYS.get(("positions", segment, fieldname, text)) is None
-    ):
+    postings_key, positions_key = ("postings", segment, fieldname, text), ("positions", segment, fieldname, text)
+    found = ARRAYS.get(postings_key)
+    if found is None and ARRAYS.get(positions_key) is None:
         read = segments.term_arrays(reader, fieldname, text)
-    if read is None:
+        if read is not None:
+            docs, weights, located, places = read
+            keys = _kept(positions_key, lambda: _keys(reader, located, places))
+            return (*_kept(postings_key, lambda: _narrow((docs, weights))), keys)
+    if found is None:
         found = postings(reader, fieldname, text)
-        return None if found is None else (*found, None)
-    docs, weights, located, places = read
-    keys = _kept(("positions", segment, fieldname, text), lambda: _keys(reader, located, places))
-    return (*_kept(("postings", segment, fieldname, text), lambda: _narrow((docs, weights))), keys)
+    return None if found is None else (*found, None)
 
 
 def _read_position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:
