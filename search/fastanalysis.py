@@ -41,13 +41,13 @@ class CompiledAnalyzer:
         self._cache[token] = word
         return word
 
-    def terms(self, text: str) -> tuple[list[str], list[int]]:
-        """Return the terms the analyzer indexes for `text`, and their positions."""
+    def words(self, text: str) -> list[str]:
+        """Return the terms the analyzer indexes for `text`, in order (a term's position is its place)."""
         tokens = self._findall(text)
         terms = list(map(self._cache.get, tokens))
         if None in terms:
             terms = [self._term(token) if found is None else found for token, found in zip(tokens, terms, strict=True)]
-        return terms, list(range(len(terms)))
+        return terms
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """Return (term, startchar, endchar) for each token of `text`, in order."""

@@ -390,6 +390,51 @@ def _numeric_array(column, size: int) -> np.ndarray | None:
 # -- writing ---------------------------------------------------------------------------------
 
 
+def positions_values(counts: np.ndarray, gaps: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Return formats.Positions values, joined, and where each ends: postings of counts[i] positions each.
+
+    `gaps` holds every posting's gaps in order (its first position, then the differences). Each value
+    is what Positions.encode writes, a 4-byte count then the gaps pickled (protocol 2), built for all
+    postings at once: the inverse of _pickled_gaps. An int pickles as "K" and one byte under 256,
+    "M" and two under 65,536, else "J" and four (little-endian); one gap is followed by "a", more
+    are batched a thousand at a time between "(" and "e"; "." ends the pickle.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    gaps = np.asarray(gaps, dtype=np.int64)
+    if len(gaps) and (gaps.min() < 0 or gaps.max() >= 2**31):
+        raise ValueError("a position gap outside 0..2**31-1")
+    if len(counts) and counts.min() < 1:
+        raise ValueError("a posting without positions")
+    firsts = np.cumsum(counts) - counts
+    owner = np.repeat(np.arange(len(counts)), counts)
+    nth = np.arange(len(gaps)) - firsts[owner]
+    many = counts[owner] > 1
+    opens = many & (nth % 1000 == 0)
+    closes = (nth % 1000 == 999) | (nth == counts[owner] - 1)
+    sizes = np.where(gaps < 256, 2, np.where(gaps < 65536, 3, 5))
+    spans = sizes + opens + closes
+    # A value: count (4) + header (5) + its gaps' spans + "." (1).
+    before = np.cumsum(spans) - spans  # bytes of gaps before each gap, over all postings
+    lengths = 10 + np.add.reduceat(spans, firsts) if len(counts) else np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    out = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
+    out[starts[:, None] + np.arange(4)] = counts.astype(">u4").view(np.uint8).reshape(-1, 4)
+    out[starts[:, None] + 4 + np.arange(len(_PICKLE_HEADER))] = _PICKLE_HEADER
+    out[ends - 1] = ord(".")
+    at = starts[owner] + 9 + before - before[firsts][owner]
+    out[at[opens]] = ord("(")
+    at += opens
+    out[at] = np.where(sizes == 2, ord("K"), np.where(sizes == 3, ord("M"), ord("J")))
+    little = gaps.astype("<u4").view(np.uint8).reshape(-1, 4)
+    for byte in range(4):
+        wide = sizes > byte + 1
+        out[at[wide] + 1 + byte] = little[wide, byte]
+    at += sizes
+    out[at[closes]] = np.where(many[closes], ord("e"), ord("a"))
+    return out.tobytes(), ends
+
+
 def writes_blocks(fieldwriter) -> bool:
     """Return whether write_blocks can write the current field's postings (Whoosh 3's postings writer)."""
     return type(fieldwriter._postwriter) is W3PostingsWriter

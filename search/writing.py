@@ -23,12 +23,12 @@ vectors, boosts) goes through Whoosh's own code.
 from __future__ import annotations
 
 from array import array
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from pickle import dumps
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 
+import numpy as np
 from whoosh import formats
-from whoosh.system import pack_uint, unpack_uint
 from whoosh.writing import SegmentWriter
 
 from search import segments
@@ -39,67 +39,32 @@ Posting = tuple[bytes, int, float, bytes]
 SMALL_SEGMENT_DOCS = 5_000  # segments under this many documents are merged when a commit adds to the index
 TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, roughly
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
+TOKEN_OVERHEAD = 12  # a token's term number (4 bytes), and a share of what grouping them costs when written
+ENCODE_CHUNK = 1 << 20  # positions encoded at a time when a segment is written (bounds the arrays' memory)
 
 
 class FastField:
-    """A text field's indexing as list and dict operations: the same postings as `field.index`."""
+    """A text field's indexing as a few list operations: the same postings as `field.index`."""
 
-    def __init__(self, run: Callable[[str], tuple[list[str], list[int]]], positions: bool, boost: float):
+    def __init__(self, run: Callable[[str], list[str]], positions: bool, boost: float):
         self._run = run
-        self._positions = positions
-        self._boost = boost
+        self.positions = positions
+        self.boost = boost
 
     def postings(self, text: str) -> list[Posting]:
-        """Return what `field.index(text)` yields, (term bytes, frequency, weight, value), as `add` makes them."""
-        buffer = PostingBuffer()
-        self.add(text, 0, buffer, buffer.fields[""])
-        found = []
-        for tbytes, entry in buffer.fields[""].items():
-            (value,) = _values(entry, 0, 1)
-            # Both formats' values start with the frequency (formats.Frequency and Positions).
-            found.append((tbytes, unpack_uint(value[:4])[0], entry[1][0], value))
-        return found
+        """Return what `field.index(text)` yields, (term bytes, frequency, weight, value), as a segment gets them."""
+        tokens = FieldTokens(self.positions, self.boost)
+        self.add(text, 0, tokens)
+        table = tokens.postings()
+        return [
+            (tbytes, int(table.counts[start]), *table.weights(start, end), *table.each_value(start, end))
+            for tbytes, start, end in table.terms()
+        ]
 
-    def add(self, text: str, docnum: int, buffer: PostingBuffer, terms: dict) -> int:
-        """Add the postings of `text` for document `docnum` to a field's `terms`; return the field length.
-
-        `postings(text)` shows what it adds. This loop is the hottest in indexing, so it writes out
-        what PostingBuffer.add_all does rather than call it.
-        """
-        boost, get, packed, one_position = self._boost, terms.get, _PACKED, _ONE_POSITION
-        words, places = self._run(text)
-        if self._positions:
-            found: dict[str, list[int]] = defaultdict(list)
-            for word, pos in zip(words, places, strict=True):
-                found[word].append(pos)
-            items = found.items()
-        else:
-            items = Counter(words).items()
-        grown = 0
-        for word, where in items:
-            if self._positions:
-                n = len(where)
-                if n == 1:
-                    value = one_position.get(where[0]) or _one_position(where[0])
-                else:
-                    gaps = [where[0], *(b - a for a, b in zip(where, where[1:], strict=False))]
-                    value = (packed[n] if n < 256 else pack_uint(n)) + dumps(gaps, 2)
-            else:
-                n = where
-                value = packed[n] if n < 256 else pack_uint(n)
-            tbytes = word.encode("utf-8")
-            entry = get(tbytes)
-            if entry is None:
-                entry = terms[tbytes] = _new_term()
-                grown += TERM_OVERHEAD + len(tbytes)
-            docs, weights, values, ends = entry
-            docs.append(docnum)
-            weights.append(n * boost)
-            values += value
-            ends.append(len(values))
-            grown += len(value)
-        buffer.size += grown + POSTING_OVERHEAD * len(items)
-        return len(words)
+    def add(self, text: str, docnum: int, tokens: FieldTokens) -> tuple[int, int]:
+        """Add document `docnum`'s `text` to a field's `tokens`; return (field length, bytes the buffer grew)."""
+        words = self._run(text)
+        return len(words), tokens.add(docnum, words)
 
 
 def compile_field(field) -> FastField | None:
@@ -110,19 +75,120 @@ def compile_field(field) -> FastField | None:
     compiled = compile_analyzer(field.analyzer)
     if compiled is None:
         return None
-    return FastField(compiled.terms, type(fmt) is formats.Positions, fmt.field_boost)
+    return FastField(compiled.words, type(fmt) is formats.Positions, fmt.field_boost)
 
 
-_PACKED = [pack_uint(n) for n in range(256)]
-_ONE_POSITION: dict[int, bytes] = {}
+class FieldTokens:
+    """A fast field's documents in a segment: each token as its term's number, in order.
+
+    Adding a document is two C-level passes over its words (term numbers looked up, then
+    appended); a term's positions in a document are its tokens' places there. Grouping into
+    postings, one per term and document, and encoding their positions happens once, for the
+    whole segment, with numpy (`postings`), where it was a Python loop per token.
+    """
+
+    def __init__(self, positions: bool, boost: float) -> None:
+        self.positions = positions
+        self.boost = boost
+        self.numbers: dict[str, int] = {}
+        self.tokens = array("I")
+        self.docs = array("I")
+        self.lengths = array("I")
+
+    def add(self, docnum: int, words: list[str]) -> int:
+        """Add one document's words; return the bytes the buffer grew by."""
+        numbers = self.numbers
+        found = list(map(numbers.get, words))
+        grown = TOKEN_OVERHEAD * len(words) + POSTING_OVERHEAD
+        if None in found:
+            for word in set(words).difference(numbers):
+                numbers[word] = len(numbers)
+                grown += TERM_OVERHEAD + len(word)
+            found = list(map(numbers.__getitem__, words))
+        self.tokens.fromlist(found)
+        self.docs.append(docnum)
+        self.lengths.append(len(words))
+        return grown
+
+    def postings(self) -> TokenPostings:
+        """Return the postings of every document added, terms in byte order, documents ascending."""
+        terms = [word.encode("utf-8") for word in self.numbers]  # in number order
+        order = sorted(range(len(terms)), key=terms.__getitem__)
+        rank = np.empty(len(terms), dtype=np.uint32)
+        rank[order] = np.arange(len(terms), dtype=np.uint32)
+        ranks = rank[np.frombuffer(self.tokens, dtype=np.uint32)]
+        # Stable: within a term, tokens stay in the order added (documents ascending, then positions).
+        by_term = np.argsort(ranks, kind="stable")
+        ranks = ranks[by_term]
+        lengths = np.frombuffer(self.lengths, dtype=np.uint32).astype(np.int64)
+        nth_doc = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)[by_term]
+        docs = np.frombuffer(self.docs, dtype=np.uint32)[nth_doc]
+        # A new posting starts where the term or the document changes.
+        starts = np.ones(len(ranks), dtype=bool)
+        starts[1:] = (ranks[1:] != ranks[:-1]) | (docs[1:] != docs[:-1])
+        firsts = np.flatnonzero(starts)
+        counts = np.diff(firsts, append=len(ranks))
+        places = None
+        if self.positions:
+            places = by_term - (np.cumsum(lengths) - lengths)[nth_doc]
+        del by_term, nth_doc, starts
+        return TokenPostings([terms[i] for i in order], ranks[firsts], docs[firsts], counts, self.boost, firsts, places)
 
 
-def _one_position(pos: int) -> bytes:
-    # Most terms occur once in a document; their encoded value depends only on the position.
-    value = _PACKED[1] + dumps([pos], 2)
-    if pos < 100_000:
-        _ONE_POSITION[pos] = value
-    return value
+class TokenPostings:
+    """A fast field's postings in a segment, as arrays: term i's are bounds[i]:bounds[i + 1]."""
+
+    def __init__(self, terms, ranks, docs, counts, boost, firsts, places) -> None:
+        self.names = terms
+        self.boost = boost
+        self.bounds = np.searchsorted(ranks, np.arange(len(terms) + 1))  # every term has a posting
+        self.docs = docs
+        self.counts = counts
+        if places is None:
+            # formats.Frequency: the count alone, fixed-size values written joined per block.
+            self._blob, self._ends = counts.astype(">u4").tobytes(), None
+        else:
+            self._blob, self._ends = _positions_values(counts, firsts, places)
+
+    def terms(self) -> Iterator[tuple[bytes, int, int]]:
+        """Yield (term bytes, first posting, end) in term order."""
+        bounds = self.bounds.tolist()
+        return zip(self.names, bounds, bounds[1:], strict=False)
+
+    def weights(self, start: int, end: int) -> list[float]:
+        """Return postings start..end-1's weights: each count times the field's boost, as Whoosh's formats make them."""
+        return [count * self.boost for count in self.counts[start:end].tolist()]
+
+    def values(self, start: int, end: int) -> list[bytes]:
+        """Return postings start..end-1's values as a block keeps them (one joined value when fixed-size)."""
+        if self._ends is None:
+            return [self._blob[4 * start : 4 * end]]
+        return self.each_value(start, end)
+
+    def each_value(self, start: int, end: int) -> list[bytes]:
+        """Return postings start..end-1's values, one each."""
+        if self._ends is None:
+            return [self._blob[at : at + 4] for at in range(4 * start, 4 * end, 4)]
+        ends = self._ends[start:end].tolist()
+        blob, first = self._blob, int(self._ends[start - 1]) if start else 0
+        return [blob[a:b] for a, b in zip([first, *ends], ends, strict=False)]
+
+
+def _positions_values(counts: np.ndarray, firsts: np.ndarray, places: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Encode each posting's positions (places[firsts[i]:][:counts[i]]) as formats.Positions does, a chunk at a time."""
+    gaps = np.diff(places, prepend=0)
+    gaps[firsts] = places[firsts]
+    blobs, ends, done, offset = [], [], 0, 0
+    while done < len(counts):
+        # Postings in this chunk: those whose positions start before the chunk's limit (at least one).
+        stop = max(done + 1, int(np.searchsorted(firsts, firsts[done] + ENCODE_CHUNK)))
+        end = firsts[stop] if stop < len(counts) else len(gaps)
+        blob, chunk_ends = segments.positions_values(counts[done:stop], gaps[firsts[done] : end])
+        blobs.append(blob)
+        ends.append(chunk_ends + offset)
+        offset += len(blob)
+        done = stop
+    return b"".join(blobs), (np.concatenate(ends) if ends else np.zeros(0, np.int64))
 
 
 # One term's postings in a segment: docnums, weights (doubles, as Whoosh keeps each
@@ -144,16 +210,50 @@ def _values(entry: _TermPostings, start: int, end: int) -> list[bytes]:
 
 
 class PostingBuffer:
-    """A segment's postings grouped by field and term; stands in for Whoosh's PostingPool."""
+    """A segment's postings grouped by field and term; stands in for Whoosh's PostingPool.
+
+    Fast fields' documents are kept as tokens (`tokens`); postings from anywhere else (Whoosh's
+    own indexing, merged segments) per term (`fields`). Tokens are turned into postings when the
+    segment is written, or before other postings join their field (`settle`), so a term's
+    postings always arrive in document order.
+    """
 
     def __init__(self) -> None:
         self.fields: dict[str, dict[bytes, _TermPostings]] = defaultdict(dict)
+        self.tokens: dict[str, FieldTokens] = {}
         self.size = 0
         self.fieldnames: set[str] = set()
         self.runs: list = []  # Whoosh's pool API; this buffer never spills
 
+    def field_tokens(self, fieldname: str, fast: FastField) -> FieldTokens:
+        """Return the tokens of a fast field (made on its first document)."""
+        found = self.tokens.get(fieldname)
+        if found is None:
+            found = self.tokens[fieldname] = FieldTokens(fast.positions, fast.boost)
+            self.fieldnames.add(fieldname)
+        return found
+
+    def settle(self, fieldname: str) -> None:
+        """Turn a field's tokens into per-term postings, after those already there (their documents are older)."""
+        tokens = self.tokens.pop(fieldname, None)
+        if tokens is None:
+            return
+        table = tokens.postings()
+        terms = self.fields[fieldname]
+        for tbytes, start, end in table.terms():
+            entry = terms.get(tbytes)
+            if entry is None:
+                entry = terms[tbytes] = _new_term()
+            docs, weights, values, ends = entry
+            docs.extend(table.docs[start:end].tolist())
+            weights.extend(table.weights(start, end))
+            for value in table.each_value(start, end):
+                values += value
+                ends.append(len(values))
+
     def add_all(self, fieldname: str, docnum: int, postings: Iterable[Posting]) -> None:
         """Add one document's postings for one field."""
+        self.settle(fieldname)  # its tokens' documents came first
         terms = self.fields[fieldname]
         get = terms.get
         grown = 0
@@ -179,6 +279,8 @@ class PostingBuffer:
 
     def iter_postings(self) -> Iterator[tuple]:
         """Yield every posting in (field, term, docnum) order, as Whoosh's pool does."""
+        for fieldname in list(self.tokens):
+            self.settle(fieldname)
         for fieldname in sorted(self.fields):
             terms = self.fields[fieldname]
             for tbytes in sorted(terms):
@@ -192,6 +294,7 @@ class PostingBuffer:
     def cleanup(self) -> None:
         """Drop every posting."""
         self.fields.clear()
+        self.tokens.clear()
         self.size = 0
 
 
@@ -244,8 +347,8 @@ class BufferedSegmentWriter(SegmentWriter):
                 if field.indexed:
                     fast = self._fast.get(name)
                     if fast is not None and isinstance(value, str):
-                        pool.fieldnames.add(name)
-                        length = fast.add(value, docnum, pool, pool.fields[name])
+                        length, grown = fast.add(value, docnum, pool.field_tokens(name, fast))
+                        pool.size += grown
                     else:
                         postings = list(field.index(value))
                         if postings:
@@ -357,26 +460,53 @@ class _Lengths:
 
 def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths | None) -> None:
     """Write every buffered posting list through the codec's field writer, a block at a time."""
-    for fieldname in sorted(pool.fields):
-        terms = pool.fields[fieldname]
-        if not terms:
-            continue
+    for fieldname in sorted(pool.fieldnames):
+        if pool.fields.get(fieldname):
+            pool.settle(fieldname)  # postings from a merge or Whoosh's own indexing, and tokens
+        tokens = pool.tokens.get(fieldname)
+        found = _token_terms(tokens.postings()) if tokens is not None else _buffered_terms(pool.fields.get(fieldname))
         field = schema[fieldname]
-        fieldwriter.start_field(fieldname, field)
-        blocks = segments.writes_blocks(fieldwriter)
+        started = blocks = False
         column = lengths.get(fieldname) if lengths is not None else None
-        for tbytes in sorted(terms):
-            entry = terms[tbytes]
+        fixed = field.format.fixed_value_size()
+        for tbytes, docs, weights, block_values, each_value in found:
+            if not started:
+                fieldwriter.start_field(fieldname, field)
+                started, blocks = True, segments.writes_blocks(fieldwriter)
             fieldwriter.start_term(tbytes)
-            docs, weights, _, _ = entry
             if blocks:
-                block_values = _block_values(entry, field.format.fixed_value_size())
-                segments.write_blocks(fieldwriter, docs, weights, block_values, column)
+                segments.write_blocks(fieldwriter, docs, weights, block_values(fixed), column)
             else:
-                for docnum, weight, value in zip(docs, weights, _values(entry, 0, len(docs)), strict=True):
+                for docnum, weight, value in zip(docs, weights, each_value(0, len(docs)), strict=True):
                     fieldwriter.add(docnum, weight, value, column[docnum] if column else None)
             fieldwriter.finish_term()
-        fieldwriter.finish_field()
+        if started:
+            fieldwriter.finish_field()
+
+
+# A term's postings as _write_postings takes them: (term bytes, docnums, weights, block values,
+# each value). block_values(the format's fixed value size) returns values(start, end): postings
+# start..end-1's values as a block keeps them; each_value(start, end) returns them one by one.
+_Values = Callable[[int, int], list[bytes]]
+_Term = tuple[bytes, Sequence[int], Sequence[float], Callable[[int | None], _Values], _Values]
+
+
+def _token_terms(table: TokenPostings) -> Iterator[_Term]:
+    docs = table.docs.tolist()
+    for tbytes, first, end in table.terms():
+        yield (
+            tbytes,
+            docs[first:end],
+            table.weights(first, end),
+            lambda fixed, first=first: lambda start, stop: table.values(first + start, first + stop),
+            lambda start, stop, first=first: table.each_value(first + start, first + stop),
+        )
+
+
+def _buffered_terms(terms: dict[bytes, _TermPostings] | None) -> Iterator[_Term]:
+    for tbytes in sorted(terms or ()):
+        entry = terms[tbytes]
+        yield tbytes, entry[0], entry[1], partial(_block_values, entry), partial(_values, entry)
 
 
 def _block_values(entry: _TermPostings, fixed: int | None) -> Callable[[int, int], list[bytes]]:

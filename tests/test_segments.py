@@ -178,6 +178,26 @@ def test_pickled_gaps_equal_whooshs_decoder():
     assert segments._pickled_gaps([value[:4] + b"\x80\x02K\x03."]) is None
 
 
+def test_positions_values_equal_whooshs_encoding():
+    """Positions encoded for many postings at once are Positions.encode's bytes: every int width, pickle's batches."""
+    rng = random.Random(12)
+    lists = [[0], [255], [256], [65_535], [65_536], [7, 300], [2**31 - 1], list(range(1000)), list(range(1001))]
+    lists += [list(range(2000)), list(range(2001)), list(range(0, 3000, 3))]
+    for _ in range(300):
+        size = rng.choice([1, 2, 3, 10, 999, 1000, 1001])
+        step = rng.choice([3, 255, 256, 65_536])
+        lists.append(sorted(rng.sample(range(size * step + 1), size)))
+    encode = formats.Positions().encode
+    for chosen in (lists, lists[:1], rng.sample(lists, 50)):
+        gaps = [gap for lst in chosen for gap in segments._gaps(lst)]
+        blob, ends = segments.positions_values(np.array([len(lst) for lst in chosen]), np.array(gaps))
+        starts = [0, *ends[:-1].tolist()]
+        assert [blob[a:b] for a, b in zip(starts, ends.tolist(), strict=True)] == [encode(lst) for lst in chosen]
+    assert segments.positions_values(np.zeros(0, np.int64), np.zeros(0, np.int64))[0] == b""
+    with pytest.raises(ValueError):
+        segments.positions_values(np.array([1]), np.array([2**31]))
+
+
 def test_positions_with_long_gaps_equal_the_matchers(tmp_path):
     filler = " ".join(["filler"] * 300)
     bodies = [

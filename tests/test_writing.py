@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import index as whoosh_index
-from whoosh.writing import OPTIMIZE, SegmentWriter
+from whoosh.codec.whoosh3 import W3FieldWriter
+from whoosh.reading import SegmentReader
+from whoosh.writing import CLEAR, OPTIMIZE, SegmentWriter
 
 from search.analysis import build_schema, language_analyzer, word_analyzer
 from search.fastanalysis import compile_analyzer
-from search.writing import BufferedSegmentWriter, compile_field
+from search.writing import BufferedSegmentWriter, compile_field, merge_small
 
 SCHEMA = build_schema()
 FAST_FIELDS = [name for name, field in SCHEMA.items() if compile_field(field) is not None]
@@ -165,6 +167,44 @@ def test_merging_segments_goes_through_the_buffer(tmp_path):
     writer.commit(mergetype=OPTIMIZE)
     assert len(ix._segments()) == 1
     assert _by_path(_contents(ix)) == _by_path(_contents(one))
+
+
+@pytest.mark.parametrize("merge_first", [False, True])
+def test_new_documents_and_merged_segments_share_a_segment(tmp_path, merge_first):
+    """A commit that merges small segments into the one it writes keeps every posting in document order."""
+    docs = _docs()
+    one = _build(tmp_path / "one", BufferedSegmentWriter, docs)
+    ix = _build(tmp_path / "merged", BufferedSegmentWriter, docs[::2], limitmb=0)
+    assert len(ix._segments()) > 1
+    writer = BufferedSegmentWriter(ix)
+    if merge_first:
+        for segment in ix._segments():
+            reader = SegmentReader(ix.storage, ix.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+    for doc in docs[1::2]:
+        writer.add_document(**doc)
+    writer.commit(mergetype=CLEAR if merge_first else merge_small)
+    assert len(ix._segments()) == 1
+    assert _by_path(_contents(ix)) == _by_path(_contents(one))
+
+
+def test_postings_are_written_a_block_at_a_time(tmp_path, monkeypatch):
+    """With Whoosh 3's codec no posting goes through the field writer one by one (new, merged or Whoosh-indexed)."""
+
+    def one_by_one(*args):
+        raise AssertionError("a posting was written one by one")
+
+    monkeypatch.setattr(W3FieldWriter, "add", one_by_one)
+    docs = _docs()
+    ix = _build(tmp_path / "ix", BufferedSegmentWriter, docs[:5], limitmb=0)
+    writer = BufferedSegmentWriter(ix)
+    writer.add_document(**docs[5], _boost=2.0)  # a boost: Whoosh's own add_document
+    for doc in docs[6:]:
+        writer.add_document(**doc)
+    writer.commit(mergetype=OPTIMIZE)
+    with ix.searcher() as searcher:
+        assert searcher.doc_count() == len(docs)
 
 
 def test_finish_hands_segments_to_another_writer(tmp_path):
