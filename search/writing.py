@@ -23,6 +23,7 @@ vectors, boosts) goes through Whoosh's own code.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -40,7 +41,7 @@ SMALL_SEGMENT_DOCS = 5_000  # segments under this many documents are merged when
 TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, roughly
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
 TOKEN_OVERHEAD = 12  # a token's term number (4 bytes), and a share of what grouping them costs when written
-ENCODE_CHUNK = 1 << 20  # positions encoded at a time when a segment is written (bounds the arrays' memory)
+ENCODE_CHUNK = 1 << 16  # positions encoded at a time when a segment is written (bounds the arrays' memory)
 
 
 class FastField:
@@ -116,22 +117,25 @@ class FieldTokens:
         order = sorted(range(len(terms)), key=terms.__getitem__)
         rank = np.empty(len(terms), dtype=np.uint32)
         rank[order] = np.arange(len(terms), dtype=np.uint32)
-        ranks = rank[np.frombuffer(self.tokens, dtype=np.uint32)]
+        tokens = np.frombuffer(self.tokens, dtype=np.uint32)
         # Stable: within a term, tokens stay in the order added (documents ascending, then positions).
-        by_term = np.argsort(ranks, kind="stable")
-        ranks = ranks[by_term]
-        lengths = np.frombuffer(self.lengths, dtype=np.uint32).astype(np.int64)
+        # 32-bit arrays throughout, freed as soon as used: a segment's largest field has millions of tokens.
+        by_term = np.argsort(rank[tokens], kind="stable").astype(np.uint32)
+        ranks = rank[tokens[by_term]]
+        lengths = np.frombuffer(self.lengths, dtype=np.uint32)
         nth_doc = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)[by_term]
         docs = np.frombuffer(self.docs, dtype=np.uint32)[nth_doc]
         # A new posting starts where the term or the document changes.
         starts = np.ones(len(ranks), dtype=bool)
         starts[1:] = (ranks[1:] != ranks[:-1]) | (docs[1:] != docs[:-1])
-        firsts = np.flatnonzero(starts)
-        counts = np.diff(firsts, append=len(ranks))
+        firsts = np.flatnonzero(starts).astype(np.uint32)
+        del starts
+        counts = np.diff(firsts, append=np.uint32(len(ranks)))
         places = None
         if self.positions:
-            places = by_term - (np.cumsum(lengths) - lengths)[nth_doc]
-        del by_term, nth_doc, starts
+            begins = (np.cumsum(lengths, dtype=np.uint64) - lengths).astype(np.uint32)
+            places = by_term - begins[nth_doc]
+        del by_term, nth_doc
         return TokenPostings([terms[i] for i in order], ranks[firsts], docs[firsts], counts, self.boost, firsts, places)
 
 
@@ -146,9 +150,9 @@ class TokenPostings:
         self.counts = counts
         if places is None:
             # formats.Frequency: the count alone, fixed-size values written joined per block.
-            self._blob, self._ends = counts.astype(">u4").tobytes(), None
+            self._blob = counts.astype(">u4").tobytes()
         else:
-            self._blob, self._ends = _positions_values(counts, firsts, places)
+            self._chunks, self._starts, self._ends = _positions_values(counts, firsts, places)
 
     def terms(self) -> Iterator[tuple[bytes, int, int]]:
         """Yield (term bytes, first posting, end) in term order."""
@@ -161,34 +165,54 @@ class TokenPostings:
 
     def values(self, start: int, end: int) -> list[bytes]:
         """Return postings start..end-1's values as a block keeps them (one joined value when fixed-size)."""
-        if self._ends is None:
-            return [self._blob[4 * start : 4 * end]]
-        return self.each_value(start, end)
+        if self._positions:
+            return self.each_value(start, end)
+        return [self._blob[4 * start : 4 * end]]
 
     def each_value(self, start: int, end: int) -> list[bytes]:
         """Return postings start..end-1's values, one each."""
-        if self._ends is None:
+        if not self._positions:
             return [self._blob[at : at + 4] for at in range(4 * start, 4 * end, 4)]
-        ends = self._ends[start:end].tolist()
-        blob, first = self._blob, int(self._ends[start - 1]) if start else 0
-        return [blob[a:b] for a, b in zip([first, *ends], ends, strict=False)]
+        found: list[bytes] = []
+        chunk = bisect_right(self._starts, start) - 1
+        while start < end:
+            # The values of one chunk; each chunk's ends count from its own start.
+            stop = min(end, self._starts[chunk + 1])
+            blob, ends = self._chunks[chunk], self._ends[start:stop].tolist()
+            first = int(self._ends[start - 1]) if start > self._starts[chunk] else 0
+            found += [blob[a:b] for a, b in zip([first, *ends], ends, strict=False)]
+            start, chunk = stop, chunk + 1
+        return found
+
+    @property
+    def _positions(self) -> bool:
+        return not hasattr(self, "_blob")
 
 
-def _positions_values(counts: np.ndarray, firsts: np.ndarray, places: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """Encode each posting's positions (places[firsts[i]:][:counts[i]]) as formats.Positions does, a chunk at a time."""
-    gaps = np.diff(places, prepend=0)
-    gaps[firsts] = places[firsts]
-    blobs, ends, done, offset = [], [], 0, 0
+def _positions_values(
+    counts: np.ndarray, firsts: np.ndarray, places: np.ndarray
+) -> tuple[list[bytes], list[int], np.ndarray]:
+    """Encode each posting's positions (places[firsts[i]:][:counts[i]]) as formats.Positions does, a chunk at a time.
+
+    Return the chunks' values (each chunk's joined), the first posting of each chunk (and the number
+    of postings, last), and where each posting's value ends in its chunk. Kept in chunks, not joined,
+    so a segment's largest field is never held twice.
+    """
+    chunks, starts, ends, done = [], [], [], 0
     while done < len(counts):
         # Postings in this chunk: those whose positions start before the chunk's limit (at least one).
         stop = max(done + 1, int(np.searchsorted(firsts, firsts[done] + ENCODE_CHUNK)))
-        end = firsts[stop] if stop < len(counts) else len(gaps)
-        blob, chunk_ends = segments.positions_values(counts[done:stop], gaps[firsts[done] : end])
-        blobs.append(blob)
-        ends.append(chunk_ends + offset)
-        offset += len(blob)
+        low, high = int(firsts[done]), (int(firsts[stop]) if stop < len(counts) else len(places))
+        chunk = places[low:high].astype(np.int64)
+        gaps = np.diff(chunk, prepend=0)
+        begins = firsts[done:stop] - low
+        gaps[begins] = chunk[begins]  # a posting's first gap is its first position
+        blob, chunk_ends = segments.positions_values(counts[done:stop], gaps)
+        chunks.append(blob)
+        starts.append(done)
+        ends.append(chunk_ends)
         done = stop
-    return b"".join(blobs), (np.concatenate(ends) if ends else np.zeros(0, np.int64))
+    return chunks, [*starts, len(counts)], (np.concatenate(ends) if ends else np.zeros(0, np.int64))
 
 
 # One term's postings in a segment: docnums, weights (doubles, as Whoosh keeps each
@@ -463,8 +487,9 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
     for fieldname in sorted(pool.fieldnames):
         if pool.fields.get(fieldname):
             pool.settle(fieldname)  # postings from a merge or Whoosh's own indexing, and tokens
-        tokens = pool.tokens.get(fieldname)
+        tokens = pool.tokens.pop(fieldname, None)  # its memory is freed once grouped into postings
         found = _token_terms(tokens.postings()) if tokens is not None else _buffered_terms(pool.fields.get(fieldname))
+        del tokens
         field = schema[fieldname]
         started = blocks = False
         column = lengths.get(fieldname) if lengths is not None else None
@@ -482,6 +507,7 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
             fieldwriter.finish_term()
         if started:
             fieldwriter.finish_field()
+        del found  # before the next field's postings are made
 
 
 # A term's postings as _write_postings takes them: (term bytes, docnums, weights, block values,
@@ -492,11 +518,10 @@ _Term = tuple[bytes, Sequence[int], Sequence[float], Callable[[int | None], _Val
 
 
 def _token_terms(table: TokenPostings) -> Iterator[_Term]:
-    docs = table.docs.tolist()
     for tbytes, first, end in table.terms():
         yield (
             tbytes,
-            docs[first:end],
+            table.docs[first:end].tolist(),
             table.weights(first, end),
             lambda fixed, first=first: lambda start, stop: table.values(first + start, first + stop),
             lambda start, stop, first=first: table.each_value(first + start, first + stop),

@@ -13,6 +13,7 @@ from whoosh.codec.whoosh3 import W3FieldWriter
 from whoosh.reading import SegmentReader
 from whoosh.writing import CLEAR, OPTIMIZE, SegmentWriter
 
+from search import writing
 from search.analysis import build_schema, language_analyzer, word_analyzer
 from search.fastanalysis import compile_analyzer
 from search.writing import BufferedSegmentWriter, compile_field, merge_small
@@ -131,7 +132,10 @@ def _segment_files(folder: Path) -> dict[str, bytes]:
     return {path.suffix: path.read_bytes() for path in folder.iterdir() if path.suffix in (".trm", ".pst")}
 
 
-def test_buffered_writer_writes_the_same_segment(tmp_path):
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_buffered_writer_writes_the_same_segment(tmp_path, monkeypatch, chunk):
+    if chunk:  # positions encoded a few at a time: a term's values span several chunks
+        monkeypatch.setattr(writing, "ENCODE_CHUNK", chunk)
     docs = _docs()
     whooshs = _build(tmp_path / "whoosh", SegmentWriter, docs)
     ours = _build(tmp_path / "ours", BufferedSegmentWriter, docs)
