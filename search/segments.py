@@ -13,31 +13,37 @@ release that changes these internals fails there.
 from __future__ import annotations
 
 import os
+import zlib
 from array import array
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import chain
-from pickle import UnpicklingError, loads
+from operator import sub
+from pickle import UnpicklingError, dumps, loads
 
 import numpy as np
 from whoosh import columns
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
+    WHOOSH3_HEADER_MAGIC,
     W3Codec,
     W3LeafMatcher,
     W3PerDocReader,
     W3PostingsWriter,
+    W3TermInfo,
     W3TermsReader,
     _lenfield,
 )
 from whoosh.filedb.structfile import StructFile
 from whoosh.reading import EmptyReader, MultiReader, SegmentReader, TermNotFound
 from whoosh.searching import Results
-from whoosh.util.numeric import byte_to_length
+from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
 
 # A stored field length byte -> the length (Whoosh's byte_to_length). A zero byte is "no length",
 # which W3PerDocReader.doc_field_length returns as None; here it is 0.
 LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.int64)
+_TERM_INFO = W3TermInfo._struct  # a term's statistics; its postings' offset and length follow
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -436,38 +442,85 @@ def positions_values(counts: np.ndarray, gaps: np.ndarray) -> tuple[bytes, np.nd
 
 
 def writes_blocks(fieldwriter) -> bool:
-    """Return whether write_blocks can write the current field's postings (Whoosh 3's postings writer)."""
-    return type(fieldwriter._postwriter) is W3PostingsWriter
+    """Return whether write_terms can write the current field's postings (Whoosh 3's postings writer, no inlining)."""
+    postwriter = fieldwriter._postwriter
+    return type(postwriter) is W3PostingsWriter and not postwriter._byteids and postwriter._inlinelimit <= 1
 
 
-def write_blocks(
+def write_terms(
     fieldwriter,
-    docs: array,
-    weights: array,
-    values: Callable[[int, int], list[bytes]],
+    terms: Iterable[tuple[bytes, list[int], list[float], Callable[[int, int], list[bytes]]]],
     lengths: Sequence[int] | None,
 ) -> None:
-    """Hand the current term's postings to the field writer a block at a time, as add_posting would have built them.
+    """Write the current field's terms, each (term, docnums, weights, values), as W3FieldWriter writes them.
 
-    `values(start, end)` returns the block values of postings start..end-1 as the postings writer
-    keeps them; `lengths` is each document's field length (0: none), or None.
+    The same bytes as start_term, add per posting and finish_term (tests/test_writing.py compares
+    them with Whoosh's own writer), with a block's statistics, deltas and small encodings made by
+    list operations instead of a call per posting. `values(start, end)` returns postings
+    start..end-1's values as a block keeps them; `lengths` is each document's field length (0:
+    none), or None.
     """
     postwriter = fieldwriter._postwriter
-    limit = postwriter._blocklimit
-    total = len(docs)
-    for start in range(0, total, limit):
-        end = min(total, start + limit)
-        if start:
-            postwriter._write_block()
-        block_docs = docs[start:end]
-        block_weights = weights[start:end]
-        postwriter._ids = block_docs
-        postwriter._weights = array("f", block_weights)
-        postwriter._values = values(start, end)
-        postwriter._maxweight = max(0, max(block_weights))
-        found = [length for length in map(lengths.__getitem__, block_docs) if length] if lengths else []
-        postwriter._minlength = min(found) if found else None
-        postwriter._maxlength = max(found) if found else 0
+    postfile, limit, compression = postwriter._postfile, postwriter._blocklimit, postwriter._compression
+    write, tell, add_term = postfile.write, postfile.tell, fieldwriter._tindex.add
+    prefix = pack_ushort(fieldwriter._fieldid)
+    fixed = fieldwriter._format.fixed_value_size()
+    for tbytes, docs, weights, values in terms:
+        offset = tell()
+        write(WHOOSH3_HEADER_MAGIC)
+        total_weight, minlength, maxlength, maxweight = 0, None, 0, 0
+        total = len(docs)
+        for start in range(0, total, limit):
+            end = min(total, start + limit)
+            ids, raw = docs[start:end], weights[start:end]
+            stored = array("f", raw).tolist()  # as W3PostingsWriter keeps them
+            found = [length for length in map(lengths.__getitem__, ids) if length] if lengths else ()
+            block_min, block_max = (min(found), max(found)) if found else (None, 0)
+            block_weight = max(0, max(raw))
+            # W3TermInfo.add_block
+            total_weight += sum(stored)
+            minlength = block_min if minlength is None else min(minlength, block_min)
+            maxlength = max(maxlength, block_max)
+            maxweight = max(maxweight, block_weight)
+            # W3PostingsWriter._write_block: docnums as deltas from the block's start.
+            data = dumps(
+                ((ids[0], *map(sub, ids[1:], ids)), _mini_weights(stored), _mini_values(fixed, values(start, end))), 2
+            )
+            if compression:
+                data = zlib.compress(data, compression)
+            info = dumps(
+                (len(ids), ids[-1], block_weight, compression, length_to_byte(block_min), length_to_byte(block_max)), 2
+            )
+            size = len(info) + len(data)
+            write(pack_int(-size if end == total else size))
+            write(info)
+            write(data)
+        info = _TERM_INFO.pack(
+            False,
+            total_weight,
+            total,
+            0 if minlength is None else length_to_byte(minlength),
+            length_to_byte(maxlength),
+            maxweight,
+            docs[0],
+            docs[-1],
+        )
+        add_term(prefix + tbytes, info + pack_long(offset) + pack_int(tell() - offset))
+
+
+def _mini_weights(stored: list[float]):
+    # As W3PostingsWriter._mini_weights: None when all are 1.0, one number when all are equal, else each.
+    first = stored[0]
+    if stored.count(first) != len(stored):
+        return tuple(stored)
+    return None if first == 1.0 else first
+
+
+def _mini_values(fixed: int | None, values: list[bytes]):
+    # As W3PostingsWriter._mini_values: each value, none (a format without values) or all joined (fixed size).
+    if fixed is None or fixed < 0:
+        return tuple(values)
+    return None if fixed == 0 else b"".join(values)
 
 
 # -- results ---------------------------------------------------------------------------------

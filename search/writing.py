@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
+from itertools import chain
 
 import numpy as np
 from whoosh import formats
@@ -490,24 +491,26 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
         tokens = pool.tokens.pop(fieldname, None)  # its memory is freed once grouped into postings
         found = _token_terms(tokens.postings()) if tokens is not None else _buffered_terms(pool.fields.get(fieldname))
         del tokens
+        first = next(found, None)
+        if first is None:
+            continue
         field = schema[fieldname]
-        started = blocks = False
+        fieldwriter.start_field(fieldname, field)
         column = lengths.get(fieldname) if lengths is not None else None
         fixed = field.format.fixed_value_size()
-        for tbytes, docs, weights, block_values, each_value in found:
-            if not started:
-                fieldwriter.start_field(fieldname, field)
-                started, blocks = True, segments.writes_blocks(fieldwriter)
-            fieldwriter.start_term(tbytes)
-            if blocks:
-                segments.write_blocks(fieldwriter, docs, weights, block_values(fixed), column)
-            else:
+        if segments.writes_blocks(fieldwriter):
+            terms = chain([first], found)
+            segments.write_terms(
+                fieldwriter, ((t, d, w, block_values(fixed)) for t, d, w, block_values, _ in terms), column
+            )
+        else:
+            for tbytes, docs, weights, _, each_value in chain([first], found):
+                fieldwriter.start_term(tbytes)
                 for docnum, weight, value in zip(docs, weights, each_value(0, len(docs)), strict=True):
                     fieldwriter.add(docnum, weight, value, column[docnum] if column else None)
-            fieldwriter.finish_term()
-        if started:
-            fieldwriter.finish_field()
-        del found  # before the next field's postings are made
+                fieldwriter.finish_term()
+        fieldwriter.finish_field()
+        del found, first  # before the next field's postings are made
 
 
 # A term's postings as _write_postings takes them: (term bytes, docnums, weights, block values,
