@@ -3,9 +3,9 @@
 Whoosh's public API gives a posting list, a column or a field length one document at a time;
 reading a whole segment that way costs a Python call per document. This module reads them whole,
 as arrays: a term's postings and positions from the block format (W3LeafMatcher), numeric columns
-(field lengths, dates, sizes) and byte columns in one read each. It also hands a term's postings to
-the Whoosh 3 postings writer a block at a time, and sets the total of Results built without a
-collector. tests/test_segments.py pins every answer here to what Whoosh's public API returns, and
+(field lengths, dates, sizes) and byte columns in one read each. It also encodes positions values
+for many postings at once, writes a field's terms in the Whoosh 3 block format, and sets the
+total of Results built without a collector. tests/test_segments.py pins every answer here to what Whoosh's public API returns, and
 tests/test_writing.py checks that the segments written are Whoosh's own byte for byte, so a Whoosh
 release that changes these internals fails there.
 """

@@ -7,10 +7,11 @@ whole of the indexing time. This writer keeps Whoosh's segment format and
 commit protocol (the terms and postings files come out byte for byte the same)
 but:
 
-- analyses text fields with `search.fastanalysis` (same terms and positions);
-- groups postings by term as they arrive, so a segment is written by sorting
-  the terms, not the postings, and each posting list goes to the codec in
-  whole blocks, with field lengths read once per segment instead of per posting;
+- analyses text fields with `search.fastanalysis` (same terms and positions),
+  keeping each document's words as term numbers (`FieldTokens`);
+- groups a segment's tokens into postings with numpy when it writes the segment,
+  encodes their positions all at once, and writes each field's terms in whole
+  blocks (`segments.write_terms`), field lengths read once per segment;
 - writes a segment whenever its buffered postings reach `limitmb`, so memory
   stays bounded and a large build ends as a few segments, not one huge merge;
 - can hand its segments to another writer to commit (`finish`), so worker
@@ -149,6 +150,7 @@ class TokenPostings:
         self.bounds = np.searchsorted(ranks, np.arange(len(terms) + 1))  # every term has a posting
         self.docs = docs
         self.counts = counts
+        self.positions = places is not None
         if places is None:
             # formats.Frequency: the count alone, fixed-size values written joined per block.
             self._blob = counts.astype(">u4").tobytes()
@@ -166,13 +168,13 @@ class TokenPostings:
 
     def values(self, start: int, end: int) -> list[bytes]:
         """Return postings start..end-1's values as a block keeps them (one joined value when fixed-size)."""
-        if self._positions:
+        if self.positions:
             return self.each_value(start, end)
         return [self._blob[4 * start : 4 * end]]
 
     def each_value(self, start: int, end: int) -> list[bytes]:
         """Return postings start..end-1's values, one each."""
-        if not self._positions:
+        if not self.positions:
             return [self._blob[at : at + 4] for at in range(4 * start, 4 * end, 4)]
         found: list[bytes] = []
         chunk = bisect_right(self._starts, start) - 1
@@ -184,10 +186,6 @@ class TokenPostings:
             found += [blob[a:b] for a, b in zip([first, *ends], ends, strict=False)]
             start, chunk = stop, chunk + 1
         return found
-
-    @property
-    def _positions(self) -> bool:
-        return not hasattr(self, "_blob")
 
 
 def _positions_values(
