@@ -19,9 +19,12 @@ CONTENT_SECURITY_POLICY = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the web application: defaults, then SEEDSEARCH_* variables, then `config`."""
-    from search import api, auth, web
+    from search import api, auth, heap, web
 
     app = Flask(__name__)
+    # Outermost: a request counts as running until its response has been sent.
+    app.extensions["heap"] = trimmer = heap.IdleTrimmer()
+    app.wsgi_app = trimmer.wrap(app.wsgi_app)
     app.json.sort_keys = False  # keep the documented field order
     app.config["SEEDSEARCH"] = settings.load(config)
     # Requests carry no bodies worth more than this; larger ones get a JSON 413.
