@@ -27,7 +27,8 @@ class CompiledAnalyzer:
     """An analyzer chain as one cached function of the token."""
 
     def __init__(self, pattern, steps: list[Callable[[str], str]]):
-        self._findall = pattern.findall
+        self.pattern = pattern.pattern  # analyzers with the same pattern split a text into the same tokens
+        self.tokens = pattern.findall
         self._finditer = pattern.finditer
         self._steps = steps
         self._cache: dict[str, str] = {}
@@ -43,7 +44,10 @@ class CompiledAnalyzer:
 
     def words(self, text: str) -> list[str]:
         """Return the terms the analyzer indexes for `text`, in order (a term's position is its place)."""
-        tokens = self._findall(text)
+        return self.terms(self.tokens(text))
+
+    def terms(self, tokens: list[str]) -> list[str]:
+        """Return the terms of `tokens` (this analyzer's tokens of a text), in order."""
         terms = list(map(self._cache.get, tokens))
         if None in terms:
             terms = [self._term(token) if found is None else found for token, found in zip(tokens, terms, strict=True)]

@@ -179,7 +179,7 @@ def document_fields(doc: documents.Document, default_language: str = "en") -> di
         "hash": doc.sha256.encode("ascii"),
         "title": doc.title,
         "body": doc.text,
-        "words": doc.title + "\n" + doc.text,
+        "words": (doc.title, doc.text),  # the texts of the two fields below: tokenised once
         title_field(lang): doc.title,
         body_field(lang): doc.text,
     }

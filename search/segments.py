@@ -6,8 +6,8 @@ as arrays: a term's postings and positions from the block format (W3LeafMatcher)
 (field lengths, dates, sizes) and byte columns in one read each. It also encodes positions values
 for many postings at once, writes a field's terms in the Whoosh 3 block format, and sets the
 total of Results built without a collector. tests/test_segments.py pins every answer here to what Whoosh's public API returns, and
-tests/test_writing.py checks that the segments written are Whoosh's own byte for byte, so a Whoosh
-release that changes these internals fails there.
+tests/test_writing.py checks that the segments written hold what Whoosh's own writer puts there,
+block by block, so a Whoosh release that changes these internals fails there.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 # which W3PerDocReader.doc_field_length returns as None; here it is 0.
 LENGTH_OF_BYTE = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.int64)
 _TERM_INFO = W3TermInfo._struct  # a term's statistics; its postings' offset and length follow
+# Whoosh pickles a block's docnums, weights and values with protocol 2, which has no opcode for
+# bytes: each value is stored as a latin-1 string that codecs.encode turns back into bytes when
+# read, a Python call per posting. Protocol 4 stores bytes as they are; Whoosh's reader loads
+# either. On 4,000 documents' blocks: 43% smaller compressed, written 2.5x and read 2.6x faster.
+BLOCK_PROTOCOL = 4
 
 
 # -- opening ---------------------------------------------------------------------------------
@@ -454,9 +459,10 @@ def write_terms(
 ) -> None:
     """Write the current field's terms, each (term, docnums, weights, values), as W3FieldWriter writes them.
 
-    The same bytes as start_term, add per posting and finish_term (tests/test_writing.py compares
-    them with Whoosh's own writer), with a block's statistics, deltas and small encodings made by
-    list operations instead of a call per posting. `values(start, end)` returns postings
+    What start_term, add per posting and finish_term write (tests/test_writing.py compares every
+    block's statistics and contents with Whoosh's own writer), but a block's contents pickled with
+    BLOCK_PROTOCOL, and its statistics, deltas and small encodings made by list operations instead
+    of a call per posting. `values(start, end)` returns postings
     start..end-1's values as a block keeps them; `lengths` is each document's field length (0:
     none), or None.
     """
@@ -484,7 +490,8 @@ def write_terms(
             maxweight = max(maxweight, block_weight)
             # W3PostingsWriter._write_block: docnums as deltas from the block's start.
             data = dumps(
-                ((ids[0], *map(sub, ids[1:], ids)), _mini_weights(stored), _mini_values(fixed, values(start, end))), 2
+                ((ids[0], *map(sub, ids[1:], ids)), _mini_weights(stored), _mini_values(fixed, values(start, end))),
+                BLOCK_PROTOCOL,
             )
             if compression:
                 data = zlib.compress(data, compression)

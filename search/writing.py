@@ -35,7 +35,7 @@ from whoosh import formats
 from whoosh.writing import SegmentWriter
 
 from search import segments
-from search.fastanalysis import compile_analyzer
+from search.fastanalysis import CompiledAnalyzer, compile_analyzer
 
 # (term bytes, frequency, weight, value bytes) for each distinct term of a field value.
 Posting = tuple[bytes, int, float, bytes]
@@ -47,14 +47,20 @@ ENCODE_CHUNK = 1 << 16  # positions encoded at a time when a segment is written 
 
 
 class FastField:
-    """A text field's indexing as a few list operations: the same postings as `field.index`."""
+    """A text field's indexing as a few list operations: the same postings as `field.index`.
 
-    def __init__(self, run: Callable[[str], list[str]], positions: bool, boost: float):
-        self._run = run
+    A value is a text or a tuple of texts, whose words are indexed in turn, as Lucene indexes a
+    multi-valued field: a field of a document's title and body then shares their tokens with the
+    fields of each. That is the texts joined by newlines, which no token of Seedsearch's analyzers
+    spans, and how Whoosh's own path gets them (`_joined`).
+    """
+
+    def __init__(self, analyzer: CompiledAnalyzer, positions: bool, boost: float):
+        self._analyzer = analyzer
         self.positions = positions
         self.boost = boost
 
-    def postings(self, text: str) -> list[Posting]:
+    def postings(self, text: str | tuple[str, ...]) -> list[Posting]:
         """Return what `field.index(text)` yields, (term bytes, frequency, weight, value), as a segment gets them."""
         tokens = FieldTokens(self.positions, self.boost)
         self.add(text, 0, tokens)
@@ -64,10 +70,32 @@ class FastField:
             for tbytes, start, end in table.terms()
         ]
 
-    def add(self, text: str, docnum: int, tokens: FieldTokens) -> tuple[int, int]:
-        """Add document `docnum`'s `text` to a field's `tokens`; return (field length, bytes the buffer grew)."""
-        words = self._run(text)
+    def add(
+        self, value: str | tuple[str, ...], docnum: int, tokens: FieldTokens, seen: dict | None = None
+    ) -> tuple[int, int]:
+        """Add document `docnum`'s text(s) to a field's `tokens`; return (field length, bytes the buffer grew).
+
+        `seen` holds the document's texts already split into tokens, by pattern and text: each
+        text is split once however many fields index it (the caller keeps the texts alive).
+        """
+        analyzer = self._analyzer
+        parts = [analyzer.terms(self._tokens(text, seen)) for text in ((value,) if isinstance(value, str) else value)]
+        words = parts[0] if len(parts) == 1 else list(chain.from_iterable(parts))
         return len(words), tokens.add(docnum, words)
+
+    def _tokens(self, text: str, seen: dict | None) -> list[str]:
+        if seen is None:
+            return self._analyzer.tokens(text)
+        key = (self._analyzer.pattern, id(text))
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = self._analyzer.tokens(text)
+        return found
+
+
+def _joined(value):
+    """Return a field value given as several texts (a tuple) as one text, their lines; any other value as it is."""
+    return "\n".join(value) if isinstance(value, tuple) else value
 
 
 def compile_field(field) -> FastField | None:
@@ -78,7 +106,7 @@ def compile_field(field) -> FastField | None:
     compiled = compile_analyzer(field.analyzer)
     if compiled is None:
         return None
-    return FastField(compiled.words, type(fmt) is formats.Positions, fmt.field_boost)
+    return FastField(compiled, type(fmt) is formats.Positions, fmt.field_boost)
 
 
 class FieldTokens:
@@ -348,7 +376,7 @@ class BufferedSegmentWriter(SegmentWriter):
         """Add a document, like SegmentWriter.add_document."""
         if not self._fast_ok or any(name.startswith("_") for name in fields):
             # Boosts, custom stored values and term vectors: Whoosh's own path.
-            SegmentWriter.add_document(self, **fields)
+            SegmentWriter.add_document(self, **{name: _joined(value) for name, value in fields.items()})
         else:
             self._add_fast(fields)
         if self.pool.size > self.limit:
@@ -359,6 +387,7 @@ class BufferedSegmentWriter(SegmentWriter):
         schema, pool, perdoc, docnum = self.schema, self.pool, self.perdocwriter, self.docnum
         names = sorted(fields)
         self._check_fields(schema, names)
+        seen: dict = {}  # each text's tokens, shared by the fields that index it
         perdoc.start_doc(docnum)
         try:
             for name in names:
@@ -369,21 +398,21 @@ class BufferedSegmentWriter(SegmentWriter):
                 length = 0
                 if field.indexed:
                     fast = self._fast.get(name)
-                    if fast is not None and isinstance(value, str):
-                        length, grown = fast.add(value, docnum, pool.field_tokens(name, fast))
+                    if fast is not None and isinstance(value, (str, tuple)):
+                        length, grown = fast.add(value, docnum, pool.field_tokens(name, fast), seen)
                         pool.size += grown
                     else:
-                        postings = list(field.index(value))
+                        postings = list(field.index(_joined(value)))
                         if postings:
                             pool.fieldnames.add(name)
                             pool.add_all(name, docnum, postings)
                             length = sum(posting[1] for posting in postings)
                     if not field.scorable:
                         length = 0
-                perdoc.add_field(name, field, value if field.stored else None, length)
+                perdoc.add_field(name, field, _joined(value) if field.stored else None, length)
                 column = field.column_type
                 if column:
-                    perdoc.add_column_value(name, column, field.to_column_value(value))
+                    perdoc.add_column_value(name, column, field.to_column_value(_joined(value)))
         except Exception:
             perdoc.cancel_doc()
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from whoosh.codec.whoosh3 import W3FieldWriter
 from whoosh.reading import SegmentReader
 from whoosh.writing import CLEAR, OPTIMIZE, SegmentWriter
 
-from search import writing
+from search import segments, writing
 from search.analysis import build_schema, language_analyzer, word_analyzer
 from search.fastanalysis import compile_analyzer
 from search.writing import BufferedSegmentWriter, compile_field, merge_small
@@ -54,6 +56,19 @@ def test_fast_postings_equal_whooshs_on_any_text(text):
     for name in FAST_FIELDS:
         field = SCHEMA[name]
         assert sorted(compile_field(field).postings(text)) == sorted(field.index(text)), name
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(texts, worded), max_size=3))
+def test_several_texts_index_as_their_lines(parts):
+    """A value of several texts has the postings of the texts joined by newlines, their tokens shared between fields."""
+    seen: dict = {}
+    for name in FAST_FIELDS:
+        field, fast = SCHEMA[name], compile_field(SCHEMA[name])
+        assert sorted(fast.postings(tuple(parts))) == sorted(field.index("\n".join(parts))), name
+        length, _ = fast.add(tuple(parts), 0, writing.FieldTokens(fast.positions, fast.boost), seen)
+        assert length == sum(posting[1] for posting in field.index("\n".join(parts))), name
+    assert len(seen) == len({id(part) for part in parts})
 
 
 @settings(max_examples=150, deadline=None)
@@ -128,8 +143,24 @@ def _contents(ix) -> dict:
     return out
 
 
-def _segment_files(folder: Path) -> dict[str, bytes]:
-    return {path.suffix: path.read_bytes() for path in folder.iterdir() if path.suffix in (".trm", ".pst")}
+def _blocks(ix) -> tuple[dict, set[int]]:
+    """Return every term's statistics and blocks (each its header and its loaded contents), and the pickle protocols seen."""
+    out, protocols = {}, set()
+    with ix.reader() as reader:
+        for fieldname, text in reader.all_terms():
+            info = reader.term_info(fieldname, text)
+            blocks = []
+            matcher = segments._leaf_matcher(reader, fieldname, text)
+            while matcher.is_active():
+                raw = matcher._postfile.get(matcher._dataoffset, matcher._nextoffset - matcher._dataoffset)
+                raw = zlib.decompress(raw) if matcher._compression else raw
+                protocols.add(raw[1])
+                header = (matcher._blocklength, matcher._maxid, matcher._maxweight, matcher._compression)
+                blocks.append((header, matcher._minlength, matcher._maxlength, pickle.loads(raw)))
+                matcher._next_block()
+            stats = (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(), info.max_weight())
+            out[(fieldname, text)] = (stats, info.min_id(), info.max_id(), blocks)
+    return out, protocols
 
 
 @pytest.mark.parametrize("chunk", [None, 7])
@@ -139,10 +170,26 @@ def test_buffered_writer_writes_the_same_segment(tmp_path, monkeypatch, chunk):
     docs = _docs()
     whooshs = _build(tmp_path / "whoosh", SegmentWriter, docs)
     ours = _build(tmp_path / "ours", BufferedSegmentWriter, docs)
-    # The terms and postings files are byte for byte the same; columns are compared by value
-    # because Whoosh's own column files differ from run to run.
-    assert _segment_files(tmp_path / "ours") == _segment_files(tmp_path / "whoosh")
+    # Every term's statistics and blocks are the same, each block's header and contents; only the
+    # contents' pickle protocol differs. Columns are compared by value because Whoosh's own column
+    # files differ from run to run.
+    (our_blocks, our_protocols), (their_blocks, their_protocols) = _blocks(ours), _blocks(whooshs)
+    assert our_blocks == their_blocks
+    assert (our_protocols, their_protocols) == ({segments.BLOCK_PROTOCOL}, {2})
     assert _contents(ours) == _contents(whooshs)
+
+
+def test_a_value_of_several_texts_is_indexed_as_their_lines(tmp_path):
+    docs = _docs()
+    joined = _build(
+        tmp_path / "joined", BufferedSegmentWriter, [dict(d, words=d["title"] + "\n" + d["body"]) for d in docs]
+    )
+    split = _build(tmp_path / "split", BufferedSegmentWriter, [dict(d, words=(d["title"], d["body"])) for d in docs])
+    # A boost sends every document through Whoosh's own add_document.
+    whooshs = _build(
+        tmp_path / "whoosh", BufferedSegmentWriter, [dict(d, words=(d["title"], d["body"]), _boost=1.0) for d in docs]
+    )
+    assert _contents(split) == _contents(joined) == _contents(whooshs)
 
 
 def test_memory_limit_splits_segments_without_changing_contents(tmp_path):
