@@ -42,7 +42,10 @@ TOKEN_PATTERN = rf"[^\W{CJK}]+(?:\.?[^\W{CJK}]+)*|[{CJK}]"  # the common case fi
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}
 MIN_DETECT_CHARS = 40
 MIN_DETECT_CONFIDENCE = 0.8
-QUICK_DETECT_CHARS = 1000  # a confident answer on this much text is taken as final
+# A confident answer on this much text is taken as final. On 4,498 samples of 200 to 4,000
+# characters in 18 languages (translated messages) 300 was as often right as 1,000 (4,235 and
+# 4,234, differing on 8), and detection took 0.14 ms a document instead of 0.37-0.56.
+QUICK_DETECT_CHARS = 300
 
 
 @functools.cache
@@ -122,8 +125,9 @@ def detect_language(text: str, default: str = "en") -> str:
         return default
     identifier = _language_identifier()
     if len(sample) > QUICK_DETECT_CHARS:
-        # The classifier walks the text byte by byte in Python, a third of the indexing time;
-        # most documents are settled by their beginning, and only an unsure answer reads on.
+        # The classifier walks the text byte by byte in Python (on 1,000 characters, a fifth of
+        # the indexing time); most documents are settled by their beginning, and only an unsure
+        # answer reads on.
         lang, confidence = identifier.classify(sample[:QUICK_DETECT_CHARS])
         if confidence >= MIN_DETECT_CONFIDENCE and lang in LANGUAGES:
             return lang
