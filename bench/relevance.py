@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from search import config, contract, documents, indexer, query
+from search.writing import BufferedSegmentWriter
 
 DEPTH = 1000  # documents retrieved per query, for MAP and recall
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -75,7 +76,9 @@ def build_index(corpus: list[dict], index_dir: Path) -> None:
 
 
 def _add(ix, corpus: list[dict]) -> None:
-    with ix.writer(limitmb=256) as writer:
+    # The indexer's own writer: document_fields' values are what it takes (a field of several texts
+    # is a tuple, which Whoosh's SegmentWriter would read as tokens already split).
+    with BufferedSegmentWriter(ix, limitmb=256) as writer:
         for record in corpus:
             text = record.get("text") or ""
             title = record.get("title") or ""

@@ -58,3 +58,27 @@ def test_a_folder_without_judgements_is_refused(tmp_path, capsys):
     (root / "qrels.tsv").unlink()
     assert relevance.main([str(root)]) == 1
     assert "has no qrels.tsv" in capsys.readouterr().err
+
+
+def test_the_harness_indexes_each_text_field_as_its_analyzer_reads_the_document(tmp_path):
+    corpus = [{"id": doc_id, "title": title, "text": text} for doc_id, title, text in DOCUMENTS]
+    relevance.build_index(corpus, tmp_path / "index")
+    fields = [
+        relevance.indexer.document_fields(
+            relevance.documents.Document(path=i, title=t, text=x, type="text", size=0, mtime_ns=0, sha256="")
+        )
+        for i, t, x in DOCUMENTS
+    ]
+    ix = relevance.indexer.open_index_unlocked(tmp_path / "index")
+    checked = []
+    with ix.reader() as reader:
+        for name in reader.indexed_field_names():
+            field = ix.schema[name]
+            if not field.scorable:  # the text fields: the others hold no analysed words
+                continue
+            # Whoosh's own analysis of each document's value (several texts: their lines) is the oracle.
+            values = ["\n".join(v[name]) if isinstance(v[name], tuple) else v[name] for v in fields]
+            expected = {field.to_bytes(term) for value in values for term in field.process_text(value)}
+            assert set(reader.lexicon(name)) == expected, name
+            checked.append(name)
+    assert {"words", "title_en", "body_en"} <= set(checked)
