@@ -4,8 +4,8 @@ Whoosh's own SegmentWriter sends every posting through a generic pool that
 spills sorted runs to disk and merges them with a heap at commit, and runs each
 token through a chain of generators; with language detection, that was the
 whole of the indexing time. This writer keeps Whoosh's segment format and
-commit protocol (the terms and postings files come out byte for byte the same)
-but:
+commit protocol (the same terms and postings, which Whoosh's reader reads; the
+blocks pickled with protocol 4, see `segments.BLOCK_PROTOCOL`) but:
 
 - analyses text fields with `search.fastanalysis` (same terms and positions),
   keeping each document's words as term numbers (`FieldTokens`);
