@@ -15,8 +15,10 @@ in the schema, on generated text.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from itertools import accumulate
 
 from whoosh.analysis import CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter
 
@@ -29,7 +31,9 @@ class CompiledAnalyzer:
     def __init__(self, pattern, steps: list[Callable[[str], str]]):
         self.pattern = pattern.pattern  # analyzers with the same pattern split a text into the same tokens
         self.tokens = pattern.findall
-        self._finditer = pattern.finditer
+        # The text split around its tokens, tokens kept (a token pattern has no group of its own and
+        # matches no empty text): every other part is a token, and the parts' lengths add up to offsets.
+        self._split = re.compile(f"({pattern.pattern})", pattern.flags).split
         self._steps = steps
         self._cache: dict[str, str] = {}
 
@@ -55,14 +59,15 @@ class CompiledAnalyzer:
 
     def spans(self, text: str) -> list[tuple[str, int, int]]:
         """Return (term, startchar, endchar) for each token of `text`, in order."""
-        get, out = self._cache.get, []
-        for match in self._finditer(text):
-            token = match.group()
-            found = get(token)
-            if found is None:
-                found = self._term(token)
-            out.append((found, match.start(), match.end()))
-        return out
+        return list(zip(*self.located(text), strict=True))
+
+    def located(self, text: str) -> tuple[list[str], list[int], list[int]]:
+        """Return the terms of `text`'s tokens, in order, with each token's startchar and endchar."""
+        # List operations rather than a loop over matches: for a page of ten snippets of a word in
+        # every sentence ("the"), this is most of a search's time.
+        parts = self._split(text)
+        offsets = list(accumulate(map(len, parts)))
+        return self.terms(parts[1::2]), offsets[0:-1:2], offsets[1::2]
 
 
 def _translate(charmap) -> Callable[[str], str]:
@@ -90,7 +95,9 @@ def _stem(item: StemFilter) -> Callable[[str], str]:
 def _compile(analyzer) -> CompiledAnalyzer | None:
     items = list(analyzer.items) if isinstance(analyzer, CompositeAnalyzer) else [analyzer]
     tokenizer = items[0]
-    if type(tokenizer) is not RegexTokenizer or tokenizer.gaps or tokenizer.expression.groups:
+    expression = tokenizer.expression if type(tokenizer) is RegexTokenizer else None
+    # Patterns of whole tokens only: no groups (findall), no empty token (splitting around them).
+    if expression is None or tokenizer.gaps or expression.groups or expression.search("") is not None:
         return None
     steps: list[Callable[[str], str]] = []
     for item in items[1:]:
@@ -103,7 +110,7 @@ def _compile(analyzer) -> CompiledAnalyzer | None:
             steps.append(_stem(item))
         else:
             return None
-    return CompiledAnalyzer(tokenizer.expression, steps)
+    return CompiledAnalyzer(expression, steps)
 
 
 _compiled: dict[int, tuple[object, CompiledAnalyzer | None]] = {}

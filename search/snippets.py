@@ -16,6 +16,7 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 import bleach
 import bleach.sanitizer
@@ -122,19 +123,23 @@ def find_matches(text: str, lang: str, match: MatchTerms, windows: int = MAX_WIN
         return []
     analyzer = language_analyzer(lang)
     compiled = compile_analyzer(analyzer)
+    heads = terms.union(phrase[0] for phrase in phrases)  # the words a match can start with
     spans: list[tuple[int, int]] = []
     for start, end in _windows(text, _needles(terms, phrases), windows):
         if compiled is not None:
-            tokens = [(word, first + start, last + start) for word, first, last in compiled.spans(text[start:end])]
+            words, firsts, lasts = compiled.located(text[start:end])
         else:
-            tokens = [(t.text, t.startchar + start, t.endchar + start) for t in analyzer(text[start:end], chars=True)]
-        words = [token[0] for token in tokens]
-        for i, (word, first, last) in enumerate(tokens):
+            # Whoosh yields one Token object, changed in place: each token's values are read as it comes.
+            tokens = [(t.text, t.startchar, t.endchar) for t in analyzer(text[start:end], chars=True)]
+            words, firsts, lasts = (list(values) for values in zip(*tokens, strict=True)) if tokens else ([], [], [])
+        # Only the tokens a match can start at, picked in C: most of a window's words are neither.
+        for i in compress(range(len(words)), map(heads.__contains__, words)):
+            word = words[i]
             if word in terms:
-                spans.append((first, last))
+                spans.append((firsts[i] + start, lasts[i] + start))
             for phrase in phrases:
                 if phrase[0] == word and tuple(words[i : i + len(phrase)]) == phrase:
-                    spans.append((first, tokens[i + len(phrase) - 1][2]))
+                    spans.append((firsts[i] + start, lasts[i + len(phrase) - 1] + start))
     return _merge(spans)
 
 

@@ -195,3 +195,41 @@ def monkeypatch_html(monkeypatch):
     from search import cache
 
     return lambda: monkeypatch.setattr(snippets, "_HTML", cache.ResultCache(entries=2048))
+
+
+_words_text = st.lists(
+    st.sampled_from(
+        [
+            "the",
+            "The",
+            "of",
+            "flow",
+            "flows",
+            "flowing",
+            "boundary",
+            "layers",
+            "l'air",
+            "Ünd",
+            "x2",
+            " ",
+            "\n",
+            ", ",
+            ". ",
+        ]
+    ),
+    max_size=60,
+).map(" ".join)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_words_text, lang=st.sampled_from(["en", "fr", "de"]), data=st.data())
+def test_matches_found_with_the_compiled_analyzer_equal_the_analyzers_own(text, lang, data, monkeypatch):
+    stems = {"the", "of", "flow", "boundari", "layer", "air", "und", "x2"}
+    match = snippets.MatchTerms(
+        terms={lang: data.draw(st.sets(st.sampled_from(sorted(stems)), max_size=3))},
+        phrases={lang: data.draw(st.sets(st.tuples(*[st.sampled_from(sorted(stems))] * 2), max_size=2))},
+    )
+    fast = snippets.find_matches(text, lang, match)
+    with monkeypatch.context() as patch:
+        patch.setattr(snippets, "compile_analyzer", lambda analyzer: None)  # Whoosh's analyzer, token by token
+        assert snippets.find_matches(text, lang, match) == fast
