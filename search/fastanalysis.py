@@ -57,10 +57,6 @@ class CompiledAnalyzer:
             terms = [self._term(token) if found is None else found for token, found in zip(tokens, terms, strict=True)]
         return terms
 
-    def spans(self, text: str) -> list[tuple[str, int, int]]:
-        """Return (term, startchar, endchar) for each token of `text`, in order."""
-        return list(zip(*self.located(text), strict=True))
-
     def located(self, text: str) -> tuple[list[str], list[int], list[int]]:
         """Return the terms of `text`'s tokens, in order, with each token's startchar and endchar."""
         # List operations rather than a loop over matches: for a page of ten snippets of a word in

@@ -131,7 +131,7 @@ def find_matches(text: str, lang: str, match: MatchTerms, windows: int = MAX_WIN
         else:
             # Whoosh yields one Token object, changed in place: each token's values are read as it comes.
             tokens = [(t.text, t.startchar, t.endchar) for t in analyzer(text[start:end], chars=True)]
-            words, firsts, lasts = (list(values) for values in zip(*tokens, strict=True)) if tokens else ([], [], [])
+            words, firsts, lasts = zip(*tokens, strict=True) if tokens else ((), (), ())
         # Only the tokens a match can start at, picked in C: most of a window's words are neither.
         for i in compress(range(len(words)), map(heads.__contains__, words)):
             word = words[i]
