@@ -46,6 +46,11 @@ class CompiledAnalyzer:
         self._cache[token] = word
         return word
 
+    def term(self, token: str) -> str:
+        """Return the term of one of this analyzer's tokens."""
+        found = self._cache.get(token)
+        return self._term(token) if found is None else found
+
     def words(self, text: str) -> list[str]:
         """Return the terms the analyzer indexes for `text`, in order (a term's position is its place)."""
         return self.terms(self.tokens(text))

@@ -468,12 +468,13 @@ def write_terms(
     """
     postwriter = fieldwriter._postwriter
     postfile, limit, compression = postwriter._postfile, postwriter._blocklimit, postwriter._compression
-    write, tell, add_term = postfile.write, postfile.tell, fieldwriter._tindex.add
+    write, add_term = postfile.write, fieldwriter._tindex.add
     prefix = pack_ushort(fieldwriter._fieldid)
     fixed = fieldwriter._format.fixed_value_size()
+    # Where each term's postings start, counted here: the file's tell() is a system call each time.
+    offset = postfile.tell()
     for tbytes, docs, weights, values in terms:
-        offset = tell()
-        write(WHOOSH3_HEADER_MAGIC)
+        pieces = [WHOOSH3_HEADER_MAGIC]
         total_weight, minlength, maxlength, maxweight = 0, None, 0, 0
         total = len(docs)
         for start in range(0, total, limit):
@@ -499,9 +500,7 @@ def write_terms(
                 (len(ids), ids[-1], block_weight, compression, length_to_byte(block_min), length_to_byte(block_max)), 2
             )
             size = len(info) + len(data)
-            write(pack_int(-size if end == total else size))
-            write(info)
-            write(data)
+            pieces += (pack_int(-size if end == total else size), info, data)
         info = _TERM_INFO.pack(
             False,
             total_weight,
@@ -512,7 +511,10 @@ def write_terms(
             docs[0],
             docs[-1],
         )
-        add_term(prefix + tbytes, info + pack_long(offset) + pack_int(tell() - offset))
+        postings = b"".join(pieces)
+        write(postings)
+        add_term(prefix + tbytes, info + pack_long(offset) + pack_int(len(postings)))
+        offset += len(postings)
 
 
 def _mini_weights(stored: list[float]):

@@ -42,6 +42,7 @@ Posting = tuple[bytes, int, float, bytes]
 SMALL_SEGMENT_DOCS = 5_000  # segments under this many documents are merged when a commit adds to the index
 TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, roughly
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
+CODE_OVERHEAD = 120  # bytes per distinct token (as written: "The" and "the" are two) in a field's buffer, roughly
 TOKEN_OVERHEAD = 12  # a token's term number (4 bytes), and a share of what grouping them costs when written
 ENCODE_CHUNK = 1 << 16  # positions encoded at a time when a segment is written (bounds the arrays' memory)
 
@@ -78,10 +79,9 @@ class FastField:
         `seen` holds the document's texts already split into tokens, by pattern and text: each
         text is split once however many fields index it (the caller keeps the texts alive).
         """
-        analyzer = self._analyzer
-        parts = [analyzer.terms(self._tokens(text, seen)) for text in ((value,) if isinstance(value, str) else value)]
+        parts = [self._tokens(text, seen) for text in ((value,) if isinstance(value, str) else value)]
         words = parts[0] if len(parts) == 1 else list(chain.from_iterable(parts))
-        return len(words), tokens.add(docnum, words)
+        return len(words), tokens.add(docnum, words, self._analyzer.term)
 
     def _tokens(self, text: str, seen: dict | None) -> list[str]:
         if seen is None:
@@ -112,30 +112,38 @@ def compile_field(field) -> FastField | None:
 class FieldTokens:
     """A fast field's documents in a segment: each token as its term's number, in order.
 
-    Adding a document is two C-level passes over its words (term numbers looked up, then
-    appended); a term's positions in a document are its tokens' places there. Grouping into
-    postings, one per term and document, and encoding their positions happens once, for the
-    whole segment, with numpy (`postings`), where it was a Python loop per token.
+    Adding a document is two C-level passes over its tokens (the number of each token's term
+    looked up, then appended): a token seen before in the segment is not analysed again, and
+    its term is not looked up twice. A term's positions in a document are its tokens' places
+    there. Grouping into postings, one per term and document, and encoding their positions
+    happens once, for the whole segment, with numpy (`postings`).
     """
 
     def __init__(self, positions: bool, boost: float) -> None:
         self.positions = positions
         self.boost = boost
-        self.numbers: dict[str, int] = {}
+        self.numbers: dict[str, int] = {}  # term -> its number
+        self._codes: dict[str, int] = {}  # token as in the text -> its term's number
         self.tokens = array("I")
         self.docs = array("I")
         self.lengths = array("I")
 
-    def add(self, docnum: int, words: list[str]) -> int:
-        """Add one document's words; return the bytes the buffer grew by."""
-        numbers = self.numbers
-        found = list(map(numbers.get, words))
+    def add(self, docnum: int, words: list[str], term: Callable[[str], str]) -> int:
+        """Add one document's tokens, each indexed as `term(token)`; return the bytes the buffer grew by."""
+        codes = self._codes
+        found = list(map(codes.get, words))
         grown = TOKEN_OVERHEAD * len(words) + POSTING_OVERHEAD
         if None in found:
-            for word in set(words).difference(numbers):
-                numbers[word] = len(numbers)
-                grown += TERM_OVERHEAD + len(word)
-            found = list(map(numbers.__getitem__, words))
+            numbers = self.numbers
+            for word in set(words).difference(codes):
+                text = term(word)
+                number = numbers.get(text)
+                if number is None:
+                    number = numbers[text] = len(numbers)
+                    grown += TERM_OVERHEAD + len(text)
+                codes[word] = number
+                grown += CODE_OVERHEAD + len(word)
+            found = list(map(codes.__getitem__, words))
         self.tokens.fromlist(found)
         self.docs.append(docnum)
         self.lengths.append(len(words))

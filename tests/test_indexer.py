@@ -283,7 +283,7 @@ def test_a_searcher_opened_before_a_commit_reads_its_documents_after_it(corpus, 
     folder = before.reader().leaf_readers()[0][0]._segment.segment_id()
     assert not list(index_dir.glob(f"{folder}.*")), "the rebuild kept the old generation's files"
     assert not before.up_to_date()
-    stored = before.document(path="notes/moving.md")
+    stored = before.document(id=indexer.doc_id("notes/moving.md"))
     assert stored is not None and "visas" in stored["body"].lower()
     reader = before.reader()
     assert all(reader.doc_field_length(docnum, "words") for docnum in reader.all_doc_ids())

@@ -220,7 +220,7 @@ def test_a_targeted_reindex_does_not_follow_links_or_hidden_folders(folders, tmp
 
 def _text(index_dir: Path, path: str) -> str:
     with indexer.open_searcher(indexer.open_index(index_dir)) as searcher:
-        stored = searcher.document(path=path)
+        stored = searcher.document(id=indexer.doc_id(path))
     return stored["body"] if stored else ""
 
 
