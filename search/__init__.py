@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from search import config as settings
-from search import evaluate
-from search.searchers import Searchers
+if TYPE_CHECKING:
+    from flask import Flask
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -19,7 +16,12 @@ CONTENT_SECURITY_POLICY = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the web application: defaults, then SEEDSEARCH_* variables, then `config`."""
-    from search import api, auth, heap, web
+    # Imported here, not with the package: the command line's `index` needs none of the web stack.
+    from flask import Flask
+
+    from search import api, auth, evaluate, heap, web
+    from search import config as settings
+    from search.searchers import Searchers
 
     app = Flask(__name__)
     # Outermost: a request counts as running until its response has been sent.

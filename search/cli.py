@@ -10,9 +10,14 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search import config as settings
-from search import indexer, keys, query, serialize, snippets, watch
+from search import indexer, keys, watch
+from search.errors import QueryError
+
+if TYPE_CHECKING:
+    from search.snippets import Snippet
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE = 0, 1, 2
 MAX_PORT = 65535
@@ -115,6 +120,9 @@ def _index(args, config: dict) -> int:
 
 
 def _search(args, config: dict) -> int:
+    # Imported here: `index`, run after every change, need not load the query and snippet code.
+    from search import query, serialize
+
     if args.index:
         config["INDEX_DIR"] = args.index
     request = query.SearchRequest(q=args.query, per_page=args.limit)
@@ -134,7 +142,7 @@ def _search(args, config: dict) -> int:
     return EXIT_OK
 
 
-def _bracketed(snippet: snippets.Snippet) -> str:
+def _bracketed(snippet: Snippet) -> str:
     """Return a snippet's text for the terminal, its matches in [brackets]."""
     parts, cursor = [], 0
     for start, end in snippet.marks:
@@ -247,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # /dev/null so the interpreter's last flush cannot complain, and end quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except query.QueryError as problem:
+    except QueryError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except indexer.IndexBusy as busy:
