@@ -82,6 +82,17 @@ def _not_indexed(field: fields.FieldType) -> fields.FieldType:
     return field
 
 
+def _one_term(field: fields.NUMERIC) -> fields.NUMERIC:
+    """Return a numeric (or date) `field` indexed as one term per value, not one per precision tier.
+
+    Tiers let Whoosh match a range with few terms; search.evaluate matches a date range on the
+    column instead, so DATETIME's eight terms a document were written for nothing (a date range
+    that Whoosh walks itself still matches, term by term).
+    """
+    field.shift_step = 0
+    return field
+
+
 def build_schema() -> fields.Schema:
     """Return the index schema."""
     schema = fields.Schema(
@@ -90,7 +101,7 @@ def build_schema() -> fields.Schema:
         folder=fields.KEYWORD(commas=True),
         type=fields.ID(stored=True),
         lang=fields.ID(stored=True),
-        modified=fields.DATETIME(stored=True, sortable=True),
+        modified=_one_term(fields.DATETIME(stored=True, sortable=True)),
         # Bookkeeping for incremental reindexing (and, with the path, shown in results), read
         # as columns and never searched: a term of its own per document in `path` and `size`
         # was a quarter of a segment's terms, each written as a block of one posting.
