@@ -13,15 +13,16 @@ import functools
 import threading
 from itertools import islice
 
-from whoosh import columns, fields
+from whoosh import columns, fields, formats
 from whoosh.analysis import (
     Analyzer,
     CharsetFilter,
+    Filter,
     LowercaseFilter,
     RegexTokenizer,
     StemFilter,
 )
-from whoosh.lang import has_stemmer
+from whoosh.lang import has_stemmer, has_stopwords, stopwords_for_language
 from whoosh.support.charset import accent_map
 
 # The Snowball languages Whoosh ships stemmers for.
@@ -76,6 +77,96 @@ def body_field(lang: str) -> str:
     return f"body_{lang}"
 
 
+def pairs_field(lang: str) -> str:
+    """Return the name of the field of neighbouring common words in `lang`'s bodies (see PairsField)."""
+    return f"pairs_{lang}"
+
+
+@functools.cache
+def common_terms(lang: str) -> frozenset[str]:
+    """Return the index terms of `lang`'s stop words (one-letter ones included): what PairsField pairs."""
+    if not has_stopwords(lang):
+        return frozenset()
+    return frozenset(term for word in stopwords_for_language(lang) for term in analyze(word, lang))
+
+
+def pairs_of(schema: fields.Schema, fieldname: str) -> PairsField | None:
+    """Return the PairsField of body field `fieldname` in `schema`, or None (another field, or an index made before them)."""
+    if not fieldname.startswith("body_"):
+        return None
+    name = pairs_field(fieldname[len("body_") :])
+    try:
+        field = schema[name]
+    except KeyError:
+        return None
+    return field if isinstance(field, PairsField) and field.base == fieldname else None
+
+
+def phrase_units(words: list[str], pairs: PairsField | None) -> list[tuple[int, int]]:
+    """Return how a phrase of `words` is matched: (offset, 2) for a pair in `pairs`, (offset, 1) for a word.
+
+    Every word is covered, pairs first from the left: `to be or not to be` is three pairs,
+    `in the middle of the` the pair `in the`, the word `middle` and the pair `of the`.
+    """
+    common = pairs.common if pairs is not None else frozenset()
+    units, at = [], 0
+    while at < len(words):
+        if at + 1 < len(words) and words[at] in common and words[at + 1] in common:
+            units.append((at, 2))
+            at += 2
+        else:
+            units.append((at, 1))
+            at += 1
+    return units
+
+
+class CommonPairs(Filter):
+    """Keep each two neighbouring tokens that are both common words, as one token "first second" at the first's place.
+
+    Lucene's CommonGrams: a phrase of common words ("of the", "to be or not to be") is then
+    matched on these few occurrences instead of merging the positions of words that every
+    document holds many times.
+    """
+
+    def __init__(self, common: frozenset[str]):
+        self.common = common
+
+    def __call__(self, tokens):
+        common = self.common
+        before, place = None, None
+        for token in tokens:
+            text = token.text
+            if text in common:
+                if before is not None and token.pos == place + 1:
+                    pos = token.pos
+                    token.text, token.pos = f"{before} {text}", place
+                    yield token
+                    token.pos = pos
+                before, place = text, token.pos
+            else:
+                before = None
+
+
+class PairsField(fields.FieldType):
+    """The body field `base`'s neighbouring common words (CommonPairs), with positions; neither scored nor stored.
+
+    Every such pair is indexed, so a phrase whose neighbours are both in `common` holds exactly
+    where these tokens are (search.evaluate matches it so). The buffered writer derives them from
+    `base`'s tokens; Whoosh's own writer from the same text, through the analyzer.
+    """
+
+    def __init__(self, base: str, lang: str):
+        self.name = pairs_field(lang)
+        self.base = base
+        self.common = common_terms(lang)
+        self.analyzer = language_analyzer(lang) | CommonPairs(self.common)
+        self.format = formats.Positions(field_boost=1.0)
+        self.scorable = False
+        self.stored = False
+        self.unique = False
+        self.vector = None
+
+
 def _not_indexed(field: fields.FieldType) -> fields.FieldType:
     """Return `field` stored and kept as a column as configured, but not indexed (no terms)."""
     field.indexed = False
@@ -115,6 +206,8 @@ def build_schema() -> fields.Schema:
     for lang in LANGUAGES:
         schema.add(title_field(lang), fields.TEXT(analyzer=language_analyzer(lang)))
         schema.add(body_field(lang), fields.TEXT(analyzer=language_analyzer(lang)))
+        if common_terms(lang):
+            schema.add(pairs_field(lang), PairsField(body_field(lang), lang))
     return schema
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from whoosh import columns, query
 from whoosh.reading import TermNotFound
 
-from search import cache, ranking, segments
+from search import analysis, cache, ranking, segments
 
 _SHIFT = 32  # a (docnum, position) pair as one integer: docnum << _SHIFT | position (or narrower, below)
 _NARROW_MARGIN = 1 << 10  # room kept above a narrow key's positions, for a phrase's offsets
@@ -126,13 +126,23 @@ def _read_phrase_words(reader, q: query.Query, check: Callable[[], None]) -> Non
     for phrase in _phrases(q):
         if phrase.fieldname not in reader.schema:
             continue
-        field = reader.schema[phrase.fieldname]
-        for word in phrase.words:
+        for _, fieldname, text in _units(reader.schema, phrase):
             try:
-                _phrase_postings(reader, phrase.fieldname, field.to_bytes(word))
+                _phrase_postings(reader, fieldname, reader.schema[fieldname].to_bytes(text))
             except (ValueError, TermNotFound):
                 break  # the phrase matches nothing in this segment
             check()
+
+
+def _units(schema, phrase: query.Phrase) -> list[tuple[int, str, str]]:
+    """Return what a phrase's positions are read from: (offset, field, term) for each word or pair of common words."""
+    pairs = analysis.pairs_of(schema, phrase.fieldname)
+    return [
+        (offset, phrase.fieldname, phrase.words[offset])
+        if size == 1
+        else (offset, pairs.name, " ".join(phrase.words[offset : offset + size]))
+        for offset, size in analysis.phrase_units(phrase.words, pairs)
+    ]
 
 
 def _phrases(q: query.Query) -> Iterator[query.Phrase]:
@@ -295,23 +305,47 @@ class _Evaluator:
         return _Part(mask, np.where(mask, float(q.boost), 0.0))
 
     def _phrase(self, q: query.Phrase) -> _Part:
-        """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does."""
+        """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does.
+
+        Neighbouring common words are matched on their pair's occurrences (analysis.PairsField)
+        where the segment has them, not on the merged positions of two words in every document.
+        """
         # The words' postings, not their scored parts: only the documents with the phrase are scored.
         reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
-        words = []
-        for word in q.words:
+        units = _units(self.leaf.schema, q)
+        alone = {offset for offset, fieldname, _ in units if fieldname == q.fieldname}
+        words, read = [], {}
+        for offset, word in enumerate(q.words):
             try:
                 text = field.to_bytes(word)
-                found = _phrase_postings(reader, q.fieldname, text)
+                found = (
+                    _phrase_postings(reader, q.fieldname, text)
+                    if offset in alone
+                    else postings(reader, q.fieldname, text)
+                )
             except (ValueError, TermNotFound):
                 return self._nothing()
             if found is None:
                 return self._walk(q)
-            words.append((text, *found))
+            words.append((text, found[0], found[1]))
+            if offset in alone:
+                read[offset] = found[2]
             self.check()
+        located = []  # (offset, field, term bytes, docs, keys if read)
+        for offset, fieldname, text in units:
+            if fieldname == q.fieldname:
+                located.append((offset, fieldname, words[offset][0], words[offset][1], read[offset]))
+                continue
+            try:
+                found = _phrase_postings(reader, fieldname, text.encode("utf-8"))
+            except TermNotFound:
+                return self._nothing()
+            if found is None:
+                return self._walk(q)
+            located.append((offset, fieldname, text.encode("utf-8"), found[0], found[2]))
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
-        for _, docs, _, _ in words[1:]:
+        for docs in [docs for _, docs, _ in words[1:]] + [docs for _, _, _, docs, _ in located]:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
             candidates &= holds
@@ -319,11 +353,12 @@ class _Evaluator:
         narrow = _narrow_shift(self.size)
         # Narrow keys leave room for offsets up to _NARROW_MARGIN; a longer phrase compares them widened.
         wide = len(q.words) >= _NARROW_MARGIN
-        for offset, (text, _, _, read) in enumerate(words):
+        for offset, fieldname, text, _, keys in located:
             count = np.count_nonzero(candidates)
             if not count:
                 return self._nothing()
-            keys = read if read is not None else _position_keys(reader, q.fieldname, text)
+            if keys is None:
+                keys = _position_keys(reader, fieldname, text)
             if keys is None:
                 return self._walk(q)
             # Both sides of a comparison in one encoding: wide if either is.
@@ -347,7 +382,7 @@ class _Evaluator:
         # The sum of the words' scores where the phrase is, added in the words' order as SpanNear2 does.
         matched = np.flatnonzero(candidates)
         scores = np.zeros(self.size)
-        for text, docs, weights, _ in words:
+        for text, docs, weights in words:
             # Docnums ascend, and every matched document holds each word (in the postings' own dtype: no copy).
             at = np.searchsorted(docs, matched.astype(docs.dtype, copy=False))
             scores[matched] += self._scores(q.fieldname, text, matched, weights[at])

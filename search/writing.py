@@ -35,6 +35,7 @@ from whoosh import formats
 from whoosh.writing import SegmentWriter
 
 from search import segments
+from search.analysis import PairsField
 from search.fastanalysis import CompiledAnalyzer, compile_analyzer
 
 # (term bytes, frequency, weight, value bytes) for each distinct term of a field value.
@@ -151,30 +152,91 @@ class FieldTokens:
 
     def postings(self) -> TokenPostings:
         """Return the postings of every document added, terms in byte order, documents ascending."""
-        terms = [word.encode("utf-8") for word in self.numbers]  # in number order
-        order = sorted(range(len(terms)), key=terms.__getitem__)
-        rank = np.empty(len(terms), dtype=np.uint32)
-        rank[order] = np.arange(len(terms), dtype=np.uint32)
-        tokens = np.frombuffer(self.tokens, dtype=np.uint32)
-        # Stable: within a term, tokens stay in the order added (documents ascending, then positions).
-        # 32-bit arrays throughout, freed as soon as used: a segment's largest field has millions of tokens.
-        by_term = np.argsort(rank[tokens], kind="stable").astype(np.uint32)
-        ranks = rank[tokens[by_term]]
         lengths = np.frombuffer(self.lengths, dtype=np.uint32)
-        nth_doc = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)[by_term]
-        docs = np.frombuffer(self.docs, dtype=np.uint32)[nth_doc]
-        # A new posting starts where the term or the document changes.
-        starts = np.ones(len(ranks), dtype=bool)
-        starts[1:] = (ranks[1:] != ranks[:-1]) | (docs[1:] != docs[:-1])
-        firsts = np.flatnonzero(starts).astype(np.uint32)
-        del starts
-        counts = np.diff(firsts, append=np.uint32(len(ranks)))
-        places = None
-        if self.positions:
-            begins = (np.cumsum(lengths, dtype=np.uint64) - lengths).astype(np.uint32)
-            places = by_term - begins[nth_doc]
-        del by_term, nth_doc
-        return TokenPostings([terms[i] for i in order], ranks[firsts], docs[firsts], counts, self.boost, firsts, places)
+        nth_doc = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)
+        begins = (np.cumsum(lengths, dtype=np.uint64) - lengths).astype(np.uint32) if self.positions else None
+
+        def places(by_term: np.ndarray, nth: np.ndarray) -> np.ndarray | None:
+            # A token's position is its place among its document's tokens.
+            return None if begins is None else by_term - begins[nth]
+
+        return _grouped(
+            list(self.numbers), np.frombuffer(self.tokens, dtype=np.uint32), nth_doc, self.docs, self.boost, places
+        )
+
+    def pairs(self, common: frozenset[str]) -> PairTokens:
+        """Return the neighbouring tokens that are both `common` terms, as analysis.CommonPairs makes them.
+
+        Each pair is "first second" at the first's position; a document's last token pairs with nothing.
+        """
+        names = list(self.numbers)  # in number order
+        flags = np.fromiter((name in common for name in names), dtype=bool, count=len(names))
+        tokens = np.frombuffer(self.tokens, dtype=np.uint32)
+        lengths = np.frombuffer(self.lengths, dtype=np.uint32)
+        ends = np.cumsum(lengths, dtype=np.int64)  # where each document's tokens end
+        both = flags[tokens[:-1]] & flags[tokens[1:]] if len(tokens) > 1 else np.zeros(0, dtype=bool)
+        lasts = ends[(lengths > 0) & (ends < len(tokens))] - 1
+        both[lasts] = False
+        at = np.flatnonzero(both)
+        codes = (tokens[at].astype(np.uint64) << np.uint64(32)) | tokens[at + 1]
+        unique, numbers = np.unique(codes, return_inverse=True)
+        grams = [
+            f"{names[a]} {names[b]}"
+            for a, b in zip((unique >> np.uint64(32)).tolist(), (unique & np.uint64(0xFFFFFFFF)).tolist(), strict=True)
+        ]
+        nth_doc = np.searchsorted(ends, at, side="right").astype(np.uint32)
+        places = (at - (ends - lengths)[nth_doc]).astype(np.uint32)
+        return PairTokens(grams, numbers.astype(np.uint32), nth_doc, self.docs, places)
+
+
+class PairTokens:
+    """A segment's neighbouring common words (FieldTokens.pairs): each pair's number, document and position."""
+
+    positions = True
+    boost = 1.0
+
+    def __init__(self, names: list[str], tokens: np.ndarray, nth_doc: np.ndarray, docs: array, places: np.ndarray):
+        self.names, self.tokens, self.nth_doc, self.docs, self.places = names, tokens, nth_doc, docs, places
+
+    def postings(self) -> TokenPostings:
+        """Return the pairs' postings, terms in byte order, documents ascending."""
+        return _grouped(
+            self.names, self.tokens, self.nth_doc, self.docs, self.boost, lambda by_term, _: self.places[by_term]
+        )
+
+
+def _grouped(
+    names: list[str],
+    tokens: np.ndarray,
+    nth_doc: np.ndarray,
+    docnums: array,
+    boost: float,
+    places: Callable[[np.ndarray, np.ndarray], np.ndarray | None],
+) -> TokenPostings:
+    """Return tokens (term numbers, in document order; term i is names[i]) grouped into postings.
+
+    `nth_doc[i]` is token i's document among `docnums`; `places(by_term, nth)` returns the
+    positions of the tokens in term order (by_term: their places in `tokens`), or None.
+    """
+    terms = [word.encode("utf-8") for word in names]  # in number order
+    order = sorted(range(len(terms)), key=terms.__getitem__)
+    rank = np.empty(len(terms), dtype=np.uint32)
+    rank[order] = np.arange(len(terms), dtype=np.uint32)
+    # Stable: within a term, tokens stay in the order added (documents ascending, then positions).
+    # 32-bit arrays throughout, freed as soon as used: a segment's largest field has millions of tokens.
+    by_term = np.argsort(rank[tokens], kind="stable").astype(np.uint32)
+    ranks = rank[tokens[by_term]]
+    nth = nth_doc[by_term]
+    docs = np.frombuffer(docnums, dtype=np.uint32)[nth]
+    # A new posting starts where the term or the document changes.
+    starts = np.ones(len(ranks), dtype=bool)
+    starts[1:] = (ranks[1:] != ranks[:-1]) | (docs[1:] != docs[:-1])
+    firsts = np.flatnonzero(starts).astype(np.uint32)
+    del starts
+    counts = np.diff(firsts, append=np.uint32(len(ranks)))
+    located = places(by_term, nth)
+    del by_term, nth
+    return TokenPostings([terms[i] for i in order], ranks[firsts], docs[firsts], counts, boost, firsts, located)
 
 
 class TokenPostings:
@@ -277,12 +339,15 @@ class PostingBuffer:
     postings always arrive in document order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pairs: dict[str, tuple[str, frozenset[str]]] | None = None) -> None:
         self.fields: dict[str, dict[bytes, _TermPostings]] = defaultdict(dict)
-        self.tokens: dict[str, FieldTokens] = {}
+        self.tokens: dict[str, FieldTokens | PairTokens] = {}
         self.size = 0
         self.fieldnames: set[str] = set()
         self.runs: list = []  # Whoosh's pool API; this buffer never spills
+        # A body field -> (its PairsField, the common terms it pairs): derived from its tokens.
+        self.pairs = pairs or {}
+        self._bases = {name: base for base, (name, _) in self.pairs.items()}
 
     def field_tokens(self, fieldname: str, fast: FastField) -> FieldTokens:
         """Return the tokens of a fast field (made on its first document)."""
@@ -290,11 +355,27 @@ class PostingBuffer:
         if found is None:
             found = self.tokens[fieldname] = FieldTokens(fast.positions, fast.boost)
             self.fieldnames.add(fieldname)
+            if fieldname in self.pairs:
+                self.fieldnames.add(self.pairs[fieldname][0])
         return found
+
+    def take(self, fieldname: str) -> FieldTokens | PairTokens | None:
+        """Remove and return a field's tokens; a body field's common pairs are derived from them first."""
+        tokens = self.tokens.pop(fieldname, None)
+        if isinstance(tokens, FieldTokens) and fieldname in self.pairs:
+            name, common = self.pairs[fieldname]
+            if name in self.tokens:
+                self.settle(name)  # pairs derived before, of older documents
+            self.tokens[name] = tokens.pairs(common)
+            self.fieldnames.add(name)
+        return tokens
 
     def settle(self, fieldname: str) -> None:
         """Turn a field's tokens into per-term postings, after those already there (their documents are older)."""
-        tokens = self.tokens.pop(fieldname, None)
+        base = self._bases.get(fieldname)
+        if base is not None and base in self.tokens:
+            self.settle(base)  # which derives this field's tokens of the same documents
+        tokens = self.take(fieldname)
         if tokens is None:
             return
         table = tokens.postings()
@@ -338,8 +419,8 @@ class PostingBuffer:
 
     def iter_postings(self) -> Iterator[tuple]:
         """Yield every posting in (field, term, docnum) order, as Whoosh's pool does."""
-        for fieldname in list(self.tokens):
-            self.settle(fieldname)
+        while self.tokens:  # settling a body field adds its pairs' tokens
+            self.settle(next(iter(self.tokens)))
         for fieldname in sorted(self.fields):
             terms = self.fields[fieldname]
             for tbytes in sorted(terms):
@@ -371,9 +452,18 @@ class BufferedSegmentWriter(SegmentWriter):
         # web worker thread; separate files are read in place. Assembling one also copies it.
         super().__init__(ix, limitmb=limitmb, compound=compound, **kwargs)
         self.limit = limitmb * 1024 * 1024
-        self.pool = PostingBuffer()
-        self.written_segments: list = []
         self._fast = {name: compile_field(field) for name, field in self.schema.items()}
+        # The common pairs of a fast body field are derived from its tokens (PostingBuffer.take).
+        self._pairs = {
+            field.base: (name, field.common)
+            for name, field in self.schema.items()
+            if isinstance(field, PairsField) and self._fast.get(field.base) is not None
+        }
+        self._bases = {name: base for base, (name, _) in self._pairs.items()}
+        # Every PairsField indexes its body field's text: given that text whenever the body is.
+        self._paired = [(field.base, name) for name, field in self.schema.items() if isinstance(field, PairsField)]
+        self.pool = PostingBuffer(self._pairs)
+        self.written_segments: list = []
         self._fast_ok = not any(
             field.vector or field.separate_spelling() for _, field in self.schema.items() if field.indexed
         )
@@ -381,7 +471,10 @@ class BufferedSegmentWriter(SegmentWriter):
     # -- adding ------------------------------------------------------------------------------
 
     def add_document(self, **fields) -> None:
-        """Add a document, like SegmentWriter.add_document."""
+        """Add a document, like SegmentWriter.add_document (a PairsField gets its body field's value)."""
+        for base, name in self._paired:
+            if base in fields and name not in fields:
+                fields[name] = fields[base]
         if not self._fast_ok or any(name.startswith("_") for name in fields):
             # Boosts, custom stored values and term vectors: Whoosh's own path.
             SegmentWriter.add_document(self, **{name: _joined(value) for name, value in fields.items()})
@@ -403,6 +496,9 @@ class BufferedSegmentWriter(SegmentWriter):
                 if value is None:
                     continue
                 field = schema[name]
+                base = self._bases.get(name)
+                if base is not None and isinstance(value, (str, tuple)) and fields.get(base) == value:
+                    continue  # neither stored nor scored: derived from the body's tokens when written
                 length = 0
                 if field.indexed:
                     fast = self._fast.get(name)
@@ -445,7 +541,7 @@ class BufferedSegmentWriter(SegmentWriter):
         self.written_segments.append(self._finalize_segment())
         self.newsegment = self.codec.new_segment(self.storage, self.indexname)
         self.compound = self.compound and self.newsegment.should_assemble()
-        self.pool = PostingBuffer()
+        self.pool = PostingBuffer(self._pairs)
         self.perdocwriter = self.codec.per_document_writer(self.storage, self.newsegment)
         self.fieldwriter = self.codec.field_writer(self.storage, self.newsegment)
         self.docnum = self.docbase = 0
@@ -523,7 +619,7 @@ def _write_postings(fieldwriter, schema, pool: PostingBuffer, lengths: _Lengths 
     for fieldname in sorted(pool.fieldnames):
         if pool.fields.get(fieldname):
             pool.settle(fieldname)  # postings from a merge or Whoosh's own indexing, and tokens
-        tokens = pool.tokens.pop(fieldname, None)  # its memory is freed once grouped into postings
+        tokens = pool.take(fieldname)  # its memory is freed once grouped into postings
         found = _token_terms(tokens.postings()) if tokens is not None else _buffered_terms(pool.fields.get(fieldname))
         del tokens
         first = next(found, None)

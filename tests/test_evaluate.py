@@ -317,7 +317,19 @@ def test_the_array_cache_is_sized_by_the_setting(corpus, index_dir):
     assert len(lru) == 1 and lru.get("c") == "c" and lru.get("a") is None
 
 
-PHRASES = ['"boundary layer"', '"the boundary layer"', '"flow flow"', '"of the"', '"the of a"', '"heat transfer" wing']
+# Neighbouring common words are matched on their pairs (analysis.PairsField), the rest on positions.
+PHRASES = [
+    '"boundary layer"',
+    '"the boundary layer"',
+    '"flow flow"',
+    '"of the"',
+    '"the of a"',
+    '"heat transfer" wing',
+    '"in the flow of the"',
+    '"the the the"',
+    '"a of in the a"',
+    '"of absentword the"',
+]
 
 
 @pytest.mark.parametrize("dense", [0.0, 1.1])  # never / always cut a word's occurrences to the candidates
@@ -373,8 +385,8 @@ def test_phrase_words_are_read_once_with_their_positions(searcher, monkeypatch, 
     if kept:
         assert together and not together & alone
         assert all(count == 1 for key, count in reads.items())
-    else:  # nothing kept: read where used, postings and positions apart, as before
-        assert together and together <= alone
+    else:  # nothing kept: read where used; a word's postings also alone, to score it (pairs are never scored)
+        assert together and {key for key in together if not key[1].startswith("pairs_")} <= alone
 
 
 @given(
@@ -422,3 +434,26 @@ def test_presence_in_a_scope_agrees_with_counting(searcher):
     # A word the scope's documents do not hold is not there, whatever other documents hold.
     hidden = scope.Visible(visible.reader, np.zeros_like(visible.mask))
     assert visible.holds("words", "flow") and not hidden.holds("words", "flow")
+
+
+def test_phrases_of_common_words_are_matched_on_their_pairs(searcher, monkeypatch):
+    """`"of the"` reads the pair's occurrences, not the positions of two words every document holds."""
+    from search import cache, segments
+
+    monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000, max_bytes=1 << 30))
+    positions = []
+    for name in ("positions_arrays", "term_arrays"):
+        read = getattr(segments, name)
+
+        def recorded(reader, fieldname, text, *args, _read=read, **kwargs):
+            positions.append((fieldname, text))
+            return _read(reader, fieldname, text, *args, **kwargs)
+
+        monkeypatch.setattr(segments, name, recorded)
+    expanded = expand(searcher, '"of the" "in the flow"', "any")
+    mine, total = evaluate.run(searcher, expanded, 500, searcher.weighting, lambda: None)
+    whoosh = searcher.search(expanded, limit=None)
+    assert total == len(whoosh) > 0
+    assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
+    assert {text for fieldname, text in positions if fieldname == "pairs_en"} == {b"of the", b"in the"}
+    assert {text for fieldname, text in positions if fieldname == "body_en"} == {b"flow"}

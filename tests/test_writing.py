@@ -107,6 +107,7 @@ def _docs() -> list[dict]:
                 "words": text,
                 f"title_{lang}": text[:30],
                 f"body_{lang}": text,
+                f"pairs_{lang}": text,
             }
         )
     return docs
@@ -275,3 +276,17 @@ def test_finish_hands_segments_to_another_writer(tmp_path):
     with ix.searcher() as searcher:
         assert searcher.doc_count() == len(docs)
         assert {hit["path"] for hit in searcher.documents()} == {doc["path"] for doc in docs}
+
+
+def test_common_pairs_are_indexed_from_the_body_unasked(tmp_path):
+    """The writer gives each PairsField its body's text; derived from the body's tokens, they equal Whoosh's."""
+    docs = _docs()
+    given = _build(tmp_path / "given", BufferedSegmentWriter, docs)
+    unasked = _build(
+        tmp_path / "unasked",
+        BufferedSegmentWriter,
+        [{k: v for k, v in d.items() if not k.startswith("pairs_")} for d in docs],
+    )
+    pairs = {key: found for key, found in _contents(given)["postings"].items() if key[0].startswith("pairs_")}
+    assert {("pairs_en", b"a the"), ("pairs_en", b"the of"), ("pairs_en", b"the the")} <= set(pairs)
+    assert _contents(unasked) == _contents(given)
