@@ -337,12 +337,13 @@ class _Evaluator:
                 located.append((offset, fieldname, words[offset][0], words[offset][1], read[offset]))
                 continue
             try:
-                found = _phrase_postings(reader, fieldname, text.encode("utf-8"))
-            except TermNotFound:
+                tbytes = self.leaf.schema[fieldname].to_bytes(text)
+                found = _phrase_postings(reader, fieldname, tbytes)
+            except (ValueError, TermNotFound):
                 return self._nothing()
             if found is None:
                 return self._walk(q)
-            located.append((offset, fieldname, text.encode("utf-8"), found[0], found[2]))
+            located.append((offset, fieldname, tbytes, found[0], found[2]))
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
         for docs in [docs for _, docs, _ in words[1:]] + [docs for _, _, _, docs, _ in located]:

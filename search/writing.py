@@ -153,15 +153,20 @@ class FieldTokens:
     def postings(self) -> TokenPostings:
         """Return the postings of every document added, terms in byte order, documents ascending."""
         lengths = np.frombuffer(self.lengths, dtype=np.uint32)
-        nth_doc = np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths)
         begins = (np.cumsum(lengths, dtype=np.uint64) - lengths).astype(np.uint32) if self.positions else None
 
         def places(by_term: np.ndarray, nth: np.ndarray) -> np.ndarray | None:
             # A token's position is its place among its document's tokens.
             return None if begins is None else by_term - begins[nth]
 
+        # Each token's document passed as made, not kept here: _grouped frees it once sorted.
         return _grouped(
-            list(self.numbers), np.frombuffer(self.tokens, dtype=np.uint32), nth_doc, self.docs, self.boost, places
+            list(self.numbers),
+            np.frombuffer(self.tokens, dtype=np.uint32),
+            np.repeat(np.arange(len(lengths), dtype=np.uint32), lengths),
+            self.docs,
+            self.boost,
+            places,
         )
 
     def pairs(self, common: frozenset[str]) -> PairTokens:
@@ -227,6 +232,7 @@ def _grouped(
     by_term = np.argsort(rank[tokens], kind="stable").astype(np.uint32)
     ranks = rank[tokens[by_term]]
     nth = nth_doc[by_term]
+    del nth_doc  # the caller's only reference, for FieldTokens: a segment's largest field has millions of tokens
     docs = np.frombuffer(docnums, dtype=np.uint32)[nth]
     # A new posting starts where the term or the document changes.
     starts = np.ones(len(ranks), dtype=bool)
