@@ -290,3 +290,35 @@ def test_common_pairs_are_indexed_from_the_body_unasked(tmp_path):
     pairs = {key: found for key, found in _contents(given)["postings"].items() if key[0].startswith("pairs_")}
     assert {("pairs_en", b"a the"), ("pairs_en", b"the of"), ("pairs_en", b"the the")} <= set(pairs)
     assert _contents(unasked) == _contents(given)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            worded, st.lists(st.sampled_from(["of", "the", "a", "in", "flow", "The", "x"]), max_size=30).map(" ".join)
+        ),
+        max_size=6,
+    )
+)
+def test_common_pairs_derived_from_tokens_equal_the_filters(texts):
+    """FieldTokens.pairs, over several documents' tokens at once, gives each document the pairs CommonPairs gives it."""
+    body, pairs = SCHEMA["body_en"], SCHEMA["pairs_en"]
+    fast = compile_field(body)
+    tokens = writing.FieldTokens(fast.positions, fast.boost)
+    for docnum, text in enumerate(texts):
+        fast.add(text, docnum * 3, tokens)  # document numbers with gaps, as a segment's may have
+    table = tokens.pairs(pairs.common).postings()
+    derived = sorted(
+        (int(docnum), tbytes, weight, value)
+        for tbytes, start, end in table.terms()
+        for docnum, weight, value in zip(
+            table.docs[start:end], table.weights(start, end), table.each_value(start, end), strict=True
+        )
+    )
+    expected = sorted(
+        (docnum * 3, tbytes, weight, value)
+        for docnum, text in enumerate(texts)
+        for tbytes, _, weight, value in pairs.index(text)
+    )
+    assert derived == expected
