@@ -457,3 +457,39 @@ def test_phrases_of_common_words_are_matched_on_their_pairs(searcher, monkeypatc
     assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
     assert {text for fieldname, text in positions if fieldname == "pairs_en"} == {b"of the", b"in the"}
     assert {text for fieldname, text in positions if fieldname == "body_en"} == {b"flow"}
+
+
+def test_an_index_made_before_the_pairs_matches_phrases_on_positions_alike(tmp_path):
+    """An index whose stored schema has no pairs_<lang> fields (made before them) answers phrases as one that has them."""
+    from whoosh import index as whoosh_index
+
+    from search import config
+    from search.analysis import PairsField, build_schema
+
+    rng = Random(3)
+    root = tmp_path / "corpus"
+    for i in range(60):
+        write(root, f"d{i:02d}.txt", " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 80))) + ".\n")
+    write(root, "fixed.txt", "Heat in the flow of the plate, of the wing.\n")
+    old, new = tmp_path / "old", tmp_path / "new"
+    schema = build_schema()
+    for name in [name for name, field in schema.items() if isinstance(field, PairsField)]:
+        schema.remove(name)
+    old.mkdir()
+    whoosh_index.create_in(str(old), schema, indexname=indexer.INDEX_NAME)
+    indexer.reindex(root, old)
+    indexer.reindex(root, new)
+    settings = config.load({}, environ={})
+    old_searchers, new_searchers = query.Searchers(old), query.Searchers(new)
+    assert not any(name.startswith("pairs_") for name in old_searchers.get().schema.names())
+    assert "pairs_en" in new_searchers.get().schema.names()
+    found = {}
+    for q in ['"of the"', '"in the flow of the"', "of the", '"the boundary layer"', "to be or not to be"]:
+        request = query.parse_request({"q": q, "per_page": "50"})
+        before, after = query.search(old_searchers, request, settings), query.search(new_searchers, request, settings)
+        assert after.total == before.total
+        assert [(hit.path, hit.score) for hit in after.hits] == [(hit.path, hit.score) for hit in before.hits]
+        found[q] = after.total
+    assert found['"of the"'] > 0 and found['"in the flow of the"'] > 0
+    old_searchers.close()
+    new_searchers.close()
