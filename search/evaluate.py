@@ -350,33 +350,36 @@ class _Evaluator:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
             candidates &= holds
-        starts = None
         narrow = _narrow_shift(self.size)
-        # Narrow keys leave room for offsets up to _NARROW_MARGIN; a longer phrase compares them widened.
-        wide = len(q.words) >= _NARROW_MARGIN
-        for offset, fieldname, text, _, keys in located:
+        for at, (offset, fieldname, text, docs, keys) in enumerate(located):
+            if keys is None:
+                keys = _position_keys(reader, fieldname, text)
+                if keys is None:
+                    return self._walk(q)
+                located[at] = (offset, fieldname, text, docs, keys)
+        # All keys in one encoding: wide if any is, or if the phrase is longer than narrow keys leave room for.
+        if len(q.words) >= _NARROW_MARGIN or any(keys.dtype == np.int64 for *_, keys in located):
+            located = [
+                (*unit[:4], unit[4] if unit[4].dtype == np.int64 else _widen(unit[4], narrow)) for unit in located
+            ]
+        shift = _SHIFT if located[0][4].dtype == np.int64 else narrow
+        place = located[0][4].dtype.type((1 << shift) - 1)  # a key's position bits
+        # The rarest unit first: the phrase's possible starts are then few, and a commoner unit
+        # (`the` in `"the boundary layer"`: 0.4M occurrences a segment) is intersected with them whole,
+        # not first cut to the candidate documents (a pass over all of it).
+        located.sort(key=lambda unit: len(unit[4]))
+        starts = None
+        for offset, _, _, _, keys in located:
             count = np.count_nonzero(candidates)
             if not count:
                 return self._nothing()
-            if keys is None:
-                keys = _position_keys(reader, fieldname, text)
-            if keys is None:
-                return self._walk(q)
-            # Both sides of a comparison in one encoding: wide if either is.
-            if keys.dtype != np.int64 and (wide or (starts is not None and starts.dtype == np.int64)):
-                keys = _widen(keys, narrow)
-            elif keys.dtype == np.int64 and starts is not None and starts.dtype != np.int64:
-                starts = _widen(starts, narrow)
-            shift = _SHIFT if keys.dtype == np.int64 else narrow
-            # Filtering by the candidates costs a pass over every occurrence; for words in most of the
-            # segment's documents (a phrase of common words) it would drop little, so the merge goes on.
-            if count < _DENSE * self.size:
+            if count < _DENSE * self.size and (starts is None or len(starts) * _SEARCH_RATIO >= len(keys)):
                 keys = keys[candidates[keys >> shift]]
-            # Where the phrase would start if this word is its offset-th. Keys below the offset (the
-            # first document's first positions) start no phrase, and would wrap around if unsigned.
-            if offset:
-                keys = keys[np.searchsorted(keys, offset) :] - offset
-            starts = keys if starts is None else _common(starts, keys)
+            if starts is None:
+                # Where the phrase would start if this unit is at `offset`: not before a document's start.
+                starts = keys[(keys & place) >= offset] - offset if offset else keys
+            else:
+                starts = _common(starts + offset, keys) - offset
             candidates = np.zeros(self.size, dtype=bool)
             candidates[starts >> shift] = True
             self.check()
