@@ -104,8 +104,8 @@ def arm(phase: str) -> None:
         indexer.PARALLEL_MIN_FILES = indexer.PARALLEL_MIN_FILES_PER_PROC = 1
         parallel = indexer._index_parallel
 
-        def dies_on_first_report(index_dir, jobs, procs, method, language, on_files):
-            return parallel(index_dir, jobs, max(2, procs), method, language, lambda outcomes: _die())
+        def dies_on_first_report(index_dir, jobs, procs, method, language, on_files, *rest):
+            return parallel(index_dir, jobs, max(2, procs), method, language, lambda outcomes: _die(), *rest)
 
         indexer._index_parallel = dies_on_first_report
     elif name == "toc":  # the new table of contents written to its temporary name only

@@ -257,11 +257,13 @@ def _die_with_parent(parent: int | None) -> None:
         os._exit(1)
 
 
-def _worker(index_dir: str, jobs, results, default_language: str, limitmb: int, parent: int | None) -> None:
+def _worker(
+    index_dir: str, jobs, results, default_language: str, limitmb: int, parent: int | None, rebuild: bool
+) -> None:
     """Index the job batches from `jobs` into new segments; report outcomes and segments on `results`."""
     _die_with_parent(parent)
     try:
-        ix = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME)
+        ix = whoosh_index.open_dir(index_dir, indexname=INDEX_NAME, schema=build_schema() if rebuild else None)
         # No Whoosh lock: the parent holds it, and commits the segments written here.
         writer = BufferedSegmentWriter(ix, limitmb=limitmb, _lk=False)
         while (batch := jobs.get()) is not None:
@@ -280,8 +282,13 @@ def _start_method() -> str:
     return "fork" if single and sys.platform.startswith("linux") else "forkserver"
 
 
-def _index_parallel(index_dir, jobs: list[Job], procs: int, method: str, default_language: str, on_files) -> list:
-    """Index `jobs` in `procs` worker processes; return the segments they wrote, not yet committed."""
+def _index_parallel(
+    index_dir, jobs: list[Job], procs: int, method: str, default_language: str, on_files, rebuild: bool = False
+) -> list:
+    """Index `jobs` in `procs` worker processes; return the segments they wrote, not yet committed.
+
+    For a rebuild they write with the current schema (build_schema), as the parent then commits.
+    """
     if method == "fork":
         detect_language("Load the language model once, before the workers fork.", "en")
     context = multiprocessing.get_context(method)
@@ -292,7 +299,7 @@ def _index_parallel(index_dir, jobs: list[Job], procs: int, method: str, default
     workers = [
         context.Process(
             target=_worker,
-            args=(str(index_dir), queue, results, default_language, WRITER_LIMIT_MB, parent),
+            args=(str(index_dir), queue, results, default_language, WRITER_LIMIT_MB, parent, rebuild),
             daemon=True,
         )
         for _ in range(procs)
@@ -366,7 +373,9 @@ def reindex(
         elif rebuild:
             raise ValueError("a rebuild covers the whole corpus, not chosen paths")
     with writer_lock(index_dir):
-        ix = open_index_unlocked(index_dir)
+        # A rebuild writes and commits with the current schema: an index made by an earlier
+        # Seedsearch of the same SCHEMA_VERSION (with fewer fields) gets every field it now has.
+        ix = open_index_unlocked(index_dir, current_schema=rebuild)
         _remove_leftovers(ix)
         if paths is None:
             scan = documents.scan(corpus_dir, max_bytes)
@@ -411,7 +420,7 @@ def reindex(
         try:
             segments = []
             if workers > 1:
-                segments = _index_parallel(index_dir, jobs, workers, method, default_language, count)
+                segments = _index_parallel(index_dir, jobs, workers, method, default_language, count, rebuild)
             elif jobs:
                 writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
                 for src, known in jobs:
@@ -453,10 +462,16 @@ def _remove_leftovers(ix) -> None:
     clean_files(ix.storage, INDEX_NAME, committed.generation, committed.segments)
 
 
-def open_index_unlocked(index_dir: str | Path):
-    """Open or create the index; the caller holds the writer lock."""
+def open_index_unlocked(index_dir: str | Path, current_schema: bool = False):
+    """Open or create the index; the caller holds the writer lock.
+
+    An existing index keeps the schema stored with it, unless `current_schema`: then its writers
+    use build_schema()'s, and their commit stores it (only for a rebuild, which drops every
+    segment written with the old one).
+    """
     if exists(index_dir):
-        return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME)
+        schema = build_schema() if current_schema else None
+        return whoosh_index.open_dir(str(index_dir), indexname=INDEX_NAME, schema=schema)
     _remove_older_versions(Path(index_dir))
     return whoosh_index.create_in(str(index_dir), build_schema(), indexname=INDEX_NAME)
 

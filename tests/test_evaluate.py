@@ -492,4 +492,15 @@ def test_an_index_made_before_the_pairs_matches_phrases_on_positions_alike(tmp_p
         found[q] = after.total
     assert found['"of the"'] > 0 and found['"in the flow of the"'] > 0
     old_searchers.close()
+    # A rebuild moves it to the current schema, pairs and all, and it answers the same.
+    for procs in (1, 2):
+        indexer.reindex(root, old, rebuild=True, procs=procs)
+        rebuilt = query.Searchers(old)
+        assert "pairs_en" in rebuilt.get().schema.names()
+        assert any(name == "pairs_en" for name, _ in rebuilt.get().reader().all_terms())
+        request = query.parse_request({"q": '"in the flow of the"'})
+        assert [hit.path for hit in query.search(rebuilt, request, settings).hits] == [
+            hit.path for hit in query.search(new_searchers, request, settings).hits
+        ]
+        rebuilt.close()
     new_searchers.close()
