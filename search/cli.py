@@ -112,6 +112,14 @@ def _index(args, config: dict) -> int:
         print(f"skipped: {_printable(skip['path'])}: {skip['reason']}", file=sys.stderr)
     for failure in summary.failures:
         print(f"failed: {_printable(failure['path'])}: {failure['reason']}", file=sys.stderr)
+    # For a person at a terminal (building the schema to compare costs a no-op reindex ~30 ms).
+    if sys.stderr.isatty() and (missing := indexer.fields_missing(index_dir)):
+        print(
+            f"note: this index was made by an earlier Seedsearch and lacks {len(missing)} field"
+            f"{'' if len(missing) == 1 else 's'} ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''});"
+            " 'python -m search index --rebuild' adds them",
+            file=sys.stderr,
+        )
     # With --json, stdout holds the JSON object alone, for a program to read.
     print(summary.line(), file=sys.stderr if args.json else sys.stdout)
     if args.json:

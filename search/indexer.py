@@ -93,6 +93,14 @@ def exists(index_dir: str | Path) -> bool:
     return Path(index_dir).is_dir() and whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME)
 
 
+def fields_missing(index_dir: str | Path) -> list[str]:
+    """Return the fields the current schema has and the index's stored one lacks (made by an earlier Seedsearch)."""
+    if not exists(index_dir):
+        return []
+    stored = open_index(index_dir).schema.names()
+    return sorted(set(build_schema().names()) - set(stored))
+
+
 def open_index(index_dir: str | Path):
     """Open the existing index in `index_dir` for reading, or raise IndexMissing; never create one."""
     attempts = OPEN_ATTEMPTS

@@ -187,3 +187,26 @@ def test_search_shows_matches_in_brackets_and_the_text_as_written(tmp_path):
     done = run("search", "relocate", env={"SEEDSEARCH_INDEX_DIR": str(tmp_path / "ix")})
     assert done.returncode == 0
     assert 'The <b>rover</b> & "lander" &amp; [relocating] slowly.' in done.stdout
+
+
+def test_index_says_when_the_index_lacks_fields_a_rebuild_adds(tmp_path, monkeypatch, capsys):
+    """An index made by an earlier Seedsearch (fewer fields) is named at a terminal, until --rebuild."""
+    from whoosh import index as whoosh_index
+
+    from search.analysis import PairsField, build_schema
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Heat in the flow of the plate.", encoding="utf-8")
+    schema = build_schema()
+    for name in [name for name, field in schema.items() if isinstance(field, PairsField)]:
+        schema.remove(name)
+    (tmp_path / "ix").mkdir()
+    whoosh_index.create_in(str(tmp_path / "ix"), schema, indexname=indexer.INDEX_NAME)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    args = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "ix")]
+    assert main(args) == 0
+    assert "lacks 13 fields (pairs_da, pairs_de, pairs_en, ...)" in capsys.readouterr().err
+    assert main([*args, "--rebuild"]) == 0
+    assert "lacks" not in capsys.readouterr().err
+    assert indexer.fields_missing(tmp_path / "ix") == []
