@@ -350,6 +350,8 @@ class _Evaluator:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
             candidates &= holds
+        if not candidates.any():
+            return self._nothing()  # no document holds every word: no positions to read
         narrow = _narrow_shift(self.size)
         for at, (offset, fieldname, text, docs, keys) in enumerate(located):
             if keys is None:

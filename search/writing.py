@@ -179,7 +179,8 @@ class FieldTokens:
         tokens = np.frombuffer(self.tokens, dtype=np.uint32)
         lengths = np.frombuffer(self.lengths, dtype=np.uint32)
         ends = np.cumsum(lengths, dtype=np.int64)  # where each document's tokens end
-        both = flags[tokens[:-1]] & flags[tokens[1:]] if len(tokens) > 1 else np.zeros(0, dtype=bool)
+        common_at = flags[tokens]
+        both = common_at[:-1] & common_at[1:]  # (empty for fewer than two tokens)
         lasts = ends[(lengths > 0) & (ends < len(tokens))] - 1
         both[lasts] = False
         at = np.flatnonzero(both)
