@@ -15,7 +15,9 @@ absolute figures drift from minute to minute:
 4. at each size, the production server (`python -m search serve`, its default workers and
    threads), loaded from a second process at a bounded concurrency by a fixed query mix on
    /api/search and by /livez, the web stack's floor, in alternating rounds; latency
-   percentiles and requests/s for each, then the server's RSS (master + workers). The search
+   percentiles and requests/s for each, the server's CPU time per request and how many cores
+   it kept busy (at a concurrency above the core count, a CPU-bound server's latency is mostly
+   waiting for a core), then the server's RSS (master + workers). The search
    is measured twice: with the result cache off, so every request runs the query, and with
    the default settings, where repeats of the mix are served from the cache;
 5. at each size, before the server, the same mix in this process one query at a time, ten hits
@@ -227,25 +229,43 @@ def _load_worker(port: int, paths: list[str], concurrency: int) -> list[tuple[st
     return out
 
 
-def _load_process(port: int, batches: list[list[str]], concurrency: int, results, warm_concurrency: int) -> None:
-    """Run each batch in turn (in this separate process); send back (batch, wall, samples).
+def _load_process(
+    port: int, batches: list[list[str]], concurrency: int, results, warm_concurrency: int, pids: list[int]
+) -> None:
+    """Run each batch in turn (in this separate process); send back (batch, wall, samples, server CPU-s).
 
-    The first batch, the warm-up, goes over `warm_concurrency` connections.
+    The first batch, the warm-up, goes over `warm_concurrency` connections. The server CPU is
+    what the processes `pids` used while the batch ran.
     """
     for number, batch in enumerate(batches):
+        cpu = _process_cpu_seconds(pids)
         started = time.perf_counter()
         samples = _load_worker(port, batch, warm_concurrency if number == 0 else concurrency)
-        results.put((number, time.perf_counter() - started, samples))
+        wall = time.perf_counter() - started
+        results.put((number, wall, samples, _process_cpu_seconds(pids) - cpu))
     results.put(None)
 
 
+def _process_cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) processes `pids` have used so far; 0 for one gone."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime, in clock ticks
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _run_load(
-    port: int, batches: list[list[str]], concurrency: int, warm_concurrency: int | None = None
-) -> list[tuple[int, float, list]]:
+    port: int, batches: list[list[str]], concurrency: int, warm_concurrency: int | None = None, pids: list[int] = ()
+) -> list[tuple[int, float, list, float]]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     warm = warm_concurrency or concurrency
-    process = context.Process(target=_load_process, args=(port, batches, concurrency, results, warm))
+    process = context.Process(target=_load_process, args=(port, batches, concurrency, results, warm, list(pids)))
     process.start()
     out = []
     while (item := results.get()) is not None:
@@ -322,9 +342,12 @@ def _search_path(q: str) -> str:
     return "/api/search?q=" + quote(q)
 
 
-def _summarise(samples: list[tuple[str, float, int]], wall: float) -> dict:
+def _summarise(samples: list[tuple[str, float, int]], wall: float, server_cpu: float = 0.0) -> dict:
+    """Return latency percentiles and requests/s, and the server's CPU per request and cores kept busy."""
     latencies = [s[1] * 1000 for s in samples]
     return {
+        "server_cpu_ms_per_request": round(server_cpu / len(samples) * 1000, 2) if samples else 0.0,
+        "server_cores_busy": round(server_cpu / wall, 2) if wall else 0.0,
         "requests": len(samples),
         "errors": sum(1 for s in samples if s[2] != 200),
         "p50_ms": round(_percentile(latencies, 50), 2),
@@ -358,17 +381,20 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
                 searches = [_search_path(q) for q in mix] * repeat
                 rng.shuffle(searches)
                 batches += [trivial, searches]
-            ran = _run_load(server.port, batches, concurrency, warm_concurrency=WARM_CONNECTIONS)
+            ran = _run_load(server.port, batches, concurrency, warm_concurrency=WARM_CONNECTIONS, pids=server.pids())
             trivial_samples, search_samples, trivial_wall, search_wall = [], [], 0.0, 0.0
-            for number, wall, samples in ran[1:]:
+            trivial_cpu, search_cpu = 0.0, 0.0
+            for number, wall, samples, cpu in ran[1:]:
                 if number % 2:  # odd batches are the trivial endpoint
                     trivial_samples += samples
                     trivial_wall += wall
+                    trivial_cpu += cpu
                 else:
                     search_samples += samples
                     search_wall += wall
-            trivial_stats = _summarise(trivial_samples, trivial_wall)
-            search_stats = _summarise(search_samples, search_wall)
+                    search_cpu += cpu
+            trivial_stats = _summarise(trivial_samples, trivial_wall, trivial_cpu)
+            search_stats = _summarise(search_samples, search_wall, search_cpu)
             by_kind, p99_by_kind = {}, {}
             for name in QUERY_MIX:
                 picked = [s[1] * 1000 for s in search_samples if category.get(s[0]) == name]
@@ -681,6 +707,11 @@ def _print_search(ip: dict, se: dict) -> None:
             f" {q['requests_per_s']:8.1f}  ({q['requests']} requests, {q['errors']} errors)"
         )
         print(f"    {'ratio':14} {s['p50_ratio']:9} {s['p95_ratio']:9} {s['p99_ratio']:9}")
+        print(
+            f"    server CPU per request: /livez {t['server_cpu_ms_per_request']} ms,"
+            f" /api/search {q['server_cpu_ms_per_request']} ms; cores kept busy: /livez {t['server_cores_busy']},"
+            f" /api/search {q['server_cores_busy']} of {os.cpu_count()}"
+        )
         kinds = ", ".join(f"{k} {v}" for k, v in s["search_p50_ms_by_kind"].items())
         print(f"    p50 ms by kind: {kinds}")
         kinds = ", ".join(f"{k} {v}" for k, v in s["search_p99_ms_by_kind"].items())
