@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -385,26 +386,28 @@ def reindex(
         # Seedsearch of the same SCHEMA_VERSION (with fewer fields) gets every field it now has.
         ix = open_index_unlocked(index_dir, current_schema=rebuild)
         _remove_leftovers(ix)
-        if paths is None:
-            scan = documents.scan(corpus_dir, max_bytes)
-        else:
-            scan = documents.scan(corpus_dir, max_bytes, only=paths)
-        skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
-        summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
-        indexed = {} if rebuild else _indexed_files(ix)
-        if paths is not None:
-            indexed = {path: known for path, known in indexed.items() if _under(path, paths)}
-        failed_paths = set()
-        for failure in scan.failures:
-            failed_paths.add(failure.path)
-            summary.failures.append({"path": failure.path, "reason": failure.reason})
-        jobs = _plan(scan, indexed, summary)
-        workers = _worker_count(procs, len(jobs))
-        method = _start_method()  # before the progress bar starts its monitor thread
-        present = {src.path for src in scan.files} | failed_paths
-        # A folder that could not be read keeps its documents: they may still exist.
-        unreadable = tuple(path + "/" for path in failed_paths)
-        gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
+        # Comparing the corpus with the index makes a few objects per file, none in a cycle.
+        with _gc_paused():
+            if paths is None:
+                scan = documents.scan(corpus_dir, max_bytes)
+            else:
+                scan = documents.scan(corpus_dir, max_bytes, only=paths)
+            skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
+            summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
+            indexed = {} if rebuild else _indexed_files(ix)
+            if paths is not None:
+                indexed = {path: known for path, known in indexed.items() if _under(path, paths)}
+            failed_paths = set()
+            for failure in scan.failures:
+                failed_paths.add(failure.path)
+                summary.failures.append({"path": failure.path, "reason": failure.reason})
+            jobs = _plan(scan, indexed, summary)
+            workers = _worker_count(procs, len(jobs))
+            method = _start_method()  # before the progress bar starts its monitor thread
+            present = {src.path for src in scan.files} | failed_paths
+            # A folder that could not be read keeps its documents: they may still exist.
+            unreadable = tuple(path + "/" for path in failed_paths)
+            gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
         replaced: list[str] = []
         from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it
 
@@ -452,6 +455,27 @@ def reindex(
     summary.failed = len(summary.failures)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the block; leave what it made in the oldest generation, unscanned.
+
+    Comparing 100k files with the index keeps a few hundred thousand objects alive (the scan, the
+    index's bookkeeping), none in a cycle. Each batch of them set off a collection that walked the
+    objects still alive, and turning the collector back on would scan them all at once: ~90 ms,
+    an eighth of a no-op reindex of 100k files. gc.freeze() then gc.unfreeze() moves every tracked
+    object to the oldest generation without a scan; a later full collection still frees any cycle.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def _under(path: str, tops: set[str]) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import threading
+import weakref
 
 import pytest
 from conftest import write
@@ -47,6 +49,38 @@ def test_a_no_op_run_reads_no_file(corpus, index_dir, monkeypatch):
 
     monkeypatch.setattr(indexer.documents, "read_source", no_reading)
     assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_cycle_collector_as_it_was_and_its_cycles_collectable(corpus, index_dir, enabled):
+    class Node:
+        pass
+
+    def cycle() -> weakref.ref:
+        node = Node()
+        node.self = node
+        return weakref.ref(node)
+
+    before = cycle()  # garbage from before the run, not yet collected
+    try:
+        if not enabled:
+            gc.disable()
+        indexer.reindex(corpus, index_dir)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+    gc.collect()
+    assert before() is None
+
+
+def test_the_cycle_collector_is_back_on_when_the_comparison_fails(corpus, index_dir, monkeypatch):
+    def failing(*args, **kwargs):
+        raise OSError("the corpus went away")
+
+    monkeypatch.setattr(indexer.documents, "scan", failing)
+    with pytest.raises(OSError):
+        indexer.reindex(corpus, index_dir)
+    assert gc.isenabled()
 
 
 def test_touched_but_identical_file_is_unchanged(corpus, index_dir):
