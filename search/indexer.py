@@ -194,22 +194,21 @@ def document_fields(doc: documents.Document, default_language: str = "en") -> di
     }
 
 
-def _indexed_files(ix) -> dict[str, tuple[int, int, str]]:
-    """Return path -> (mtime_ns, size, hash) of every live document, read from columns."""
-    found: dict[str, tuple[int, int, str]] = {}
+def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
+    """Return path -> (mtime_ns, size, hash as ASCII bytes) of every live document, read from columns."""
+    found: dict[str, tuple[int, int, bytes]] = {}
     with ix.reader() as reader:
         # Segment by segment and column by column: one sequential read each instead
         # of a seek per document and field, which dominates a no-op reindex.
         for segment, _ in reader.leaf_readers():
             if segment.doc_count() == 0:
                 continue
-            columns = [_read_column(segment, name) for name in BOOKKEEPING_COLUMNS]
-            rows = zip(*columns, strict=True)
+            paths, *known = [_read_column(segment, name) for name in BOOKKEEPING_COLUMNS]
+            rows = zip(paths, zip(*known, strict=True), strict=True)
             if segment.has_deletions():
                 live = set(segment.all_doc_ids())
                 rows = (row for docnum, row in enumerate(rows) if docnum in live)
-            for path, mtime_ns, size, digest in rows:
-                found[path] = (mtime_ns, size, digest.decode("ascii"))
+            found.update(rows)
     return found
 
 
@@ -218,15 +217,15 @@ def _read_column(segment, name: str) -> list:
     return list(map(segment.schema[name].from_column_value, segments.column_values(segment, name)))
 
 
-def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, str]], summary: Summary) -> list[Job]:
-    """Return the files to read: new ones, and known ones whose size or mtime changed."""
+def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summary: Summary) -> list[Job]:
+    """Return the files to read: new ones, and known ones whose size or mtime changed (with their hash)."""
     jobs = []
     for src in scan.files:
         known = indexed.get(src.path)
         if known is not None and known[0] == src.mtime_ns and known[1] == src.size:
             summary.unchanged += 1
         else:
-            jobs.append((src, None if known is None else known[2]))
+            jobs.append((src, None if known is None else known[2].decode("ascii")))
     return jobs
 
 
