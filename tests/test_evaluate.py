@@ -406,6 +406,27 @@ def test_common_values_of_two_sorted_lists(a, b, shared, ratio):
     assert found.tolist() == sorted((a | shared) & (b | shared))
 
 
+@given(
+    postings=st.dictionaries(st.integers(0, 299), st.integers(1, 60000), max_size=120),
+    share=st.floats(0, 1),
+    scatter=st.sampled_from([0, 8, 1 << 30]),
+    narrow=st.booleans(),
+)
+def test_weights_at_the_wanted_documents(postings, share, scatter, narrow):
+    # Scattered into a dense array (many wanted) or looked up one by one (few): the same weights.
+    dtype = np.uint16 if narrow else np.int32
+    docs = np.array(sorted(postings), dtype=dtype)
+    weights = np.array([postings[doc] for doc in sorted(postings)], dtype=dtype)
+    wanted = np.array(sorted(postings)[: int(len(postings) * share)], dtype=np.int64)
+    old = evaluate._LOOKUP_SCATTER
+    evaluate._LOOKUP_SCATTER = scatter
+    try:
+        found = evaluate._weights_at(docs, weights, wanted, 300)
+    finally:
+        evaluate._LOOKUP_SCATTER = old
+    assert found.tolist() == [postings[doc] for doc in wanted.tolist()]
+
+
 @pytest.mark.parametrize(
     "q", ['"boundary layer"', '"the boundary layer"', '"flow flow"', '"of the"', '"heat absentword"']
 )
