@@ -37,6 +37,8 @@ CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the c
 # busy mix at 100k documents keeps about 110 MB of postings and positions; at 48 MB its common words'
 # positions were decoded again and again (p50 55 ms against 7 ms at 160 MB, bench/RESULTS.md).
 ARRAYS = cache.ResultCache(entries=100_000, max_bytes=128 * 1024 * 1024)
+_ABSENT = object()  # kept in ARRAYS for a term a segment lacks
+_ABSENT_BYTES = 200  # about what such an entry and its key take
 
 
 def set_array_cache(megabytes: int) -> None:
@@ -497,9 +499,13 @@ def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
     """
     segment = _segment_key(reader)
     postings_key, positions_key = ("postings", segment, fieldname, text), ("positions", segment, fieldname, text)
-    found = ARRAYS.get(postings_key)
+    found = _known(postings_key)
     if found is None and ARRAYS.get(positions_key) is None:
-        read = segments.term_arrays(reader, fieldname, text)
+        try:
+            read = segments.term_arrays(reader, fieldname, text)
+        except TermNotFound:
+            ARRAYS.put(postings_key, _ABSENT, size=_ABSENT_BYTES)
+            raise
         if read is not None:
             docs, weights, located, places = read
             keys = _kept(positions_key, lambda: _keys(reader, located, places))
@@ -564,11 +570,28 @@ def _read_sort_keys(reader, fieldname: str) -> np.ndarray:
     return stored.astype(np.float64 if stored.dtype.kind == "f" else np.int64)
 
 
-def _kept(key: tuple, read):
-    """Return ARRAYS[key], or what `read()` returns, kept there unless None (segments never change)."""
+def _known(key: tuple):
+    """Return ARRAYS[key] (None if not kept); raise TermNotFound if the segment is known to lack the term."""
     found = ARRAYS.get(key)
+    if found is _ABSENT:
+        raise TermNotFound(key)
+    return found
+
+
+def _kept(key: tuple, read):
+    """Return ARRAYS[key], or what `read()` returns, kept there unless None (segments never change).
+
+    A term the segment lacks is remembered too, and raises TermNotFound again without a lookup:
+    a prefix's or a misspelling's expansions are mostly words a given segment lacks (`aero*`
+    looked up ~120 of them a search, ~15 us each in the segment's term table).
+    """
+    found = _known(key)
     if found is None:
-        found = read()
+        try:
+            found = read()
+        except TermNotFound:
+            ARRAYS.put(key, _ABSENT, size=_ABSENT_BYTES)
+            raise
         if found is not None:
             arrays = found if isinstance(found, tuple) else (found,)
             ARRAYS.put(key, found, size=sum(array.nbytes for array in arrays) + 200)

@@ -356,6 +356,33 @@ def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher
 
 
 @pytest.mark.parametrize("kept", [True, False])
+def test_a_term_a_segment_lacks_is_looked_up_once_when_kept(searcher, monkeypatch, kept):
+    from whoosh.reading import TermNotFound
+
+    from search import cache, segments
+
+    monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000 if kept else 0, max_bytes=1 << 30))
+    lookups = Counter()
+
+    def counting(name: str, read):
+        def counted(reader, fieldname, text, *args, **kwargs):
+            lookups[name] += 1
+            return read(reader, fieldname, text, *args, **kwargs)
+
+        return counted
+
+    for name in ("postings_arrays", "term_arrays"):
+        monkeypatch.setattr(segments, name, counting(name, getattr(segments, name)))
+    reader = searcher.leaf_searchers()[0][0].reader()
+    for read in (evaluate.postings, evaluate._phrase_postings, evaluate.postings):
+        with pytest.raises(TermNotFound):
+            read(reader, "body_en", b"zzabsentword")
+    assert sum(lookups.values()) == (1 if kept else 3)
+    # A word the segment holds is still read, and kept, as before.
+    assert evaluate.postings(reader, "body_en", b"flow") is not None
+
+
+@pytest.mark.parametrize("kept", [True, False])
 def test_phrase_words_are_read_once_with_their_positions(searcher, monkeypatch, kept):
     """A query's words are scored before the phrases among them: each phrase word's blocks are read once when kept."""
     from search import cache, segments
