@@ -214,6 +214,49 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     assert ours.suggest("retreival", 1, 1, 1) == ["retrieval"]
 
 
+def test_the_words_under_a_prefix_are_walked_once_per_index_generation(tmp_path, monkeypatch):
+    from rapidfuzz.distance import Levenshtein
+
+    root = tmp_path / "corpus"
+    write(root, "one.txt", "pressure presure pressures press prestige retrieval receive\n")
+    indexer.reindex(root, tmp_path / "ix")
+    walks = []
+    walk = expansion.vocabulary_words
+
+    def counted(reader, prefix, keep, check=None):
+        walks.append(prefix)
+        return walk(reader, prefix, keep, check)
+
+    monkeypatch.setattr(expansion, "vocabulary_words", counted)
+    searchers = query.Searchers(tmp_path / "ix")
+
+    def close(text: str, maxdist: int = 1) -> list[str]:
+        return list(expansion.close_words(searchers.get().reader(), text, maxdist, 1, Levenshtein.distance))
+
+    assert close("presure") == ["pressure", "presure"]
+    assert close("presure") == ["pressure", "presure"] and walks == ["p"]
+    assert close("prestgie", 2) == ["prestige"] and walks == ["p"]  # another word, the same letter
+    assert close("recieve", 2) == ["receive"] and walks == ["p", "r"]
+    # A misspelling's correction (another distance) and its fuzzy relaxation walk nothing more.
+    result = query.search(searchers, query.SearchRequest(q="prestgie"), CONFIG)
+    assert (result.relaxed, result.total, result.suggestion) == ("fuzzy", 1, "prestige")
+    assert walks == ["p", "r"]
+    # A new generation is walked again, and finds its new words.
+    write(root, "two.txt", "presures\n")
+    indexer.reindex(root, tmp_path / "ix")
+    assert close("presure") == ["pressure", "presure", "presures"] and walks == ["p", "r", "p"]
+    # A walk of more words than may be kept, or past the number of prefixes kept, is walked again.
+    monkeypatch.setattr(expansion, "MAX_KEPT_WALK_WORDS", 1)  # "r": receive, retrieval
+    assert close("rceive") == ["receive"] and close("rceive") == ["receive"]
+    assert walks == ["p", "r", "p", "r", "r"]
+    monkeypatch.setattr(expansion, "MAX_KEPT_WALK_WORDS", 100)
+    monkeypatch.setattr(expansion, "MAX_KEPT_WALKS", 1)
+    close("rceive")  # kept, and "p" forgotten
+    close("presure")
+    close("rceive")
+    assert walks == ["p", "r", "p", "r", "r", "r", "p", "r"]
+
+
 def test_completions_rank_by_the_documents_shown(tmp_path):
     # Two segments and deletions: Whoosh's frequencies still count the deleted documents, and a
     # folder's key sees only its own; completions are ranked by the documents shown, as if every
