@@ -355,24 +355,30 @@ def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher
     assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:500]]
 
 
-@pytest.mark.parametrize("kept", [True, False])
-def test_a_term_a_segment_lacks_is_looked_up_once_when_kept(searcher, monkeypatch, kept):
-    from whoosh.reading import TermNotFound
-
+def _count_reads(monkeypatch, kept: bool) -> Counter:
+    """Give evaluate a fresh array cache (keeping arrays or not); count the segment reads, absent terms included."""
     from search import cache, segments
 
     monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000 if kept else 0, max_bytes=1 << 30))
-    lookups = Counter()
+    reads = Counter()
 
     def counting(name: str, read):
         def counted(reader, fieldname, text, *args, **kwargs):
-            lookups[name] += 1
-            return read(reader, fieldname, text, *args, **kwargs)
+            reads[(name, reader.segment().segment_id(), fieldname, text)] += 1
+            return read(reader, fieldname, text, *args, **kwargs)  # raises TermNotFound where absent
 
         return counted
 
     for name in ("postings_arrays", "term_arrays"):
         monkeypatch.setattr(segments, name, counting(name, getattr(segments, name)))
+    return reads
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_a_term_a_segment_lacks_is_looked_up_once_when_kept(searcher, monkeypatch, kept):
+    from whoosh.reading import TermNotFound
+
+    lookups = _count_reads(monkeypatch, kept)
     reader = searcher.leaf_searchers()[0][0].reader()
     for read in (evaluate.postings, evaluate._phrase_postings, evaluate.postings):
         with pytest.raises(TermNotFound):
@@ -385,21 +391,7 @@ def test_a_term_a_segment_lacks_is_looked_up_once_when_kept(searcher, monkeypatc
 @pytest.mark.parametrize("kept", [True, False])
 def test_phrase_words_are_read_once_with_their_positions(searcher, monkeypatch, kept):
     """A query's words are scored before the phrases among them: each phrase word's blocks are read once when kept."""
-    from search import cache, segments
-
-    monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000 if kept else 0, max_bytes=1 << 30))
-    reads = Counter()
-
-    def counting(name: str, read):
-        def counted(reader, fieldname, text, *args, **kwargs):
-            found = read(reader, fieldname, text, *args, **kwargs)  # raises TermNotFound where absent
-            reads[(name, reader.segment().segment_id(), fieldname, text)] += 1
-            return found
-
-        return counted
-
-    for name in ("postings_arrays", "term_arrays"):
-        monkeypatch.setattr(segments, name, counting(name, getattr(segments, name)))
+    reads = _count_reads(monkeypatch, kept)
     # The words first, then phrases of them, as query.py adds neighbouring pairs (focus.pairs).
     expanded = expand(searcher, 'boundary layer of the flow "boundary layer" "of the flow"', "any")
     assert len(list(evaluate._phrases(expanded))) >= 2
