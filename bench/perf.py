@@ -732,8 +732,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the search figures, on the corpus-N and index-N an earlier run left in --work",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds per server (default 3)")
-    parser.add_argument("--repeat", type=int, default=2, help="times the query mix is sent per round (default 2)")
+    # 5 x 4 x the 32 queries: 640 searches, so that the p99 is not one or two samples' luck.
+    parser.add_argument("--rounds", type=int, default=5, help="alternating load rounds per server (default 5)")
+    parser.add_argument("--repeat", type=int, default=4, help="times the query mix is sent per round (default 4)")
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent client connections (default 4)")
     parser.add_argument(
         "--inprocess-rounds", type=int, default=5, help="times the mix is timed in-process per engine (default 5)"
