@@ -267,6 +267,8 @@ def close_words(reader, text: str, maxdist: int, prefix: int, distance, check=No
 
     kept = _walks.get(reader, {}).get(text[:prefix])
     if kept is not None:
+        if check is not None:
+            check()  # measuring kept words is quick (in C), but a search past its time does no more
         return filter(near, kept)
     return _walk_keeping(reader, text[:prefix], near, check)
 

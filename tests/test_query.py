@@ -237,6 +237,12 @@ def test_the_words_under_a_prefix_are_walked_once_per_index_generation(tmp_path,
     assert close("presure") == ["pressure", "presure"] and walks == ["p"]
     assert close("prestgie", 2) == ["prestige"] and walks == ["p"]  # another word, the same letter
     assert close("recieve", 2) == ["receive"] and walks == ["p", "r"]
+    with pytest.raises(query.QueryError, match="took too long"):  # kept words, but out of time
+        list(
+            expansion.close_words(
+                searchers.get().reader(), "presure", 1, 1, Levenshtein.distance, query.Deadline(0).check
+            )
+        )
     # A misspelling's correction (another distance) and its fuzzy relaxation walk nothing more.
     result = query.search(searchers, query.SearchRequest(q="prestgie"), CONFIG)
     assert (result.relaxed, result.total, result.suggestion) == ("fuzzy", 1, "prestige")
