@@ -37,8 +37,10 @@ CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the c
 # busy mix at 100k documents keeps about 110 MB of postings and positions; at 48 MB its common words'
 # positions were decoded again and again (p50 55 ms against 7 ms at 160 MB, bench/RESULTS.md).
 ARRAYS = cache.ResultCache(entries=100_000, max_bytes=128 * 1024 * 1024)
-_ABSENT = object()  # kept in ARRAYS for a term a segment lacks
-_ABSENT_BYTES = 200  # about what such an entry and its key take
+# The terms a segment lacks, remembered apart from the arrays (and only while they are kept), so
+# that a query of many expansions (a prefix over fifteen languages' fields) never pushes them out.
+ABSENT = cache.ResultCache(entries=50_000, max_bytes=50_000 * 200)
+_ABSENT_BYTES = 200  # about what an entry and its key take
 
 
 def set_array_cache(megabytes: int) -> None:
@@ -504,7 +506,7 @@ def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
         try:
             read = segments.term_arrays(reader, fieldname, text)
         except TermNotFound:
-            ARRAYS.put(postings_key, _ABSENT, size=_ABSENT_BYTES)
+            _remember_absent(postings_key)
             raise
         if read is not None:
             docs, weights, located, places = read
@@ -573,15 +575,20 @@ def _read_sort_keys(reader, fieldname: str) -> np.ndarray:
 def _known(key: tuple):
     """Return ARRAYS[key] (None if not kept); raise TermNotFound if the segment is known to lack the term."""
     found = ARRAYS.get(key)
-    if found is _ABSENT:
+    if found is None and ABSENT.get(key) is not None:
         raise TermNotFound(key)
     return found
+
+
+def _remember_absent(key: tuple) -> None:
+    if ARRAYS.entries > 0 and ARRAYS.max_bytes > 0:  # nothing is kept when the array cache is off
+        ABSENT.put(key, True, size=_ABSENT_BYTES)
 
 
 def _kept(key: tuple, read):
     """Return ARRAYS[key], or what `read()` returns, kept there unless None (segments never change).
 
-    A term the segment lacks is remembered too, and raises TermNotFound again without a lookup:
+    A term the segment lacks is remembered (in ABSENT), and raises TermNotFound again without a lookup:
     a prefix's or a misspelling's expansions are mostly words a given segment lacks (`aero*`
     looked up ~120 of them a search, ~15 us each in the segment's term table).
     """
@@ -590,7 +597,7 @@ def _kept(key: tuple, read):
         try:
             found = read()
         except TermNotFound:
-            ARRAYS.put(key, _ABSENT, size=_ABSENT_BYTES)
+            _remember_absent(key)
             raise
         if found is not None:
             arrays = found if isinstance(found, tuple) else (found,)

@@ -356,10 +356,11 @@ def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher
 
 
 def _count_reads(monkeypatch, kept: bool) -> Counter:
-    """Give evaluate a fresh array cache (keeping arrays or not); count the segment reads, absent terms included."""
+    """Give evaluate fresh array caches (keeping arrays or not); count the segment reads, absent terms included."""
     from search import cache, segments
 
     monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000 if kept else 0, max_bytes=1 << 30))
+    monkeypatch.setattr(evaluate, "ABSENT", cache.ResultCache(entries=10_000, max_bytes=1 << 20))
     reads = Counter()
 
     def counting(name: str, read):
@@ -384,8 +385,9 @@ def test_a_term_a_segment_lacks_is_looked_up_once_when_kept(searcher, monkeypatc
         with pytest.raises(TermNotFound):
             read(reader, "body_en", b"zzabsentword")
     assert sum(lookups.values()) == (1 if kept else 3)
-    # A word the segment holds is still read, and kept, as before.
+    # A word the segment holds is still read, and kept, as before; absences never take the arrays' room.
     assert evaluate.postings(reader, "body_en", b"flow") is not None
+    assert len(evaluate.ABSENT) == (1 if kept else 0) and len(evaluate.ARRAYS) == (1 if kept else 0)
 
 
 @pytest.mark.parametrize("kept", [True, False])
