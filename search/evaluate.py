@@ -354,7 +354,9 @@ class _Evaluator:
             located.append((offset, fieldname, tbytes, found[0], found[2]))
         candidates = np.zeros(self.size, dtype=bool)
         candidates[words[0][1]] = True
-        for docs in [docs for _, docs, _ in words[1:]] + [docs for _, _, _, docs, _ in located]:
+        # Every word's documents, and the pairs' (a word's unit has the word's own: not twice).
+        pairs = [docs for _, fieldname, _, docs, _ in located if fieldname != q.fieldname]
+        for docs in [docs for _, docs, _ in words[1:]] + pairs:
             holds = np.zeros(self.size, dtype=bool)
             holds[docs] = True
             candidates &= holds
@@ -503,11 +505,7 @@ def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
     postings_key, positions_key = ("postings", segment, fieldname, text), ("positions", segment, fieldname, text)
     found = _known(postings_key)
     if found is None and ARRAYS.get(positions_key) is None:
-        try:
-            read = segments.term_arrays(reader, fieldname, text)
-        except TermNotFound:
-            _remember_absent(postings_key)
-            raise
+        read = _noting_absence(postings_key, lambda: segments.term_arrays(reader, fieldname, text))
         if read is not None:
             docs, weights, located, places = read
             keys = _kept(positions_key, lambda: _keys(reader, located, places))
@@ -580,9 +578,14 @@ def _known(key: tuple):
     return found
 
 
-def _remember_absent(key: tuple) -> None:
-    if ARRAYS.entries > 0 and ARRAYS.max_bytes > 0:  # nothing is kept when the array cache is off
-        ABSENT.put(key, True, size=_ABSENT_BYTES)
+def _noting_absence(key: tuple, read):
+    """Return `read()`; if it raises TermNotFound, remember that the term of `key` is absent (unless nothing is kept)."""
+    try:
+        return read()
+    except TermNotFound:
+        if ARRAYS.entries > 0 and ARRAYS.max_bytes > 0:
+            ABSENT.put(key, True, size=_ABSENT_BYTES)
+        raise
 
 
 def _kept(key: tuple, read):
@@ -594,11 +597,7 @@ def _kept(key: tuple, read):
     """
     found = _known(key)
     if found is None:
-        try:
-            found = read()
-        except TermNotFound:
-            _remember_absent(key)
-            raise
+        found = _noting_absence(key, read)
         if found is not None:
             arrays = found if isinstance(found, tuple) else (found,)
             ARRAYS.put(key, found, size=sum(array.nbytes for array in arrays) + 200)
