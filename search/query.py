@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import islice
 
@@ -151,6 +151,73 @@ def _collect(searcher, q: query.Query, limit: int, request: SearchRequest, deadl
     return evaluate.run(searcher, q, limit, searcher.weighting, deadline.check, newest_by=newest_by, context=context)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A query parsed, focused and expanded over the index's language fields: what a search evaluates."""
+
+    parsed: query.Query  # as typed, before focus and expansion
+    expanded: query.Query
+    used_words: tuple[str, ...] | None  # the words a long query keeps (focus), when it drops some
+    highlight: snippets.MatchTerms
+
+
+def prepare(searcher, parsed: query.Query, text: str, deadline: Deadline, near: bool) -> Prepared:
+    """Return `parsed` (the query `text` in one mode) ready to run; with `near`, the neighbouring words rank higher.
+
+    Raises TooBroad for too many patterns, QueryError for a query that only excludes or past the deadline.
+    """
+    reader = searcher.reader()
+    langs = languages(reader)
+    neutral, used = focus(parsed, reader, langs, text)
+    expanded = Expander(reader, langs, deadline).expand_all(neutral)
+    if not positive(expanded):
+        raise QueryError("add at least one word to search for; NOT and -word only exclude")
+    deadline.check()
+    if near:
+        # The default (all) mode matches any word and ranks the documents with all of them first
+        # (ranking.Coordinated), and those with the words side by side (focus.pairs) higher still.
+        found = [Expander(reader, langs, deadline).expand(pair) for pair in pairs(text, neutral)]
+        found = [clause for clause in found if clause is not query.NullQuery]
+        if found:
+            expanded = query.AndMaybe(expanded, Or(found, boost=PROXIMITY_WEIGHT).normalize())
+    return Prepared(parsed, expanded, None if used is None else tuple(used), match_terms(expanded))
+
+
+def _prepared(searchers: Searchers, searcher, state, request: SearchRequest, text: str, deadline: Deadline) -> Prepared:
+    """Return prepare() of the request's query as typed, kept per index state (a generation never changes).
+
+    Only what parsing and expansion make is kept: every search still evaluates it and makes its snippets.
+    An error is not kept: past the deadline, the next try may finish.
+    """
+    key = (state, request.q, request.match)
+    found = searchers.prepared.get(key)
+    if found is None:
+        found = prepare(searcher, parse(request.q, request.match), text, deadline, near=True)
+        leaves = sum(1 for _ in found.expanded.leaves())
+        searchers.prepared.put(key, found, size=1024 + 2 * len(request.q) + 400 * leaves)
+    return found
+
+
+def _suggestion(
+    searchers: Searchers,
+    searcher,
+    state,
+    prepared: Prepared,
+    request: SearchRequest,
+    text: str,
+    deadline: Deadline,
+    scope: scoping.Scope,
+) -> str | None:
+    """Return suggest() for the request, kept per index state and scope unless it ran out of time."""
+    key = ("suggestion", state, request.q, request.match, scope)
+    found = searchers.prepared.get(key)
+    if found is None:
+        found = (suggest(searcher, prepared.parsed, text, deadline, scope),)
+        if deadline.left() > 0:  # out of time, suggest() gives up early: its None is not the answer
+            searchers.prepared.put(key, found, size=512 + 4 * len(request.q))
+    return found[0]
+
+
 def search(
     searchers: Searchers, request: SearchRequest, config: dict, scope: scoping.Scope = scoping.EVERYTHING
 ) -> SearchResult:
@@ -159,48 +226,30 @@ def search(
     validate(request, config)
     deadline = Deadline(config["SEARCH_TIME_LIMIT"])
     searcher = searchers.get()
-    key = (cache.index_state(searcher), request, scope)
+    state = cache.index_state(searcher)
+    key = (state, request, scope)
     cached = searchers.results.get(key)
     if cached is not None:
         return replace(cached, took_ms=round((time.perf_counter() - started) * 1000, 2))
     text = clean(request.q)
-    langs = languages(searcher.reader())
     limit = request.page * request.per_page
-    first = parse(request.q, request.match)
-    # The relaxed queries are parsed only when needed: most queries find something at once.
-    # The default (all) mode matches any word and ranks the documents with all of them first
-    # (ranking.Coordinated); only when nothing matches at all are close spellings tried.
-    attempts = [(lambda: first, None), (lambda: fuzzy(parse(request.q, "any")), "fuzzy")]
-    results, total, relaxed, expanded, used = None, 0, None, query.NullQuery, None
-    tried = []
-    for make, relaxation in attempts:
-        neutral = make()
-        if neutral in tried:
-            continue  # relaxing changed nothing (a lone phrase, say): no need to run it again
-        tried.append(neutral)
-        neutral, used = focus(neutral, searcher.reader(), langs, text)
-        try:
-            expanded = Expander(searcher.reader(), langs, deadline).expand_all(neutral)
-        except TooBroad:
-            if relaxation is None:
-                raise
-            break  # a relaxed query too broad to run; the stricter answer stands
-        if not positive(expanded):
-            raise QueryError("add at least one word to search for; NOT and -word only exclude")
-        deadline.check()
-        if relaxation is None:
-            near = [Expander(searcher.reader(), langs, deadline).expand(pair) for pair in pairs(text, neutral)]
-            near = [found for found in near if found is not query.NullQuery]
-            if near:
-                expanded = query.AndMaybe(expanded, Or(near, boost=PROXIMITY_WEIGHT).normalize())
-        results, total = _collect(searcher, expanded, limit, request, deadline, scope)
-        relaxed = relaxation
-        if relaxed is None and total > 0 and results.complete == 0:
-            relaxed = "any"  # no document holds every word: all of these hold some
-        if total > 0:
-            break
-    suggestion = suggest(searcher, first, text, deadline, scope)
-    highlight = match_terms(expanded)
+    first = _prepared(searchers, searcher, state, request, text, deadline)
+    used = first
+    results, total = _collect(searcher, first.expanded, limit, request, deadline, scope)
+    relaxed = "any" if total > 0 and results.complete == 0 else None  # no document holds every word
+    if total == 0:
+        # Nothing matches at all: close spellings are tried, unless relaxing changes nothing (a lone phrase).
+        parsed = fuzzy(parse(request.q, "any"))
+        if parsed != first.parsed:
+            try:
+                used = prepare(searcher, parsed, text, deadline, near=False)
+            except TooBroad:
+                pass  # a relaxed query too broad to run; the stricter answer stands
+            else:
+                results, total = _collect(searcher, used.expanded, limit, request, deadline, scope)
+                relaxed = "fuzzy"
+    suggestion = _suggestion(searchers, searcher, state, first, request, text, deadline, scope)
+    highlight = used.highlight
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
         stored = hit.fields()
@@ -232,7 +281,7 @@ def search(
         suggestion=suggestion,
         relaxed=relaxed if total > 0 else None,
         hits=hits,
-        used_words=used,
+        used_words=None if used.used_words is None else list(used.used_words),
     )
     searchers.results.put(key, result, size=1024 + sum(len(hit.snippet.text) + len(hit.title) + 512 for hit in hits))
     return result

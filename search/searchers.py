@@ -12,6 +12,10 @@ from search import cache, indexer, ranking
 # (k1 1.6, b 0.75) on cranfield, cisi and cacm and checked on med, npl and scifact (bench/RESULTS.md);
 # the title's weight against the body is expansion.TITLE_BOOST.
 DFR_C = 1.0
+# Queries kept parsed and expanded, per index state (query.prepared): a repeated query's words are
+# not parsed, focused, expanded (a prefix walks the vocabulary) and checked for spelling again.
+PREPARED_ENTRIES = 1024
+PREPARED_BYTES = 8 * 1024 * 1024
 
 
 def weighting() -> ranking.DFR:
@@ -22,11 +26,12 @@ def weighting() -> ranking.DFR:
 class Searchers:
     """Hand out one up-to-date searcher per thread, refreshed when the index has a new generation."""
 
-    def __init__(self, index_dir: str | Path, cache_entries: int = 0):
+    def __init__(self, index_dir: str | Path, cache_entries: int = 0, prepared_entries: int = PREPARED_ENTRIES):
         self.index_dir = Path(index_dir)
         self._local = threading.local()
         self._ix = None
         self.results = cache.ResultCache(cache_entries)
+        self.prepared = cache.ResultCache(prepared_entries, PREPARED_BYTES)
         # Every searcher handed out and not yet replaced: their segment files stay open
         # until they are closed, here or when this object is collected.
         self._handed_out: set = set()

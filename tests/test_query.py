@@ -362,6 +362,64 @@ def test_results_are_cached_for_one_index_state(tmp_path):
     searchers.close()
 
 
+def test_a_query_is_prepared_once_per_index_state_and_evaluated_every_time(tmp_path, monkeypatch):
+    root = tmp_path / "corpus"
+    write(root, "hang/a.txt", "Gliders soar on thermals over the ridge.\n")
+    write(root, "club/b.txt", "The club flies gliders from the ridge all summer.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    prepared, suggested = [], []
+    prepare, suggest = query.prepare, query.suggest
+
+    def counted_prepare(searcher, parsed, text, deadline, near):
+        prepared.append((text, near))
+        return prepare(searcher, parsed, text, deadline, near)
+
+    def counted_suggest(searcher, parsed, text, deadline, shown=scope.EVERYTHING):
+        suggested.append((text, shown))
+        return suggest(searcher, parsed, text, deadline, shown)
+
+    monkeypatch.setattr(query, "prepare", counted_prepare)
+    monkeypatch.setattr(query, "suggest", counted_suggest)
+    searchers = query.Searchers(tmp_path / "ix")  # no result cache: every search is evaluated
+    unkept = query.Searchers(tmp_path / "ix", prepared_entries=0)
+
+    def answer(searchers, q, shown=scope.EVERYTHING):
+        return serialize.result_json(query.search(searchers, query.SearchRequest(q=q), CONFIG, shown)) | {"took_ms": 0}
+
+    for q in ["glid*", "gliders ridge", "glidres", '"the ridge"']:
+        first = answer(searchers, q)
+        assert answer(searchers, q) == first == answer(unkept, q)
+    # Kept: each query once, and the suggestion once; the fuzzy relaxation of `glidres` (nothing
+    # matches it as typed) is prepared every time, as in a search without the kept ones.
+    fuzzy = ("glidres", False)
+    assert prepared.count(("glid*", True)) == 2 and prepared.count(("glidres", True)) == 2
+    assert prepared.count(fuzzy) == 3 and len(suggested) == 8
+    assert answer(searchers, "glidres")["suggestion"] == "gliders" and len(suggested) == 8
+    # Suggestions are kept per scope: another key's suggestion is its own.
+    assert answer(searchers, "glidres", scope.of(["club"]))["total"] == 1 and len(suggested) == 9
+    # A new index state prepares again: the prefix now reaches the new word.
+    write(root, "hang/c.txt", "Gliding at dawn.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    before = len(prepared)
+    assert answer(searchers, "glid*")["total"] == 3 and prepared[before:] == [("glid*", True)]
+    # Out of time, nothing is kept: the next search prepares again and suggests again.
+    with pytest.raises(query.QueryError, match="took too long"):
+        query.search(searchers, query.SearchRequest(q="thermals"), CONFIG | {"SEARCH_TIME_LIMIT": 0})
+
+    def late_suggest(searcher, parsed, text, deadline, shown=scope.EVERYTHING):
+        suggested.append((text, shown))
+        deadline.ends = 0  # suggest() gave up past the deadline
+        return None
+
+    monkeypatch.setattr(query, "suggest", late_suggest)
+    assert answer(searchers, "thermals")["total"] == 1
+    monkeypatch.setattr(query, "suggest", counted_suggest)
+    assert answer(searchers, "thermals")["total"] == 1
+    assert prepared.count(("thermals", True)) == 2 and suggested[-2:] == [("thermals", scope.EVERYTHING)] * 2
+    searchers.close()
+    unkept.close()
+
+
 def test_the_cache_is_bounded():
     from search.cache import ResultCache
 
