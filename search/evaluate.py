@@ -30,6 +30,10 @@ _DENSE = 0.5
 # array first when more than a segment's documents / this many are wanted: 21 against 104 us for 9k
 # of 11k documents (a binary search each), and 15 against 2 us for 50.
 _LOOKUP_SCATTER = 8
+# A word's scores over several fields are saturated only at the documents holding it when it is in
+# fewer than a segment's documents / this many (a prefix's 64 expansions, most of them rare, were each
+# saturated over every document of every segment: 40% of `aero*`'s scoring).
+_SPARSE = 4
 _NARROW_MAX = np.iinfo(np.uint16).max  # postings kept as uint16 when every docnum and count fits (_narrow)
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
 # A segment's postings and lengths never change, so they are kept by segment id, up to this much.
@@ -247,6 +251,7 @@ class _Evaluator:
         reader, weighting = self.leaf.reader(), self.weighting
         frequency = np.zeros(self.size)
         held = []  # (field, the word's statistics there) for each field that holds the word in this segment
+        postings_held = 0
         for sub in q.subqueries:
             if not (isinstance(sub, query.Term) and self._scored(sub.fieldname)):
                 return self._combine(q.subqueries, _either)
@@ -260,12 +265,21 @@ class _Evaluator:
             field_stats = weighting.term_stats(self.leaf, sub.fieldname, text)
             held.append((sub.fieldname, field_stats))
             docs, weights = found
+            postings_held += len(docs)
             norms = _length_norms(reader, sub.fieldname, weighting, field_stats.avgfl)
             frequency[docs] += sub.boost * (weights * norms[docs])
         if not held:
             return self._nothing()
         mask = frequency > 0
-        scores = np.where(mask, weighting.saturate(frequency, weighting.across_fields(held)), 0.0) * q.boost
+        stats = weighting.across_fields(held)
+        if postings_held * _SPARSE < self.size:
+            # A word in few of the segment's documents (most of a prefix's expansions): saturated
+            # where it is, not over the whole segment (the same numbers, element by element).
+            where = np.flatnonzero(mask)
+            scores = np.zeros(self.size)
+            scores[where] = weighting.saturate(frequency[where], stats) * q.boost
+        else:
+            scores = np.where(mask, weighting.saturate(frequency, stats), 0.0) * q.boost
         self.check()
         return _Part(mask, scores)
 
