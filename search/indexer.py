@@ -39,6 +39,7 @@ PARALLEL_MIN_FILES = 1000  # fewer files to read than this are indexed in this p
 PARALLEL_MIN_FILES_PER_PROC = 500
 MAX_AUTO_PROCS = 8
 BATCH_FILES = 64  # files per job handed to a worker
+EXTRACTED_CHARS = 4 * 1024 * 1024  # text of a batch's files held before they are added (_index_batch)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Read only by the indexer, under the writer lock: a searcher leaves their files closed.
 BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash")
@@ -171,9 +172,10 @@ def writer_lock(index_dir: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
-def document_fields(doc: documents.Document, default_language: str = "en") -> dict:
-    """Return the index fields for `doc`."""
-    lang = detect_language(doc.title + "\n" + doc.text, default_language)
+def document_fields(doc: documents.Document, default_language: str = "en", lang: str | None = None) -> dict:
+    """Return the index fields for `doc`, in `lang` (detected when not given)."""
+    if lang is None:
+        lang = detect_language(doc.title + "\n" + doc.text, default_language)
     parts = doc.path.split("/")[:-1]
     folders = ["/".join(parts[: i + 1]).replace(",", " ") for i in range(len(parts))]
     return {
@@ -229,17 +231,39 @@ def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summ
     return jobs
 
 
-def _index_one(writer, src: documents.SourceFile, known_hash: str | None, default_language: str) -> Outcome:
-    """Read, extract and add one file to `writer`; return what happened to it."""
-    try:
-        data = documents.read_source(src)
-        if known_hash is not None and documents.content_hash(data) == known_hash:
-            return (src.path, UNCHANGED, None)
-        doc = documents.extract(src, data)
-    except documents.ExtractionError as error:
-        return (src.path, FAILED, str(error))
-    writer.add_document(**document_fields(doc, default_language))
-    return (src.path, ADDED if known_hash is None else UPDATED, None)
+def _index_batch(writer, batch: list[Job], default_language: str) -> list[Outcome]:
+    """Read, extract and add a batch of files to `writer`, in order; return what happened to each."""
+    outcomes: list[Outcome] = []
+    extracted: list[tuple[str, documents.Document, bool]] = []  # (path, document, replaces an indexed one)
+    held = 0  # characters of text in `extracted`
+
+    def add_extracted() -> None:
+        # The languages of several documents one after another, then the documents: the detector
+        # walks its tables byte by byte, and between two extractions and tokenisations those
+        # were out of the CPU's caches (0.2 ms a document instead of 0.07).
+        langs = [detect_language(doc.title + "\n" + doc.text, default_language) for _, doc, _ in extracted]
+        for (path, doc, updated), lang in zip(extracted, langs, strict=True):
+            writer.add_document(**document_fields(doc, default_language, lang))
+            outcomes.append((path, UPDATED if updated else ADDED, None))
+        extracted.clear()
+
+    for src, known_hash in batch:
+        try:
+            data = documents.read_source(src)
+            if known_hash is not None and documents.content_hash(data) == known_hash:
+                outcomes.append((src.path, UNCHANGED, None))
+                continue
+            doc = documents.extract(src, data)
+        except documents.ExtractionError as error:
+            outcomes.append((src.path, FAILED, str(error)))
+            continue
+        extracted.append((src.path, doc, known_hash is not None))
+        held += len(doc.text)
+        if held >= EXTRACTED_CHARS:  # large files: not too much text held at once
+            add_extracted()
+            held = 0
+    add_extracted()
+    return outcomes
 
 
 def _worker_count(procs: int, jobs: int) -> int:
@@ -275,7 +299,7 @@ def _worker(
         # No Whoosh lock: the parent holds it, and commits the segments written here.
         writer = BufferedSegmentWriter(ix, limitmb=limitmb, _lk=False)
         while (batch := jobs.get()) is not None:
-            results.put(("files", [_index_one(writer, src, known, default_language) for src, known in batch]))
+            results.put(("files", _index_batch(writer, batch, default_language)))
         results.put(("segments", writer.finish()))
     except BaseException:
         results.put(("error", traceback.format_exc()))
@@ -433,8 +457,8 @@ def reindex(
                 segments = _index_parallel(index_dir, jobs, workers, method, default_language, count, rebuild)
             elif jobs:
                 writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
-                for src, known in jobs:
-                    count([_index_one(writer, src, known, default_language)])
+                for start in range(0, len(jobs), BATCH_FILES):
+                    count(_index_batch(writer, jobs[start : start + BATCH_FILES], default_language))
             if writer is None and (segments or gone or replaced or rebuild):
                 writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
             if writer is not None:

@@ -90,6 +90,37 @@ def test_touched_but_identical_file_is_unchanged(corpus, index_dir):
     assert (summary.updated, summary.unchanged) == (0, 5)
 
 
+@pytest.mark.parametrize("held", [1, indexer.EXTRACTED_CHARS])
+def test_a_batch_adds_its_files_in_order_each_in_its_own_language(tmp_path, monkeypatch, held):
+    # A batch's files are extracted, then their languages detected, then added (_index_batch);
+    # with `held` at 1 character, each file is added as soon as it is extracted.
+    monkeypatch.setattr(indexer, "EXTRACTED_CHARS", held)
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "The engineers measured the pressure on the wing at several speeds and angles.\n")
+    write(root, "b.txt", "Президент России подписал указ о сотрудничестве с соседями страны и партнёрами.\n")
+    write(root, "c.txt", bytes(range(256)) * 64)
+    write(root, "d.txt", "Les chercheurs étudient les écoulements hypersoniques autour des véhicules spatiaux.\n")
+    write(root, "e.txt", "Die Forscher untersuchen die Strömungen um Flugzeuge bei hohen Geschwindigkeiten.\n")
+    summary = indexer.reindex(root, tmp_path / "ix", procs=1)
+    assert (summary.added, summary.failed) == (4, 1)
+    with indexer.open_index(tmp_path / "ix").searcher() as searcher:
+        stored = [searcher.stored_fields(docnum) for docnum in range(searcher.doc_count_all())]
+    assert [(doc["path"], doc["lang"]) for doc in stored] == [
+        ("a.txt", "en"),
+        ("b.txt", "ru"),
+        ("d.txt", "fr"),
+        ("e.txt", "de"),
+    ]
+    assert [hit.path for hit in search(tmp_path / "ix", "véhicule").hits] == ["d.txt"]
+    assert [hit.path for hit in search(tmp_path / "ix", "россии").hits] == ["b.txt"]
+    # Unchanged (touched, same content), changed and failing files in one batch.
+    (root / "a.txt").write_bytes((root / "a.txt").read_bytes())
+    (root / "e.txt").write_text("Die Forscher messen den Druck auf den Flügeln bei hohen Geschwindigkeiten.\n")
+    summary = indexer.reindex(root, tmp_path / "ix", procs=1)
+    assert (summary.added, summary.updated, summary.unchanged, summary.failed) == (0, 1, 3, 1)
+    assert [hit.path for hit in search(tmp_path / "ix", "flügel").hits] == ["e.txt"]
+
+
 def test_rebuild_reindexes_everything(corpus, index_dir):
     summary = indexer.reindex(corpus, index_dir, rebuild=True)
     assert summary.added == 5
@@ -237,10 +268,10 @@ def test_a_failing_worker_commits_nothing(corpus, index_dir, parallel, monkeypat
     _many(corpus)
     real = indexer.document_fields
 
-    def broken(doc, default_language="en"):
+    def broken(doc, default_language="en", lang=None):
         if doc.path.endswith("doc7.md"):
             raise RuntimeError("simulated crash")
-        return real(doc, default_language)
+        return real(doc, default_language, lang)
 
     monkeypatch.setattr(indexer, "_start_method", lambda: "fork")  # the child sees the patch
     monkeypatch.setattr(indexer, "document_fields", broken)
