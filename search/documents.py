@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from odf.namespaces import TABLENS, TEXTNS
 
@@ -72,8 +72,9 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 # read those formats: a web worker that never receives one does not hold them (about 14 MB each).
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
+    """A file a scan found to index. A tuple: a scan makes one per file (100k: 37 ms, a frozen dataclass 75)."""
+
     path: str  # relative to the corpus root, "/"-separated
     abspath: str
     type: str
@@ -148,7 +149,7 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) 
         else:
             size, mtime_ns = info.st_size, info.st_mtime_ns
             found.files.append(SourceFile(path, abspath, kind, size, mtime_ns, max_bytes))
-    found.files.sort(key=lambda f: f.path)
+    found.files.sort()  # by path, its first field (no two files share one)
     found.skipped.sort(key=lambda f: f.path)
     found.failures.sort(key=lambda f: f.path)
     return found
