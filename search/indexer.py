@@ -216,7 +216,7 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
 
 def _read_column(segment, name: str) -> list:
     """Return a segment's column values in one read, not a seek and read per document."""
-    return list(map(segment.schema[name].from_column_value, segments.column_values(segment, name)))
+    return segments.translated_column_values(segment, name)
 
 
 def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summary: Summary) -> list[Job]:

@@ -22,7 +22,7 @@ from operator import sub
 from pickle import UnpicklingError, dumps, loads
 
 import numpy as np
-from whoosh import columns
+from whoosh import columns, fields
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     WHOOSH3_HEADER_MAGIC,
@@ -386,6 +386,27 @@ def column_values(reader, fieldname: str) -> list:
         blob = column._dbfile.get(column._basepos, (offsets[-1] + lengths[-1]) if size else 0)
         return [blob[offset : offset + length] for offset, length in zip(offsets, lengths, strict=True)]
     return list(column)  # another column type: Whoosh's own (slower) iteration
+
+
+def translated_column_values(reader, fieldname: str) -> list:
+    """Return a segment's column values as the field's from_column_value gives them (a translating column reader).
+
+    In bulk for the bookkeeping's kinds of field, which Whoosh translates one call per value: a
+    COLUMN's values as stored, a text field's bytes decoded, an integer NUMERIC's sortable numbers
+    shifted back (100k documents' four columns: 55 -> ~15 ms of a no-op reindex).
+    """
+    field = reader.schema[fieldname]
+    kind = type(field)
+    if kind.from_bytes is fields.COLUMN.from_bytes and kind.from_column_value is fields.FieldType.from_column_value:
+        return column_values(reader, fieldname)  # from_bytes returns the value as it is
+    if kind.from_bytes is fields.FieldType.from_bytes and kind.from_column_value is fields.FieldType.from_column_value:
+        return [value.decode("utf-8") for value in column_values(reader, fieldname)]
+    if kind.from_column_value is fields.NUMERIC.from_column_value and field.numtype is int and not field.decimal_places:
+        numbers = _numeric_array(reader.column_reader(fieldname, translate=False), reader.doc_count_all())
+        if numbers is not None:
+            shift = (1 << (field.bits - 1)) if field.signed else 0  # whoosh.util.numeric.from_sortable
+            return [number - shift for number in numbers.tolist()] if shift else numbers.tolist()
+    return list(map(field.from_column_value, column_values(reader, fieldname)))
 
 
 def _numeric_array(column, size: int) -> np.ndarray | None:

@@ -298,6 +298,7 @@ def test_columns_equal_the_column_readers(index):
             field = leaf.schema[fieldname]
             values = map(field.from_column_value, segments.column_values(leaf, fieldname))
             assert list(values) == [translated[d] for d in range(size)]
+            assert segments.translated_column_values(leaf, fieldname) == [translated[d] for d in range(size)]
         for fieldname in ["modified", "size", "mtime_ns"]:
             column = leaf.column_reader(fieldname, translate=False)
             numbers = segments.numeric_column(leaf, fieldname)
