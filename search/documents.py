@@ -184,17 +184,20 @@ def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator
             yield prefix[:-1], folder, _os_reason(e)
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            name = entry.name
+            if name.startswith("."):
                 continue
-            raw = entry.name.encode("utf-8", "surrogateescape")
-            path = prefix + raw.decode("utf-8", "replace")
+            # An ASCII name is valid UTF-8 as it is; another is decoded from its bytes, as the index stores it.
+            path = prefix + (
+                name if name.isascii() else name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            )
             try:
-                if not path.endswith(entry.name):
+                if not path.endswith(name):
                     # Paths go on to the index, JSON and terminals, which need valid Unicode.
                     yield path, entry.path, "file name is not valid UTF-8"
                 elif entry.is_dir(follow_symlinks=False):
                     folders.append((entry.path, path + "/", None))
-                elif is_scratch(entry.name):
+                elif is_scratch(name):
                     continue
                 elif entry.is_symlink():
                     yield path, *_follow(entry.path, real_root)
