@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import compress
 from pathlib import Path
 from queue import Empty
 
@@ -207,9 +208,8 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
                 continue
             paths, *known = [_read_column(segment, name) for name in BOOKKEEPING_COLUMNS]
             rows = zip(paths, zip(*known, strict=True), strict=True)
-            if segment.has_deletions():
-                live = set(segment.all_doc_ids())
-                rows = (row for docnum, row in enumerate(rows) if docnum in live)
+            if segment.has_deletions():  # (Whoosh's all_doc_ids() asks document by document)
+                rows = compress(rows, segments.live_documents(segment).tolist())
             found.update(rows)
     return found
 
