@@ -206,17 +206,12 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
         for segment, _ in reader.leaf_readers():
             if segment.doc_count() == 0:
                 continue
-            paths, *known = [_read_column(segment, name) for name in BOOKKEEPING_COLUMNS]
+            paths, *known = [segments.translated_column_values(segment, name) for name in BOOKKEEPING_COLUMNS]
             rows = zip(paths, zip(*known, strict=True), strict=True)
             if segment.has_deletions():  # (Whoosh's all_doc_ids() asks document by document)
                 rows = compress(rows, segments.live_documents(segment).tolist())
             found.update(rows)
     return found
-
-
-def _read_column(segment, name: str) -> list:
-    """Return a segment's column values in one read, not a seek and read per document."""
-    return segments.translated_column_values(segment, name)
 
 
 def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summary: Summary) -> list[Job]:

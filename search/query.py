@@ -234,7 +234,7 @@ def search(
     text = clean(request.q)
     limit = request.page * request.per_page
     first = _prepared(searchers, searcher, state, request, text, deadline)
-    used = first
+    answered = first  # the query whose results are returned
     results, total = _collect(searcher, first.expanded, limit, request, deadline, scope)
     relaxed = "any" if total > 0 and results.complete == 0 else None  # no document holds every word
     if total == 0:
@@ -242,14 +242,14 @@ def search(
         parsed = fuzzy(parse(request.q, "any"))
         if parsed != first.parsed:
             try:
-                used = prepare(searcher, parsed, text, deadline, near=False)
+                answered = prepare(searcher, parsed, text, deadline, near=False)
             except TooBroad:
                 pass  # a relaxed query too broad to run; the stricter answer stands
             else:
-                results, total = _collect(searcher, used.expanded, limit, request, deadline, scope)
+                results, total = _collect(searcher, answered.expanded, limit, request, deadline, scope)
                 relaxed = "fuzzy"
     suggestion = _suggestion(searchers, searcher, state, first, request, text, deadline, scope)
-    highlight = used.highlight
+    highlight = answered.highlight
     hits = []
     for hit in results[(request.page - 1) * request.per_page : limit]:
         stored = hit.fields()
@@ -281,7 +281,7 @@ def search(
         suggestion=suggestion,
         relaxed=relaxed if total > 0 else None,
         hits=hits,
-        used_words=None if used.used_words is None else list(used.used_words),
+        used_words=None if answered.used_words is None else list(answered.used_words),
     )
     searchers.results.put(key, result, size=1024 + sum(len(hit.snippet.text) + len(hit.title) + 512 for hit in hits))
     return result

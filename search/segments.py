@@ -393,7 +393,7 @@ def translated_column_values(reader, fieldname: str) -> list:
 
     In bulk for the bookkeeping's kinds of field, which Whoosh translates one call per value: a
     COLUMN's values as stored, a text field's bytes decoded, an integer NUMERIC's sortable numbers
-    shifted back (100k documents' four columns: 55 -> ~15 ms of a no-op reindex).
+    shifted back (a no-op reindex of 100k files: its four columns read in 0.10 s instead of 0.17).
     """
     field = reader.schema[fieldname]
     kind = type(field)
