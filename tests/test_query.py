@@ -77,10 +77,18 @@ def test_all_words_relaxes_to_any(searchers):
     assert result.relaxed == "any" and result.total == 2
 
 
-def test_fuzzy_relaxation_and_suggestion(searchers):
-    result = query.search(searchers, query.SearchRequest(q="thikens"), CONFIG)
-    assert result.relaxed == "fuzzy" and result.total == 1
-    assert result.suggestion == "thickens"
+@pytest.mark.parametrize(
+    ("q", "suggestion", "paths"),
+    [
+        ("thikens", "thickens", ["en/boundary.md"]),
+        ("tunnle", "tunnel", ["en/heat.txt"]),  # two letters swapped: one edit, as for the suggestion
+        ("wnigs", "wings", ["en/lift.txt", "en/wings.txt"]),  # `wings`, stemmed: `wing` too
+    ],
+)
+def test_fuzzy_relaxation_and_suggestion(searchers, q, suggestion, paths):
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    assert result.relaxed == "fuzzy" and sorted(hit.path for hit in result.hits) == paths
+    assert result.suggestion == suggestion
 
 
 def test_stemming_forgives_some_misspellings(searchers):
@@ -182,8 +190,11 @@ def test_wildcard_and_fuzzy_words_are_the_most_frequent_over_every_segment(tmp_p
 
 
 def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
-    # Measured in C over the vocabulary sharing the prefix: the same words as Whoosh's Levenshtein
-    # automaton walking each segment (a transposition is two edits to both, not one).
+    # Measured in C over the vocabulary sharing the prefix: the words Whoosh's Levenshtein automaton
+    # accepts walking each segment, and those one swap of neighbouring letters away (one edit here,
+    # as in Lucene's FuzzyQuery, two in the automaton).
+    from rapidfuzz.distance import OSA
+
     root = tmp_path / "corpus"
     first = "pressure presure pressures press retrieval retreival receive recieve a ab abc"
     write(root, "one.txt", first + " cat cart carts tarc act\n")
@@ -194,6 +205,7 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     reader = searchers.get().reader()
     assert len(reader.leaf_readers()) == 2
     expander = expansion.Expander(reader, ["en"], query.Deadline(10))
+    vocabulary = [word.decode() for word in reader.lexicon("words")]
     typed = ["presure", "retrieval", "recieve", "cat", "tac", "ab", "x", "россия", "елка", "prestgie", "zzz"]
     for text in typed:
         for maxdist in (1, 2):
@@ -202,8 +214,17 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
                 automaton = set()
                 for leaf, _ in reader.leaf_readers():
                     automaton.update(leaf.terms_within("words", text, maxdist, prefix=prefix))
-                assert set(found) == automaton, (text, maxdist, prefix)
+                swapped = {
+                    word
+                    for word in vocabulary
+                    if word[:prefix] == text[:prefix] and OSA.distance(word, text) <= maxdist
+                }
+                assert automaton <= set(found) == swapped, (text, maxdist, prefix)
                 assert all(found[word] == reader.doc_frequency("words", word) for word in found)
+    # One swap is one edit: more words than the automaton's.
+    assert "prestige" in dict(expander._within("prestgie", 1, 1))
+    assert {"cat", "act"} <= set(dict(expander._within("act", 1, 0)))
+    assert "retrieval" in dict(expander._within("retreival", 1, 1))
     # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there).
     ours = spelling.VocabularyCorrector(reader, reader.frequency)
     whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
