@@ -53,29 +53,24 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bench import baselines
-from bench.corpus import DEFAULT_SOURCE, generate
+from bench.corpus import DEFAULT_SOURCE, generate, load_sentences
+from bench.mix import CRANFIELD_MIX, derive
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A fixed mix, four queries of each kind, chosen from the generated corpus's vocabulary
-# (document frequencies at 100k in brackets). Every word is indexed, stop words included, so
-# the mix has words in nearly every document and phrases made of them: the longest posting lists.
-QUERY_MIX: dict[str, list[str]] = {
-    "common word": ["flow", "pressure", "boundary", "supersonic"],  # 46k-82k
-    "mid word": ["orbit", "fuel", "hydrodynamic", "propellant"],  # 2k-14k
-    "rare word": ["aeroballistics", "glycerin", "whisker", "ellipsoid"],  # ~200
-    "two words": ["heat transfer", "shock wave", "wing flutter", "orbit fuel"],
-    "phrase": ['"boundary layer"', '"mach number"', '"skin friction"', '"heat transfer"'],
-    "prefix": ["compress*", "turbul*", "hyperson*", "aero*"],
-    "stop words": ["the", "of the", "is a", "to be or not to be"],  # "the", "of", "a", "is": ~all
-    "stop phrase": ['"of the"', '"the boundary layer"', '"in the"', '"it is"'],
-}
 TRIVIAL_PATH = "/livez"
 WARM_CONNECTIONS = 16
 CHANGED_FRACTION = 0.01
 
 
 # -- small helpers -------------------------------------------------------------------------------
+
+
+def query_mix(source: Path) -> dict[str, list[str]]:
+    """Return the queries to time, by kind: the fixed Cranfield mix for the default source, else one derived from `source`."""
+    if source.resolve() == DEFAULT_SOURCE.resolve():
+        return CRANFIELD_MIX
+    return derive(load_sentences(source)[0])
 
 
 def _dir_bytes(path: Path) -> int:
@@ -357,10 +352,12 @@ def _summarise(samples: list[tuple[str, float, int]], wall: float, server_cpu: f
     }
 
 
-def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: int, concurrency: int) -> dict:
-    """Load the server with the query mix and the trivial endpoint, cache off and on."""
-    mix = [q for queries in QUERY_MIX.values() for q in queries]
-    category = {_search_path(q): name for name, queries in QUERY_MIX.items() for q in queries}
+def measure_search(
+    index: Path, corpus: Path, env: dict, rounds: int, repeat: int, concurrency: int, kinds: dict[str, list[str]]
+) -> dict:
+    """Load the server with the query mix (`kinds`: queries by kind) and the trivial endpoint, cache off and on."""
+    mix = [q for queries in kinds.values() for q in queries]
+    category = {_search_path(q): name for name, queries in kinds.items() for q in queries}
     out: dict = {"concurrency": concurrency}
     for label, cache_entries in (("uncached", "0"), ("default", None)):
         server_env = dict(env)
@@ -396,7 +393,7 @@ def measure_search(index: Path, corpus: Path, env: dict, rounds: int, repeat: in
             trivial_stats = _summarise(trivial_samples, trivial_wall, trivial_cpu)
             search_stats = _summarise(search_samples, search_wall, search_cpu)
             by_kind, p99_by_kind = {}, {}
-            for name in QUERY_MIX:
+            for name in kinds:
                 picked = [s[1] * 1000 for s in search_samples if category.get(s[0]) == name]
                 by_kind[name] = round(_percentile(picked, 50), 1)
                 p99_by_kind[name] = round(_percentile(picked, 99), 1)
@@ -441,20 +438,22 @@ FTS5_SEARCH = (
 )
 
 
-def _timed_rounds(engines: dict[str, Callable[[str], None]], rounds: int) -> dict[str, dict[str, list[float]]]:
+def _timed_rounds(
+    engines: dict[str, Callable[[str], None]], rounds: int, kinds: dict[str, list[str]]
+) -> dict[str, dict[str, list[float]]]:
     """Time the mix in every engine, interleaved; return milliseconds per engine and kind of query.
 
     Each engine runs the mix twice unmeasured, then `rounds` times in a shuffled order, each
     query in one engine right after the other (which one goes first alternates): on a shared
     machine both then meet the same load, so their ratio holds when absolute times drift.
     """
-    mix = [(name, q) for name, queries in QUERY_MIX.items() for q in queries]
+    mix = [(name, q) for name, queries in kinds.items() for q in queries]
     for run_query in engines.values():
         for _ in range(2):
             for _, q in mix:
                 run_query(q)
     rng = random.Random(0)
-    out = {engine: {name: [] for name in QUERY_MIX} for engine in engines}
+    out = {engine: {name: [] for name in kinds} for engine in engines}
     turn = 0
     for _ in range(rounds):
         order = list(mix)
@@ -482,7 +481,14 @@ def _latency_stats(by_kind: dict[str, list[float]]) -> dict:
     }
 
 
-def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int, array_cache_mb: int | None = None) -> dict:
+def measure_inprocess(
+    index: Path,
+    corpus: Path,
+    work: Path,
+    rounds: int,
+    kinds: dict[str, list[str]],
+    array_cache_mb: int | None = None,
+) -> dict:
     """Time the mix in this process, one query at a time, in Seedsearch and in SQLite FTS5.
 
     Seedsearch: `search.query.search`, the function /api/search calls, with the default
@@ -520,7 +526,7 @@ def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int, array_
         db.execute(FTS5_SEARCH, (fts5_match(q),)).fetchall()
 
     try:
-        timed = _timed_rounds({"seedsearch": seedsearch, "sqlite_fts5": fts5}, rounds)
+        timed = _timed_rounds({"seedsearch": seedsearch, "sqlite_fts5": fts5}, rounds, kinds)
     finally:
         searchers.close()
         db.close()
@@ -539,8 +545,7 @@ def measure_inprocess(index: Path, corpus: Path, work: Path, rounds: int, array_
         "p50_ratio": _ratio(seed_stats["p50_ms"], fts_stats["p50_ms"]),
         "p99_ratio": _ratio(seed_stats["p99_ms"], fts_stats["p99_ms"]),
         "p50_ratio_by_kind": {
-            name: _ratio(seed_stats["by_kind"][name]["p50_ms"], fts_stats["by_kind"][name]["p50_ms"])
-            for name in QUERY_MIX
+            name: _ratio(seed_stats["by_kind"][name]["p50_ms"], fts_stats["by_kind"][name]["p50_ms"]) for name in kinds
         },
     }
 
@@ -556,6 +561,7 @@ def run(args) -> dict:
     if args.array_cache_mb is not None:
         env["SEEDSEARCH_ARRAY_CACHE_MB"] = str(args.array_cache_mb)  # the server's workers, as a user would set it
     report: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
+    kinds = report["query_mix"] = query_mix(args.source)
     started = time.perf_counter()
     try:
         corpora = {}
@@ -579,11 +585,11 @@ def run(args) -> dict:
             indexing = measure_indexing(corpora[size], work / f"index-{size}", env)
             _log(f"in-process search at {size} documents, Seedsearch and SQLite FTS5")
             inprocess = measure_inprocess(
-                work / f"index-{size}", corpora[size], work, args.inprocess_rounds, args.array_cache_mb
+                work / f"index-{size}", corpora[size], work, args.inprocess_rounds, kinds, args.array_cache_mb
             )
             _log(f"loading the server at {size} documents")
             search = measure_search(
-                work / f"index-{size}", corpora[size], env, args.rounds, args.repeat, args.concurrency
+                work / f"index-{size}", corpora[size], env, args.rounds, args.repeat, args.concurrency, kinds
             )
             report["sizes"][str(size)] = {"indexing": indexing, "inprocess": inprocess, "search": search}
 
@@ -622,6 +628,7 @@ def run_search_only(args) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDSEARCH_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     report: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}}
+    kinds = report["query_mix"] = query_mix(args.source)  # the source the corpora were made from
     started = time.perf_counter()
     report["sizes"] = {}
     for size in args.sizes:
@@ -629,9 +636,9 @@ def run_search_only(args) -> dict:
         if not (corpus.is_dir() and index.is_dir()):
             raise SystemExit(f"--search-only needs {corpus} and {index}")
         _log(f"in-process search at {size} documents, Seedsearch and SQLite FTS5")
-        inprocess = measure_inprocess(index, corpus, work, args.inprocess_rounds)
+        inprocess = measure_inprocess(index, corpus, work, args.inprocess_rounds, kinds)
         _log(f"loading the server at {size} documents")
-        search = measure_search(index, corpus, env, args.rounds, args.repeat, args.concurrency)
+        search = measure_search(index, corpus, env, args.rounds, args.repeat, args.concurrency, kinds)
         report["sizes"][str(size)] = {"inprocess": inprocess, "search": search}
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -639,6 +646,10 @@ def run_search_only(args) -> dict:
 
 
 def print_table(report: dict) -> None:
+    if report.get("query_mix") not in (None, CRANFIELD_MIX):
+        print("\nQuery mix derived from the source (bench/mix.py):")
+        for kind, queries in report["query_mix"].items():
+            print(f"  {kind:12} {', '.join(queries)}")
     if "sample" in report:
         _print_baselines(report["sample"])
     for size, figures in report["sizes"].items():
