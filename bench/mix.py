@@ -42,7 +42,7 @@ WORD = re.compile(r"[^\W\d_]+")
 
 
 def derive(sentences: list[str]) -> dict[str, list[str]]:
-    """Return a query mix for a corpus made of `sentences`, four queries of each kind where it has them."""
+    """Return a query mix for a corpus made of `sentences`: up to four queries of each kind it has words for."""
     tokenised = [WORD.findall(sentence.lower()) for sentence in sentences]
     words = Counter(word for tokens in tokenised for word in set(tokens))
     pairs = Counter(pair for tokens in tokenised for pair in set(zip(tokens, tokens[1:], strict=False)))
@@ -74,7 +74,8 @@ def derive(sentences: list[str]) -> dict[str, list[str]]:
         + [f'"{phrase}"' for phrase in _led_by_stop_word(tokenised, content_pairs[:1], stop)]
         + [f'"{pair}"' for pair in stop_pairs[1:3]],
     }
-    return {kind: _distinct(queries)[:PER_KIND] for kind, queries in mix.items()}
+    # A kind the collection has nothing for (no rare words in a small one) is left out, not timed empty.
+    return {kind: kept for kind, queries in mix.items() if (kept := _distinct(queries)[:PER_KIND])}
 
 
 def _spread(items: list[str], count: int) -> list[str]:

@@ -55,6 +55,11 @@ def test_the_mix_has_each_kind_from_the_collections_own_words():
     assert all(q.endswith("*") and len(q) >= 5 for q in derived["prefix"])
 
 
+def test_a_kind_the_collection_has_no_words_for_is_left_out():
+    derived = mix.derive([f"Gliders soar over the ridge {n}." for n in range(50)])
+    assert derived and all(derived.values()) and "rare word" not in derived
+
+
 def test_the_default_source_keeps_the_fixed_mix_and_another_gets_its_own(tmp_path, monkeypatch):
     cranfield, other = tmp_path / "cranfield.jsonl", tmp_path / "other.jsonl"
     for path in (cranfield, other):
