@@ -16,7 +16,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from search.analysis import common_terms, detect_language
+from whoosh.lang import has_stopwords, stopwords_for_language
+
+from search.analysis import detect_language
 
 # A fixed mix, four queries of each kind, chosen from the generated corpus's vocabulary
 # (document frequencies at 100k in brackets). Every word is indexed, stop words included, so
@@ -46,8 +48,10 @@ def derive(sentences: list[str]) -> dict[str, list[str]]:
     tokenised = [WORD.findall(sentence.lower()) for sentence in sentences]
     words = Counter(word for tokens in tokenised for word in set(tokens))
     pairs = Counter(pair for tokens in tokenised for pair in set(zip(tokens, tokens[1:], strict=False)))
-    sample = " ".join(sentences[:200])
-    stop = set(common_terms(detect_language(sample))) or {word for word, _ in words.most_common(STOP_FALLBACK)}
+    lang = detect_language(" ".join(sentences[:200]))
+    # The language's stop words as written (the sentences are not stemmed), else its commonest words.
+    stop = set(stopwords_for_language(lang)) if has_stopwords(lang) else set()
+    stop = stop or {word for word, _ in words.most_common(STOP_FALLBACK)}
 
     def content(word: str) -> bool:
         return word not in stop and len(word) >= 3
@@ -69,7 +73,7 @@ def derive(sentences: list[str]) -> dict[str, list[str]]:
         "two words": content_pairs[PER_KIND : 2 * PER_KIND - 1] + [" ".join(_spread(mid, 2))],
         "phrase": [f'"{pair}"' for pair in content_pairs[:PER_KIND]],
         "prefix": [f"{stem}*" for stem in _spread(prefixes, PER_KIND)],
-        "stop words": stop_words[:1] + stop_pairs[:2] + _longest_stop_run(tokenised, stop)[:1],
+        "stop words": stop_words[:1] + stop_pairs[:2] + _stop_word_run(tokenised, stop)[:1],
         "stop phrase": [f'"{pair}"' for pair in stop_pairs[:1]]
         + [f'"{phrase}"' for phrase in _led_by_stop_word(tokenised, content_pairs[:1], stop)]
         + [f'"{pair}"' for pair in stop_pairs[1:3]],
@@ -100,7 +104,7 @@ def _led_by_stop_word(tokenised: Iterable[list[str]], pairs: list[str], stop: se
     return [f"{word} {pairs[0]}" for word, _ in before.most_common(1)]
 
 
-def _longest_stop_run(tokenised: Iterable[list[str]], stop: set[str]) -> list[str]:
+def _stop_word_run(tokenised: Iterable[list[str]], stop: set[str]) -> list[str]:
     """Return the commonest run of four to six stop words in a row (a phrase like `to be or not to be`), if any."""
     runs: Counter[str] = Counter()
     for tokens in tokenised:

@@ -14,9 +14,9 @@ absolute figures drift from minute to minute:
    settings), a no-op reindex, and a reindex after changing 1% of the files;
 4. at each size, the production server (`python -m search serve`, its default workers and
    threads), loaded from a second process at a bounded concurrency by a query mix on
-   /api/search (bench/mix.py: fixed for Cranfield, derived from another --source) and by /livez, the web stack's floor, in alternating rounds; latency
-   percentiles and requests/s for each, the server's CPU time per request and how many cores
-   it kept busy (at a concurrency above the core count, a CPU-bound server's latency is mostly
+   /api/search (bench/mix.py: fixed for Cranfield, derived from another --source) and by
+   /livez, the web stack's floor, in alternating rounds; latency percentiles and requests/s
+   for each, the server's CPU time per request and how many cores it kept busy (at a concurrency above the core count, a CPU-bound server's latency is mostly
    waiting for a core), then the server's RSS (master + workers). The search
    is measured twice: with the result cache off, so every request runs the query, and with
    the default settings, where repeats of the mix are served from the cache;
