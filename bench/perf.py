@@ -16,8 +16,9 @@ absolute figures drift from minute to minute:
    threads), loaded from a second process at a bounded concurrency by a query mix on
    /api/search (bench/mix.py: fixed for Cranfield, derived from another --source) and by
    /livez, the web stack's floor, in alternating rounds; latency percentiles and requests/s
-   for each, the server's CPU time per request and how many cores it kept busy (at a concurrency above the core count, a CPU-bound server's latency is mostly
-   waiting for a core), then the server's RSS (master + workers). The search
+   for each, the server's CPU time per request and how many cores it kept busy (at a
+   concurrency above the core count, a CPU-bound server's latency is mostly waiting for a
+   core), then the server's RSS (master + workers). The search
    is measured twice: with the result cache off, so every request runs the query, and with
    the default settings, where repeats of the mix are served from the cache;
 5. at each size, before the server, the same mix in this process one query at a time, ten hits
