@@ -31,6 +31,8 @@ MAX_FRAGMENTS = 3
 WINDOW = 400  # characters analysed on each side of a candidate hit
 MAX_WINDOWS = 200  # regions of a document analysed to highlight its matches (the document page)
 SNIPPET_WINDOWS = 12  # of them, to choose a result's passages: enough to find three good ones
+DENSE_HITS = 4  # a word found more than this many times its share of the windows is on nearly every line
+DENSE_WINDOWS = 4  # windows such a word gets for a snippet: one more than the passages shown
 CANDIDATES_PER_WORD = 8  # fragments weighed around each matched word's occurrences, spread over them
 ELLIPSIS = "…"
 SENTENCE_END = re.compile(r"[.!?…]\s|\n")
@@ -75,7 +77,13 @@ def _needles(terms: set[str], phrases: set[tuple[str, ...]]) -> set[str]:
     return {word[: max(2, min(len(word) - 1, 4))] for word in words if word}
 
 
-def _windows(text: str, needles: set[str], most: int) -> list[tuple[int, int]]:
+def _windows(text: str, needles: set[str], most: int, dense: int | None = None) -> list[tuple[int, int]]:
+    """Return the regions of `text` to analyse: around up to `most` occurrences of the needles, shared between them.
+
+    A needle found more than DENSE_HITS times its share of the windows gets only `dense` of them
+    (when given): a word on nearly every line ("the") fills any window, and the three best
+    passages of a result are among a few of them.
+    """
     if len(text) <= 2 * WINDOW:
         return [(0, len(text))]
     lowered = text.lower()
@@ -88,10 +96,16 @@ def _windows(text: str, needles: set[str], most: int) -> list[tuple[int, int]]:
     for needle in needles:
         found = []
         start = lowered.find(needle)
-        while start != -1 and len(found) < 50 * share:
+        while start != -1 and len(found) <= DENSE_HITS * share:
             found.append(start)
             start = lowered.find(needle, start + len(needle))
-        if len(found) > share:
+        if start != -1:
+            # Many more: the first occurrence after each of evenly spaced points of the text,
+            # found without walking them all (a long document's every "the" was thousands of finds).
+            take = min(share, dense or share)
+            step = len(lowered) / take
+            found = sorted({lowered.find(needle, int(i * step)) for i in range(take)} - {-1})
+        elif len(found) > share:
             step = len(found) / share
             found = [found[int(i * step)] for i in range(share)]
         hits += found
@@ -111,11 +125,13 @@ def _windows(text: str, needles: set[str], most: int) -> list[tuple[int, int]]:
     return windows
 
 
-def find_matches(text: str, lang: str, match: MatchTerms, windows: int = MAX_WINDOWS) -> list[tuple[int, int]]:
+def find_matches(
+    text: str, lang: str, match: MatchTerms, windows: int = MAX_WINDOWS, dense: int | None = None
+) -> list[tuple[int, int]]:
     """Return the (start, end) character spans of the term and phrase matches in `text`.
 
-    A long text is analysed only around the first `windows` occurrences of the query's
-    words' beginnings (shared between the words, spread over the text).
+    A long text is analysed only around `windows` occurrences of the query's words' beginnings
+    (shared between the words, spread over the text; `dense`: see _windows).
     """
     terms = match.terms.get(lang, set())
     phrases = match.phrases.get(lang, set())
@@ -125,7 +141,7 @@ def find_matches(text: str, lang: str, match: MatchTerms, windows: int = MAX_WIN
     compiled = compile_analyzer(analyzer)
     heads = terms.union(phrase[0] for phrase in phrases)  # the words a match can start with
     spans: list[tuple[int, int]] = []
-    for start, end in _windows(text, _needles(terms, phrases), windows):
+    for start, end in _windows(text, _needles(terms, phrases), windows, dense):
         if compiled is not None:
             words, firsts, lasts = compiled.located(text[start:end])
         else:
@@ -226,7 +242,7 @@ def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int,
 
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the best passages of `text`, with every match in them, as data (see to_html)."""
-    spans = find_matches(text, lang, match, SNIPPET_WINDOWS)
+    spans = find_matches(text, lang, match, SNIPPET_WINDOWS, DENSE_WINDOWS)
     head, tail = _content_bounds(text)  # an ellipsis only where text is left out, not whitespace
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]

@@ -71,6 +71,23 @@ def test_a_word_on_every_line_gets_its_passages_from_a_few_of_its_matches():
     assert len(snippets._candidates(text, spans)) <= snippets.CANDIDATES_PER_WORD
 
 
+def test_a_word_on_every_line_is_marked_through_the_whole_of_a_long_document():
+    # The document page analyses up to MAX_WINDOWS regions, spread over the whole text, not
+    # over the first few thousand of a common word's occurrences.
+    text = "The cat sat on the mat by the door. " * 20_000
+    spans = snippets.highlight_all(text, "en", terms(en={"the"})).marks
+    assert spans[0][0] < len(text) * 0.05 and spans[-1][1] > len(text) * 0.95
+
+
+def test_a_snippet_analyses_a_few_windows_of_a_word_on_every_line_and_all_of_a_rarer_ones():
+    text = "The cat sat on the mat by the door. " * 2_000 + "A hovercraft. " + "The end. " * 2_000
+    windows = snippets._windows(text, {"th", "hove"}, snippets.SNIPPET_WINDOWS, snippets.DENSE_WINDOWS)
+    assert len(windows) <= snippets.DENSE_WINDOWS + 1
+    assert any(start <= text.index("hovercraft") < end for start, end in windows)
+    shown = marked(snippets.to_html(snippets.snippet(text, "en", terms(en={"the", "hovercraft"}))))
+    assert "hovercraft" in shown and "the" in shown
+
+
 def test_fragments_are_cut_at_word_boundaries():
     words = " ".join(f"word{i}" for i in range(400))
     text = words + " relocating " + words
