@@ -138,7 +138,10 @@ def _read_phrase_words(reader, q: query.Query, check: Callable[[], None]) -> Non
     for phrase in _phrases(q):
         if phrase.fieldname not in reader.schema:
             continue
-        for _, fieldname, text in _units(reader.schema, phrase):
+        units = _units(reader.schema, phrase)
+        if len(units) == 1 and units[0][1] != phrase.fieldname:
+            continue  # a pair of common words: matched on its postings alone (_Evaluator._pair)
+        for _, fieldname, text in units:
             try:
                 _phrase_postings(reader, fieldname, reader.schema[fieldname].to_bytes(text))
             except (ValueError, TermNotFound):
@@ -335,6 +338,8 @@ class _Evaluator:
         # The words' postings, not their scored parts: only the documents with the phrase are scored.
         reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
         units = _units(self.leaf.schema, q)
+        if len(units) == 1 and units[0][1] != q.fieldname:
+            return self._pair(q, units[0][1], units[0][2])
         alone = {offset for offset, fieldname, _ in units if fieldname == q.fieldname}
         words, read = [], {}
         for offset, word in enumerate(q.words):
@@ -409,7 +414,31 @@ class _Evaluator:
             candidates = np.zeros(self.size, dtype=bool)
             candidates[starts >> shift] = True
             self.check()
-        # The sum of the words' scores where the phrase is, added in the words' order as SpanNear2 does.
+        return self._phrase_scores(q, words, candidates)
+
+    def _pair(self, q: query.Phrase, fieldname: str, text: str) -> _Part:
+        """Match a phrase of two common words on their pair's postings: the documents holding the pair hold the phrase."""
+        reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
+        try:
+            found = postings(reader, fieldname, self.leaf.schema[fieldname].to_bytes(text))
+            if found is None:
+                return self._walk(q)
+            words = []
+            for word in q.words:
+                wbytes = field.to_bytes(word)
+                word_postings = postings(reader, q.fieldname, wbytes)
+                if word_postings is None:
+                    return self._walk(q)
+                words.append((wbytes, *word_postings))
+        except (ValueError, TermNotFound):
+            return self._nothing()
+        candidates = np.zeros(self.size, dtype=bool)
+        candidates[found[0]] = True
+        self.check()
+        return self._phrase_scores(q, words, candidates)
+
+    def _phrase_scores(self, q: query.Phrase, words: list, candidates: np.ndarray) -> _Part:
+        """Score the sum of the phrase's words' scores where it is (`candidates`), added in the words' order as SpanNear2 does."""
         matched = np.flatnonzero(candidates)
         scores = np.zeros(self.size)
         for text, docs, weights in words:
