@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 TRIVIAL_PATH = "/livez"
 WARM_CONNECTIONS = 16
+WARM_REPEAT = 16
 CHANGED_FRACTION = 0.01
 
 
@@ -189,11 +190,12 @@ def measure_indexing(corpus: Path, index: Path, env: dict) -> dict:
 # -- the load generator (runs in a second process) -----------------------------------------------------
 
 
-def _load_worker(port: int, paths: list[str], concurrency: int) -> list[tuple[str, float, int]]:
-    """Request every path once, `concurrency` at a time over keep-alive connections."""
+def _load_worker(port: int, paths: list[str], concurrency: int, fresh: bool = False) -> list[tuple[str, float, int]]:
+    """Request every path once, `concurrency` at a time over keep-alive connections (`fresh`: each on a new one)."""
     todo = list(enumerate(paths))
     lock = threading.Lock()
     out: list[tuple[str, float, int]] = []
+    headers = {"Connection": "close"} if fresh else {}
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -204,14 +206,15 @@ def _load_worker(port: int, paths: list[str], concurrency: int) -> list[tuple[st
                 _, path = todo.pop()
             started = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 status = response.status
             except (OSError, http.client.HTTPException):
+                status = 0
+            if fresh or not status:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                status = 0
             elapsed = time.perf_counter() - started
             with lock:
                 out.append((path, elapsed, status))
@@ -230,13 +233,17 @@ def _load_process(
 ) -> None:
     """Run each batch in turn (in this separate process); send back (batch, wall, samples, server CPU-s).
 
-    The first batch, the warm-up, goes over `warm_concurrency` connections. The server CPU is
-    what the processes `pids` used while the batch ran.
+    The first batch, the warm-up, goes `warm_concurrency` at a time, each request on a connection
+    of its own (see measure_search). The server CPU is what the processes `pids` used while the
+    batch ran.
     """
     for number, batch in enumerate(batches):
         cpu = _process_cpu_seconds(pids)
         started = time.perf_counter()
-        samples = _load_worker(port, batch, warm_concurrency if number == 0 else concurrency)
+        if number == 0:
+            samples = _load_worker(port, batch, warm_concurrency, fresh=True)
+        else:
+            samples = _load_worker(port, batch, concurrency)
         wall = time.perf_counter() - started
         results.put((number, wall, samples, _process_cpu_seconds(pids) - cpu))
     results.put(None)
@@ -367,12 +374,14 @@ def measure_search(
         server = Server(index, corpus, server_env)
         try:
             rng = random.Random(0)
-            # Warm up, not measured: every worker thread opens its searcher, and each query is
-            # sent eight times over sixteen connections, which the kernel hands to the workers
-            # at random, so that every worker has run it (a query new to a worker reads its
-            # terms' postings from disk once; with four connections, one worker could get
-            # most of the warm-up and the other pay for that in the measured rounds).
-            warm = [TRIVIAL_PATH] * 64 + [_search_path(q) for q in mix] * 8
+            # Warm up, not measured: every worker thread opens its searcher, and every worker
+            # runs every query (a query new to a worker reads its terms' postings from disk
+            # once). Each query is sent WARM_REPEAT times, sixteen at a time, each on a
+            # connection of its own, which the kernel hands to a worker at random: a worker
+            # misses a query with odds of 1 in 2**16. (Over sixteen keep-alive connections one
+            # worker could accept nearly all of them; the other then read its postings in the
+            # measured rounds: searches of 200-350 ms in their first half-second.)
+            warm = [TRIVIAL_PATH] * 64 + [_search_path(q) for q in mix] * WARM_REPEAT
             batches = [warm]
             for _ in range(rounds):
                 trivial = [TRIVIAL_PATH] * (len(mix) * repeat)
