@@ -139,8 +139,8 @@ def _read_phrase_words(reader, q: query.Query, check: Callable[[], None]) -> Non
         if phrase.fieldname not in reader.schema:
             continue
         units = _units(reader.schema, phrase)
-        if len(units) == 1 and units[0][1] != phrase.fieldname:
-            continue  # a pair of common words: matched on its postings alone (_Evaluator._pair)
+        if _one_pair(units, phrase.fieldname):
+            continue  # matched on the pair's postings alone (_Evaluator._pair)
         for _, fieldname, text in units:
             try:
                 _phrase_postings(reader, fieldname, reader.schema[fieldname].to_bytes(text))
@@ -158,6 +158,11 @@ def _units(schema, phrase: query.Phrase) -> list[tuple[int, str, str]]:
         else (offset, pairs.name, " ".join(phrase.words[offset : offset + size]))
         for offset, size in analysis.phrase_units(phrase.words, pairs)
     ]
+
+
+def _one_pair(units: list[tuple[int, str, str]], fieldname: str) -> bool:
+    """Return whether a phrase of field `fieldname` is, by its `_units`, one pair of common words."""
+    return len(units) == 1 and units[0][1] != fieldname
 
 
 def _phrases(q: query.Query) -> Iterator[query.Phrase]:
@@ -333,12 +338,13 @@ class _Evaluator:
         """Match the words at consecutive positions; score the sum of the words' scores, as SpanNear2 does.
 
         Neighbouring common words are matched on their pair's occurrences (analysis.PairsField)
-        where the segment has them, not on the merged positions of two words in every document.
+        where the segment has them, not on the merged positions of two words in every document;
+        a phrase that is one such pair, on the pair's documents alone (_pair).
         """
         # The words' postings, not their scored parts: only the documents with the phrase are scored.
         reader, field = self.leaf.reader(), self.leaf.schema[q.fieldname]
         units = _units(self.leaf.schema, q)
-        if len(units) == 1 and units[0][1] != q.fieldname:
+        if _one_pair(units, q.fieldname):
             return self._pair(q, units[0][1], units[0][2])
         alone = {offset for offset, fieldname, _ in units if fieldname == q.fieldname}
         words, read = [], {}
