@@ -41,6 +41,8 @@ from search.fastanalysis import CompiledAnalyzer, compile_analyzer
 # (term bytes, frequency, weight, value bytes) for each distinct term of a field value.
 Posting = tuple[bytes, int, float, bytes]
 SMALL_SEGMENT_DOCS = 5_000  # segments under this many documents are merged when a commit adds to the index
+MERGE_BUDGET_DOCS = 2_000  # documents of small segments a commit merges, the smallest first (~2.5 s) ...
+MAX_SMALL_SEGMENTS = 8  # ... or more, to leave fewer small ones than this beside the commit's own
 TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, roughly
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
 CODE_OVERHEAD = 120  # bytes per distinct token (as written: "The" and "the" are two) in a field's buffer, roughly
@@ -580,28 +582,42 @@ class BufferedSegmentWriter(SegmentWriter):
 
 
 def merge_small(writer, existing: list) -> list:
-    """Merge the index's small segments into `writer`'s; return the segments kept as they are (a merge policy).
+    """Merge some of the index's small segments into `writer`'s; return the segments kept as they are (a merge policy).
 
     Whoosh's default policy (MERGE_SMALL) compares a running total of documents with a
     Fibonacci bound: at 100k documents (12 segments of ~8k) it merged nothing, and at 300k
     (30 segments of ~10k) a 1% change made it rewrite 24 of them, half the index, in one
-    process (13 minutes, over 3 GB). Here a commit rewrites only the segments of fewer than
-    SMALL_SEGMENT_DOCS documents, when there are two or more: what repeated small reindexes
-    leave behind, so their number stays bounded while the cost of a commit follows the change,
-    not the index. Segments whose every document was deleted are dropped; a large segment keeps
-    its deleted documents until a rebuild.
+    process (13 minutes, over 3 GB). Here a commit rewrites only segments of fewer than
+    SMALL_SEGMENT_DOCS documents, two or more, the smallest first: what repeated small reindexes
+    leave behind. It merges up to MERGE_BUDGET_DOCS documents, so that the cost of a commit
+    follows the change, not the index (the two last segments of a full index's two processes,
+    ~4k documents each at 100k, were otherwise rewritten by the next reindex of any size: 11 s);
+    more only when needed to leave fewer than MAX_SMALL_SEGMENTS of them beside the commit's
+    own, so that their number stays bounded. Segments whose every document was deleted are dropped; a large
+    segment keeps its deleted documents until a rebuild.
     """
     from whoosh.reading import SegmentReader
 
     live = [segment for segment in existing if segment.doc_count() > 0]
-    small = [segment for segment in live if segment.doc_count_all() < SMALL_SEGMENT_DOCS]
-    if len(small) < 2:
-        return live
+    small = sorted(
+        (segment for segment in live if segment.doc_count_all() < SMALL_SEGMENT_DOCS), key=lambda s: s.doc_count_all()
+    )
+    # The commit writes a segment of its own (with the merged ones in it): leave room for it.
+    needed = len(small) + 1 - MAX_SMALL_SEGMENTS
+    needed = max(needed, 2) if needed > 0 else 0
+    chosen, total = [], 0
     for segment in small:
+        if len(chosen) >= needed and total + segment.doc_count_all() > MERGE_BUDGET_DOCS:
+            break
+        chosen.append(segment)
+        total += segment.doc_count_all()
+    if len(chosen) < 2:
+        return live
+    for segment in chosen:
         reader = SegmentReader(writer.storage, writer.schema, segment)
         writer.add_reader(reader)
         reader.close()
-    return [segment for segment in live if segment not in small]
+    return [segment for segment in live if segment not in chosen]
 
 
 class _Lengths:

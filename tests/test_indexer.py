@@ -327,6 +327,41 @@ def test_a_commit_merges_only_the_small_segments(tmp_path, monkeypatch):
     assert search(index_dir, "zeppelins").total == 3 and search(index_dir, "airships").total == 30
 
 
+def _sizes(index_dir) -> list[int]:
+    return sorted(documents for documents, _ in _segments(index_dir).values())
+
+
+def _add(corpus, index_dir, names: list[str]) -> None:
+    """Write the files `names` and reindex: one commit, one new segment."""
+    for name in names:
+        write(corpus, name, f"{name} about balloons")
+    indexer.reindex(corpus, index_dir, procs=1)
+
+
+def test_a_commit_merges_the_smallest_segments_within_its_budget(tmp_path, monkeypatch):
+    # Two segments just under the small bound (a full index's last ones) are left as they are
+    # by a commit of one file, which merges only what fits in its budget, the smallest first.
+    monkeypatch.setattr(writing, "MERGE_BUDGET_DOCS", 4)
+    corpus, index_dir = _indexed(tmp_path, monkeypatch, 10, {f"a/{i}.txt": f"first {i}" for i in range(3)})
+    _add(corpus, index_dir, [f"b/{i}.txt" for i in range(3)])
+    assert _sizes(index_dir) == [3, 3]
+    _add(corpus, index_dir, ["c.txt"])
+    assert _sizes(index_dir) == [1, 3, 3]  # 3 + 3 is over the budget: nothing merged
+    _add(corpus, index_dir, ["d.txt"])
+    assert _sizes(index_dir) == [3, 5]  # 1 + 3 fit: merged with the new document
+    assert search(index_dir, "balloons").total == 5 and search(index_dir, "first").total == 3
+
+
+def test_small_segments_stay_few_when_no_merge_fits_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(writing, "MERGE_BUDGET_DOCS", 0)
+    monkeypatch.setattr(writing, "MAX_SMALL_SEGMENTS", 3)
+    corpus, index_dir = _indexed(tmp_path, monkeypatch, 10, {"first.txt": "the first"})
+    for round_ in range(8):
+        _add(corpus, index_dir, [f"r{round_}.txt"])
+        assert len(_segments(index_dir)) <= 3
+    assert search(index_dir, "balloons").total == 8
+
+
 def test_a_segment_whose_documents_are_all_deleted_is_dropped(tmp_path, monkeypatch):
     files = {f"gone/d{i}.txt": f"document {i} about gliders" for i in range(5)}
     corpus, index_dir = _indexed(tmp_path, monkeypatch, 3, files)
