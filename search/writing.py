@@ -593,8 +593,8 @@ def merge_small(writer, existing: list) -> list:
     follows the change, not the index (the two last segments of a full index's two processes,
     ~4k documents each at 100k, were otherwise rewritten by the next reindex of any size: 11 s);
     more only when needed to leave fewer than MAX_SMALL_SEGMENTS of them beside the commit's
-    own, so that their number stays bounded. Segments whose every document was deleted are dropped; a large
-    segment keeps its deleted documents until a rebuild.
+    own, so that their number stays bounded. Segments whose every document was deleted are
+    dropped; a large segment keeps its deleted documents until a rebuild.
     """
     from whoosh.reading import SegmentReader
 
