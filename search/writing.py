@@ -42,6 +42,7 @@ from search.fastanalysis import CompiledAnalyzer, compile_analyzer
 Posting = tuple[bytes, int, float, bytes]
 SMALL_SEGMENT_DOCS = 5_000  # segments under this many documents are merged when a commit adds to the index
 MERGE_BUDGET_DOCS = 2_000  # documents of small segments a commit merges, the smallest first (~2.5 s) ...
+MERGE_RATIO = 4  # ... each at most this many times the ones before it together ...
 MAX_SMALL_SEGMENTS = 8  # ... or more, to leave fewer small ones than this beside the commit's own
 TERM_OVERHEAD = 320  # bytes of Python objects per distinct term in the buffer, roughly
 POSTING_OVERHEAD = 16  # docnum, weight and value offset
@@ -589,12 +590,15 @@ def merge_small(writer, existing: list) -> list:
     (30 segments of ~10k) a 1% change made it rewrite 24 of them, half the index, in one
     process (13 minutes, over 3 GB). Here a commit rewrites only segments of fewer than
     SMALL_SEGMENT_DOCS documents, two or more, the smallest first: what repeated small reindexes
-    leave behind. It merges up to MERGE_BUDGET_DOCS documents, so that the cost of a commit
-    follows the change, not the index (the two last segments of a full index's two processes,
-    ~4k documents each at 100k, were otherwise rewritten by the next reindex of any size: 11 s);
-    more only when needed to leave fewer than MAX_SMALL_SEGMENTS of them beside the commit's
-    own, so that their number stays bounded. Segments whose every document was deleted are
-    dropped; a large segment keeps its deleted documents until a rebuild.
+    leave behind. It merges up to MERGE_BUDGET_DOCS documents, and a segment only with smaller
+    ones that together hold at least 1/MERGE_RATIO of its documents (segments of like sizes, as
+    Lucene's merge policies merge them), so that the cost of a commit follows the change, not
+    the index: a save in a watched folder does not rewrite the segment of the 500 files indexed
+    before it, and the two last segments of a full index's two processes (~4k documents each at
+    100k) are not rewritten by the next reindex of any size (11 s). More only when needed to
+    leave fewer than MAX_SMALL_SEGMENTS small ones beside the commit's own, so that their number
+    stays bounded. Segments whose every document was deleted are dropped; a large segment keeps
+    its deleted documents until a rebuild.
     """
     from whoosh.reading import SegmentReader
 
@@ -607,10 +611,12 @@ def merge_small(writer, existing: list) -> list:
     needed = max(needed, 2) if needed > 0 else 0
     chosen, total = [], 0
     for segment in small:
-        if len(chosen) >= needed and total + segment.doc_count_all() > MERGE_BUDGET_DOCS:
+        size = segment.doc_count_all()
+        fits = total + size <= MERGE_BUDGET_DOCS and (not chosen or size <= MERGE_RATIO * total)
+        if len(chosen) >= needed and not fits:
             break
         chosen.append(segment)
-        total += segment.doc_count_all()
+        total += size
     if len(chosen) < 2:
         return live
     for segment in chosen:

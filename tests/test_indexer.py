@@ -352,6 +352,23 @@ def test_a_commit_merges_the_smallest_segments_within_its_budget(tmp_path, monke
     assert search(index_dir, "balloons").total == 5 and search(index_dir, "first").total == 3
 
 
+def test_a_commit_of_one_file_does_not_rewrite_a_larger_small_segment(tmp_path, monkeypatch):
+    # A watched folder: 20 files indexed, then saves one by one. Each save's segment merges
+    # with the other saves' (like sizes), not with the 20 until they hold a quarter as many.
+    corpus, index_dir = _indexed(tmp_path, monkeypatch, 100, {f"a/{i}.txt": f"first {i}" for i in range(20)})
+    (first,) = _segments(index_dir)
+    for round_ in range(4):
+        _add(corpus, index_dir, [f"save{round_}.txt"])
+        found = _segments(index_dir)
+        assert found[first] == (20, 20)  # not rewritten
+        assert len(found) <= 3
+    assert _sizes(index_dir) == [1, 3, 20]
+    for round_ in range(4, 6):  # 1 + 3 + the next one's 1: 5, a quarter of 20
+        _add(corpus, index_dir, [f"save{round_}.txt"])
+    assert _sizes(index_dir) == [26]
+    assert search(index_dir, "balloons").total == 6 and search(index_dir, "first").total == 20
+
+
 def test_small_segments_stay_few_when_no_merge_fits_the_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(writing, "MERGE_BUDGET_DOCS", 0)
     monkeypatch.setattr(writing, "MAX_SMALL_SEGMENTS", 3)
