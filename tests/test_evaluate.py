@@ -334,14 +334,18 @@ PHRASES = [
 
 @pytest.mark.parametrize("dense", [0.0, 1.1])  # never / always cut a word's occurrences to the candidates
 @pytest.mark.parametrize("ratio", [0, 1 << 30])  # always merge / always look up one by one
+@pytest.mark.parametrize("table", [0.0, 1e9])  # look up by binary search / in a bit table of places
 # Keys: narrow where they fit (the default); all narrow but widened for any phrase (2); narrow for
 # the words whose positions stay under 40, wide for the others ("mixed"); all wide (1 << 40).
 @pytest.mark.parametrize("margin", [None, 2, "mixed", 1 << 40])
 @pytest.mark.parametrize("q", PHRASES)
-def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(searcher, monkeypatch, q, dense, ratio, margin):
+def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(
+    searcher, monkeypatch, q, dense, ratio, table, margin
+):
     from search import cache
 
     monkeypatch.setattr(evaluate, "_DENSE", dense)
+    monkeypatch.setattr(evaluate, "_TABLE_SIZE", table)
     monkeypatch.setattr(evaluate, "_SEARCH_RATIO", ratio)
     monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000, max_bytes=1 << 30))
     if margin == "mixed":
