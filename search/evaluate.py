@@ -292,7 +292,10 @@ class _Evaluator:
             scores = np.zeros(self.size)
             scores[where] = weighting.saturate(frequency[where], stats) * q.boost
         else:
-            scores = np.where(mask, weighting.saturate(frequency, stats), 0.0) * q.boost
+            # Both models score a frequency of 0 as 0: no need to pick the documents holding the word.
+            scores = weighting.saturate(frequency, stats)
+            if q.boost != 1.0:
+                scores *= q.boost
         self.check()
         return _Part(mask, scores)
 
@@ -455,10 +458,14 @@ class _Evaluator:
     def _phrase_scores(self, q: query.Phrase, words: list, candidates: np.ndarray) -> _Part:
         """Score the sum of the phrase's words' scores where it is (`candidates`), added in the words' order as SpanNear2 does."""
         matched = np.flatnonzero(candidates)
-        scores = np.zeros(self.size)
+        summed = np.zeros(len(matched))  # summed where the phrase is, then placed once
         for text, docs, weights in words:
-            scores[matched] += self._scores(q.fieldname, text, matched, _weights_at(docs, weights, matched, self.size))
-        return _Part(candidates, scores * q.boost if q.boost != 1.0 else scores)
+            summed += self._scores(q.fieldname, text, matched, _weights_at(docs, weights, matched, self.size))
+        if q.boost != 1.0:
+            summed *= q.boost
+        scores = np.zeros(self.size)
+        scores[matched] = summed
+        return _Part(candidates, scores)
 
     def _walk(self, q: query.Query) -> _Part:
         """Walk `q`'s own Whoosh matcher over this segment, document by document."""
