@@ -33,6 +33,8 @@ MAX_WINDOWS = 200  # regions of a document analysed to highlight its matches (th
 SNIPPET_WINDOWS = 12  # of them, to choose a result's passages: enough to find three good ones
 DENSE_HITS = 4  # a word found more than this many times its share of the windows is on nearly every line
 DENSE_WINDOWS = 4  # windows such a word gets for a snippet: one more than the passages shown
+# Characters on each side of such a word's window: it fills any window, so one passage's worth.
+DENSE_WINDOW = FRAGMENT_CHARS
 CANDIDATES_PER_WORD = 8  # fragments weighed around each matched word's occurrences, spread over them
 ELLIPSIS = "…"
 SENTENCE_END = re.compile(r"[.!?…]\s|\n")
@@ -92,7 +94,7 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
     # Each needle gets its share of the windows, spread over its occurrences, so a rare word's
     # one occurrence is analysed even when a common word ("the") occurs on every line.
     share = max(1, most // max(1, len(needles)))
-    hits = []
+    hits = []  # (where, characters analysed on each side)
     for needle in needles:
         found = []
         start = lowered.find(needle)
@@ -105,14 +107,17 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
             take = min(share, dense or share)
             step = len(lowered) / take
             found = sorted({lowered.find(needle, int(i * step)) for i in range(take)} - {-1})
+            if dense:
+                hits += [(hit, DENSE_WINDOW) for hit in found]
+                continue
         elif len(found) > share:
             step = len(found) / share
             found = [found[int(i * step)] for i in range(share)]
-        hits += found
+        hits += [(hit, WINDOW) for hit in found]
     hits.sort()
     windows: list[tuple[int, int]] = []
-    for hit in hits:
-        start, end = max(0, hit - WINDOW), min(len(text), hit + WINDOW)
+    for hit, around in hits:
+        start, end = max(0, hit - around), min(len(text), hit + around)
         # Begin and end on whitespace so no word is cut in half.
         while start > 0 and not text[start - 1].isspace():
             start -= 1
