@@ -26,6 +26,14 @@ _SEARCH_RATIO = 16  # _common looks values up one by one when one list is this m
 # A phrase's next word's occurrences are first cut to the documents still in the running, unless
 # at least this share of the segment's documents are (then the cut costs more than it saves).
 _DENSE = 0.5
+# The cut takes each remaining document's run of occurrences (two binary searches each) instead of
+# passing over all of them when there are this many times more occurrences than documents: the
+# documents a neighbouring-words bonus can lift into the top are a few hundred of a segment's.
+_RUNS_RATIO = 64
+_BONUS_BATCH = 8  # a neighbouring-words bonus is first matched in this many times the top's documents (_add_bonus)
+# A bonus phrase is bounded (_add_bonus) when its words are together in more than a segment's documents /
+# this many; in fewer (a title's), matching it costs less than coming back to it.
+_BOUND_RATIO = 32
 # Looking up a phrase's matched documents in a word's postings scatters the postings into a dense
 # array first when more than a segment's documents / this many are wanted: 21 against 104 us for 9k
 # of 11k documents (a binary search each), and 15 against 2 us for 50.
@@ -92,13 +100,15 @@ def run(
     parts walked by their own matchers get (the caller's may carry a deadline for them).
     """
     context = context or searcher.context()
-    found_scores, found_docs, found_keys, found_tiers = [], [], [], []
+    scored, bonus = _split_bonus(q) if newest_by is None and limit > 0 else (q, None)
+    exact_bonus = True
+    found_scores, found_docs, found_keys, found_tiers, found_upper, leaves = [], [], [], [], [], []
     for leaf, offset in searcher.leaf_searchers():
         size = leaf.doc_count_all()
         if size == 0:
             continue
         _read_phrase_words(leaf.reader(), q, check)
-        part = _Evaluator(leaf, context, weighting, check, size).part(q)
+        part = _Evaluator(leaf, context, weighting, check, size).part(scored)
         mask = part.mask & segments.live_documents(leaf.reader())
         docs = np.flatnonzero(mask)
         found_scores.append(part.scores[docs])
@@ -106,7 +116,18 @@ def run(
         found_tiers.append(part.tiers[docs] if part.tiers is not None else np.zeros(len(docs), dtype=np.int8))
         if newest_by is not None:
             found_keys.append(_sort_keys(leaf.reader(), newest_by)[docs])
+        if bonus is not None:
+            bounding = _Evaluator(leaf, context, weighting, check, size, bounding=True)
+            bound = bounding.part(bonus)
+            found_upper.append(np.where(bound.mask[docs], bound.scores[docs], 0.0))
+            leaves.append((leaf, docs, bounding.exact))
+            exact_bonus = exact_bonus and not bounding.bounded
         check()
+    if bonus is not None and found_docs:
+        if exact_bonus:  # no phrase's positions were left unread (pairs of common words): the bonus itself
+            found_scores = [scores + upper for scores, upper in zip(found_scores, found_upper, strict=True)]
+        else:
+            _add_bonus(bonus, leaves, found_scores, found_tiers, found_upper, limit, (context, weighting, check))
     scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
     docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
     tiers = np.concatenate(found_tiers) if found_tiers else np.zeros(0, dtype=np.int8)
@@ -128,6 +149,75 @@ def run(
     # How many documents hold every word of a Coordinated query (all of them for any other query).
     results.complete = int(np.count_nonzero(tiers)) if tiers.any() else (total if not _coordinated(q) else 0)
     return results, total
+
+
+def _split_bonus(q: query.Query) -> tuple[query.Query, query.Query | None]:
+    """Return (`q` without its bonus, the bonus) if `q` ranks higher by phrases it need not match, else (`q`, None).
+
+    The bonus is an AndMaybe's optional part made only of exact phrases (query.prepare's
+    neighbouring words), also under filters (Require) and exclusions (AndNot), which keep or drop
+    the same documents with it or without it.
+    """
+    if isinstance(q, (query.Require, query.AndNot)):
+        inner, bonus = _split_bonus(q.a)
+        return (q.__class__(inner, q.b), bonus) if bonus is not None else (q, None)
+    if isinstance(q, query.AndMaybe) and _only_phrases(q.b):
+        return q.a, q.b
+    return q, None
+
+
+def _only_phrases(q: query.Query) -> bool:
+    if type(q) in (query.Or, query.DefaultOr) and not getattr(q, "scale", None):
+        return bool(q.subqueries) and all(_only_phrases(sub) for sub in q.subqueries)
+    return isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1
+
+
+def _add_bonus(bonus, leaves, found_scores, found_tiers, found_upper, limit: int, evaluating: tuple) -> None:
+    """Add the bonus's scores, in place, to the documents of `found_scores` that can reach the top `limit` with it.
+
+    `found_upper` bounds each document's bonus from above: the phrase's words' scores where the
+    document holds them all (the phrase's own score where it is, SpanNear2's sum). The bonus is
+    matched first in the _BONUS_BATCH * `limit` documents whose score plus that bound is highest;
+    the limit-th best of their scores then is a floor that the top's scores reach, and the bonus
+    is matched in every other document whose score plus its bound reaches it. Any other document
+    stays below the top: its score lacks the bonus.
+    """
+    scores, tiers, upper = (np.concatenate(found) for found in (found_scores, found_tiers, found_upper))
+    # The tier first, then the score, as run() orders them (scores are >= 0).
+    scale = float((scores + upper).max()) + 1.0 if tiers.any() else 0.0
+    highest = tiers * scale + (scores + upper)  # as a document's rank with its bonus is summed
+    left = np.flatnonzero(upper > 0)  # documents whose bonus may not be 0
+    first = left
+    if len(left) > _BONUS_BATCH * limit:
+        first = left[np.argpartition(-highest[left], _BONUS_BATCH * limit)[: _BONUS_BATCH * limit]]
+    _match_bonus(bonus, leaves, scores, first, evaluating)
+    if len(first) < len(left):
+        done = tiers[first] * scale + scores[first]
+        floor = np.partition(done, len(done) - limit)[len(done) - limit] if len(done) >= limit else -np.inf
+        rest = np.ones(len(scores), dtype=bool)
+        rest[first] = False
+        _match_bonus(bonus, leaves, scores, left[rest[left] & (highest[left] >= floor)], evaluating)
+    start = 0
+    for number, (_, docs, _) in enumerate(leaves):
+        found_scores[number] = scores[start : start + len(docs)]
+        start += len(docs)
+
+
+def _match_bonus(bonus, leaves, scores: np.ndarray, picked: np.ndarray, evaluating: tuple) -> None:
+    """Add the bonus's scores to `scores` (of every segment's found documents, laid end to end) at places `picked`."""
+    chosen = np.zeros(len(scores), dtype=bool)
+    chosen[picked] = True
+    start = 0
+    for leaf, docs, matched in leaves:
+        here = chosen[start : start + len(docs)]
+        if here.any():
+            held = docs[here]
+            within = np.zeros(leaf.doc_count_all(), dtype=bool)
+            within[held] = True
+            # Only the phrases that were bounded are matched now; the others' parts are reused.
+            exact = _Evaluator(leaf, *evaluating, leaf.doc_count_all(), within=within, known=matched).part(bonus)
+            scores[start : start + len(docs)][here] += np.where(exact.mask[held], exact.scores[held], 0.0)
+        start += len(docs)
 
 
 def _read_phrase_words(reader, q: query.Query, check: Callable[[], None]) -> None:
@@ -187,8 +277,21 @@ def _coordinated(q: query.Query) -> bool:
 
 
 class _Evaluator:
-    def __init__(self, leaf, context, weighting: ranking.Model, check, size: int):
+    """Evaluate a query's parts over one segment.
+
+    `bounding`: an exact phrase scores where its words all are, without reading their positions
+    (an upper bound of its score: see _add_bonus). `within`: phrases are matched in these
+    documents only (a mask of the segment's), every other one scored 0.
+    """
+
+    def __init__(
+        self, leaf, context, weighting: ranking.Model, check, size: int, bounding=False, within=None, known=None
+    ):
         self.leaf, self.context, self.weighting, self.check, self.size = leaf, context, weighting, check, size
+        self.bounding, self.within = bounding, within
+        self.bounded: set[int] = set()  # bounding: the ids of the phrases scored without their positions
+        self.exact: dict[int, _Part] = {}  # bounding: the other phrases' parts, by id (matched, not bounded)
+        self.known = known or {}  # parts already matched, by their phrase's id (a bounding run's `exact`)
 
     def part(self, q: query.Query) -> _Part:
         """Return what `q` matches in this segment, scored as Whoosh's matchers score it."""
@@ -211,7 +314,12 @@ class _Evaluator:
                 found.scores = found.scores * q.boost
             return found
         if isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1 and q.fieldname in self.leaf.schema:
-            return self._phrase(q)
+            if id(q) in self.known:
+                return self.known[id(q)]
+            found = self._phrase(q)
+            if self.bounding and id(q) not in self.bounded:
+                self.exact[id(q)] = found
+            return found
         if isinstance(q, query.AndNot):
             keep, drop = self.part(q.a), self.part(q.b)
             mask = keep.mask & ~drop.mask
@@ -385,16 +493,14 @@ class _Evaluator:
             if found is None:
                 return self._walk(q)
             located.append((offset, fieldname, tbytes, found[0], found[2]))
-        candidates = np.zeros(self.size, dtype=bool)
-        candidates[words[0][1]] = True
         # Every word's documents, and the pairs' (a word's unit has the word's own: not twice).
         pairs = [docs for _, fieldname, _, docs, _ in located if fieldname != q.fieldname]
-        for docs in [docs for _, docs, _ in words[1:]] + pairs:
-            holds = np.zeros(self.size, dtype=bool)
-            holds[docs] = True
-            candidates &= holds
+        candidates = self._holding([docs for _, docs, _ in words] + pairs)
         if not candidates.any():
             return self._nothing()  # no document holds every word: no positions to read
+        if self.bounding and np.count_nonzero(candidates) * _BOUND_RATIO > self.size:
+            self.bounded.add(id(q))
+            return self._phrase_scores(q, words, candidates)  # as if every one of them held the phrase
         narrow = _narrow_shift(self.size)
         for at, (offset, fieldname, text, docs, keys) in enumerate(located):
             if keys is None:
@@ -421,7 +527,9 @@ class _Evaluator:
             longer = starts is not None and len(starts) < len(keys) and _keeping()
             table = _occurrence_table(reader, fieldname, text, keys, shift) if longer else ()
             searched = longer and len(starts) * _SEARCH_RATIO < len(keys)  # by _common, one by one
-            if count < _DENSE * self.size and not (table or searched):
+            if count * _RUNS_RATIO < len(keys) and not (table or searched):
+                keys = _runs_of(keys, np.flatnonzero(candidates), shift)
+            elif count < _DENSE * self.size and not (table or searched):
                 keys = keys[candidates[keys >> shift]]
             if starts is None:
                 # Where the phrase would start if this unit is at `offset`: not before a document's start.
@@ -450,10 +558,29 @@ class _Evaluator:
                 words.append((wbytes, *word_postings))
         except (ValueError, TermNotFound):
             return self._nothing()
-        candidates = np.zeros(self.size, dtype=bool)
-        candidates[found[0]] = True
+        candidates = self._holding([found[0]])
         self.check()
         return self._phrase_scores(q, words, candidates)
+
+    def _holding(self, doc_lists: list[np.ndarray]) -> np.ndarray:
+        """Return a mask of the documents in each of `doc_lists` (ascending docnums) and, if set, `within`."""
+        if self.within is not None:
+            wanted = np.flatnonzero(self.within)
+            if len(wanted) * _SEARCH_RATIO < self.size:  # a few: each looked up in each list
+                for docs in doc_lists:
+                    wanted = wanted[wanted <= docs[-1]] if len(docs) else wanted[:0]
+                    at = np.searchsorted(docs, wanted.astype(docs.dtype))  # fits: none is past the last
+                    wanted = wanted[docs[at] == wanted]
+                mask = np.zeros(self.size, dtype=bool)
+                mask[wanted] = True
+                return mask
+        mask = np.zeros(self.size, dtype=bool)
+        mask[doc_lists[0]] = True
+        for docs in doc_lists[1:]:
+            holds = np.zeros(self.size, dtype=bool)
+            holds[docs] = True
+            mask &= holds
+        return mask if self.within is None else mask & self.within
 
     def _phrase_scores(self, q: query.Phrase, words: list, candidates: np.ndarray) -> _Part:
         """Score the sum of the phrase's words' scores where it is (`candidates`), added in the words' order as SpanNear2 does."""
@@ -513,6 +640,15 @@ def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     merged.sort(kind="stable")
     later = merged[1:]
     return later[later == merged[:-1]]
+
+
+def _runs_of(keys: np.ndarray, docs: np.ndarray, shift: int) -> np.ndarray:
+    """Return the position keys (ascending, `shift` bits of position) of documents `docs` (ascending), in order."""
+    docs = docs.astype(keys.dtype)
+    first = np.searchsorted(keys, docs << keys.dtype.type(shift))
+    lengths = np.searchsorted(keys, (docs + keys.dtype.type(1)) << keys.dtype.type(shift)) - first
+    # Output place k of run i (runs laid end to end) is keys[first[i] + k - where run i begins].
+    return keys[np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())]
 
 
 def _occurrence_table(reader, fieldname: str, text: bytes, keys: np.ndarray, shift: int) -> tuple:

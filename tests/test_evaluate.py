@@ -335,16 +335,18 @@ PHRASES = [
 @pytest.mark.parametrize("dense", [0.0, 1.1])  # never / always cut a word's occurrences to the candidates
 @pytest.mark.parametrize("ratio", [0, 1 << 30])  # always merge / always look up one by one
 @pytest.mark.parametrize("table", [0.0, 1e9])  # look up by binary search / in a bit table of places
+@pytest.mark.parametrize("runs", [0, 1 << 30])  # cut occurrences to documents by their runs / in one pass
 # Keys: narrow where they fit (the default); all narrow but widened for any phrase (2); narrow for
 # the words whose positions stay under 40, wide for the others ("mixed"); all wide (1 << 40).
 @pytest.mark.parametrize("margin", [None, 2, "mixed", 1 << 40])
 @pytest.mark.parametrize("q", PHRASES)
 def test_phrases_match_whoosh_whichever_way_occurrences_are_intersected(
-    searcher, monkeypatch, q, dense, ratio, table, margin
+    searcher, monkeypatch, q, dense, ratio, table, runs, margin
 ):
     from search import cache
 
     monkeypatch.setattr(evaluate, "_DENSE", dense)
+    monkeypatch.setattr(evaluate, "_RUNS_RATIO", runs)
     monkeypatch.setattr(evaluate, "_TABLE_SIZE", table)
     monkeypatch.setattr(evaluate, "_SEARCH_RATIO", ratio)
     monkeypatch.setattr(evaluate, "ARRAYS", cache.ResultCache(entries=10_000, max_bytes=1 << 30))
@@ -467,6 +469,77 @@ def test_a_phrase_scores_the_sum_of_its_words_exactly(searcher, q):
             if phrase.boost != 1.0:  # a title phrase carries the title's weight
                 expected = expected * phrase.boost
             assert np.array_equal(found.scores, np.where(found.mask, expected, 0.0))
+
+
+NEAR = [
+    "heat transfer",
+    "boundary layer flow",
+    "the heat transfer wave",
+    "in the",
+    "of the",
+    "wing flutter -drag",
+    "layer boundary",
+]
+
+
+def _near(searcher, q: str) -> whoosh_query.Query:
+    """Return `q` as a search runs it: any word, every word first, neighbouring words as a bonus."""
+    return query.prepare(searcher, parsing.parse(q), q, deadline.Deadline(), near=True).expanded
+
+
+@pytest.mark.parametrize("q", NEAR)
+def test_the_neighbouring_words_bonus_matches_whoosh(searcher, q):
+    expanded = lowered(_near(searcher, q))
+    assert evaluate._split_bonus(expanded)[1] is not None  # the bonus is added where it can reach the top
+    whoosh = searcher.search(expanded, limit=None)
+    for limit in (1, 3, 10, 500):
+        mine, total = evaluate.run(searcher, expanded, limit, searcher.weighting, lambda: None)
+        assert total == len(whoosh)
+        assert [hit.docnum for hit in mine] == [hit.docnum for hit in whoosh[:limit]]
+        assert [hit.score for hit in mine] == pytest.approx([hit.score for hit in whoosh[:limit]], rel=1e-9)
+
+
+@pytest.mark.parametrize("q", NEAR)
+@pytest.mark.parametrize("limit", [1, 3, 10, 500])
+@pytest.mark.parametrize("bound", [0, 1 << 30])  # phrases matched at once / all bounded first
+# The bonus as weighed, or outweighing the words (documents with the words apart fall from the
+# first batch); matched first in 8 times the top's documents, or in as many (1).
+@pytest.mark.parametrize(("weight", "batch"), [(query.PROXIMITY_WEIGHT, 8), (5.0, 1), (5.0, 8)])
+def test_the_bonus_added_only_where_it_can_reach_the_top_changes_nothing(
+    searcher, monkeypatch, q, limit, bound, weight, batch
+):
+    monkeypatch.setattr(evaluate, "_BOUND_RATIO", bound)
+    monkeypatch.setattr(evaluate, "_BONUS_BATCH", batch)
+    monkeypatch.setattr(query, "PROXIMITY_WEIGHT", weight)
+    near = _near(searcher, q)  # with its tier: documents holding every word first
+    for run_query in (near, whoosh_query.Require(near, whoosh_query.Term("folder", "b1"))):
+        pruned, total = evaluate.run(searcher, run_query, limit, searcher.weighting, lambda: None)
+        with monkeypatch.context() as patched:
+            patched.setattr(evaluate, "_split_bonus", lambda q: (q, None))
+            whole, whole_total = evaluate.run(searcher, run_query, limit, searcher.weighting, lambda: None)
+        assert total == whole_total and pruned.complete == whole.complete
+        assert [(hit.docnum, hit.score) for hit in pruned] == [(hit.docnum, hit.score) for hit in whole]
+
+
+def test_the_bonus_is_matched_only_in_documents_that_can_reach_the_top(searcher, monkeypatch):
+    near = _near(searcher, "heat transfer")
+    matched_in = []
+    evaluator = evaluate._Evaluator
+
+    def spy(*args, within=None, **kwargs):
+        if within is not None:
+            matched_in.append(int(within.sum()))
+        return evaluator(*args, within=within, **kwargs)
+
+    monkeypatch.setattr(evaluate, "_Evaluator", spy)
+    monkeypatch.setattr(evaluate, "_BOUND_RATIO", 1 << 30)  # bounded whatever the corpus
+    evaluate.run(searcher, near, 1, searcher.weighting, lambda: None)
+    both = sum(
+        1
+        for docnum in searcher.reader().all_doc_ids()
+        if {"heat", "transfer"} <= set(analyze(searcher.stored_fields(docnum)["body"], "en"))
+    )
+    assert 0 < sum(matched_in) < both / 2
 
 
 def test_presence_in_a_scope_agrees_with_counting(searcher):
