@@ -31,9 +31,9 @@ _DENSE = 0.5
 # documents a neighbouring-words bonus can lift into the top are a few hundred of a segment's.
 _RUNS_RATIO = 64
 _BONUS_BATCH = 8  # a neighbouring-words bonus is first matched in this many times the top's documents (_add_bonus)
-# A bonus phrase is bounded (_add_bonus) when its words are together in more than a segment's documents /
-# this many; in fewer (a title's), matching it costs less than coming back to it.
-_BOUND_RATIO = 32
+# A bonus phrase is bounded (_add_bonus) when its words occur more than this many times a document of the
+# segment; fewer (a title's, even of common words: 1.4), matching it costs less than coming back to it.
+_BOUND_OCCURRENCES = 1.5
 # Looking up a phrase's matched documents in a word's postings scatters the postings into a dense
 # array first when more than a segment's documents / this many are wanted: 21 against 104 us for 9k
 # of 11k documents (a binary search each), and 15 against 2 us for 50.
@@ -123,15 +123,16 @@ def run(
             leaves.append((leaf, docs, bounding.exact))
             exact_bonus = exact_bonus and not bounding.bounded
         check()
-    if bonus is not None and found_docs:
-        if exact_bonus:  # no phrase's positions were left unread (pairs of common words): the bonus itself
-            found_scores = [scores + upper for scores, upper in zip(found_scores, found_upper, strict=True)]
-        else:
-            _add_bonus(bonus, leaves, found_scores, found_tiers, found_upper, limit, (context, weighting, check))
     scores = np.concatenate(found_scores) if found_scores else np.zeros(0)
     docs = np.concatenate(found_docs) if found_docs else np.zeros(0, dtype=np.int64)
     tiers = np.concatenate(found_tiers) if found_tiers else np.zeros(0, dtype=np.int8)
     total = len(docs)
+    if bonus is not None and total:
+        upper = np.concatenate(found_upper)
+        if exact_bonus:  # every phrase was matched, none bounded (pairs of common words, titles): the bonus itself
+            scores = scores + upper
+        else:
+            _add_bonus(bonus, leaves, scores, tiers, upper, limit, (context, weighting, check))
     if newest_by is not None:
         keys = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.int64)
         order = np.lexsort((docs, -scores, -keys))[:limit]
@@ -172,35 +173,34 @@ def _only_phrases(q: query.Query) -> bool:
     return isinstance(q, query.Phrase) and q.slop == 1 and len(q.words) > 1
 
 
-def _add_bonus(bonus, leaves, found_scores, found_tiers, found_upper, limit: int, evaluating: tuple) -> None:
-    """Add the bonus's scores, in place, to the documents of `found_scores` that can reach the top `limit` with it.
+def _add_bonus(bonus, leaves, scores, tiers, upper, limit: int, evaluating: tuple) -> None:
+    """Add the bonus's scores, in place, to the found documents' `scores` that can reach the top `limit` with it.
 
-    `found_upper` bounds each document's bonus from above: the phrase's words' scores where the
-    document holds them all (the phrase's own score where it is, SpanNear2's sum). The bonus is
-    matched first in the _BONUS_BATCH * `limit` documents whose score plus that bound is highest;
-    the limit-th best of their scores then is a floor that the top's scores reach, and the bonus
-    is matched in every other document whose score plus its bound reaches it. Any other document
-    stays below the top: its score lacks the bonus.
+    The found documents are every segment's (`leaves`: segment, its docnums, its phrases already
+    matched) laid end to end, with their tiers. `upper` bounds each one's bonus from above: the
+    phrase's words' scores where the document holds them all (the phrase's own score where it
+    is, SpanNear2's sum). The bonus is matched first in the _BONUS_BATCH * `limit` documents whose
+    score plus that bound is highest; the limit-th best of their scores then is a floor that the
+    top's scores reach, and the bonus is matched in every other document whose score plus its
+    bound reaches it. Any other document stays below the top: its score lacks the bonus.
     """
-    scores, tiers, upper = (np.concatenate(found) for found in (found_scores, found_tiers, found_upper))
-    # The tier first, then the score, as run() orders them (scores are >= 0).
-    scale = float((scores + upper).max()) + 1.0 if tiers.any() else 0.0
-    highest = tiers * scale + (scores + upper)  # as a document's rank with its bonus is summed
-    left = np.flatnonzero(upper > 0)  # documents whose bonus may not be 0
-    first = left
-    if len(left) > _BONUS_BATCH * limit:
-        first = left[np.argpartition(-highest[left], _BONUS_BATCH * limit)[: _BONUS_BATCH * limit]]
+    may = np.flatnonzero(upper > 0)  # documents whose bonus may not be 0
+    batch = _BONUS_BATCH * limit
+    if len(may) <= batch:
+        _match_bonus(bonus, leaves, scores, may, evaluating)
+        return
+    with_bonus = scores[may] + upper[may]
+    # The tier first, then the score, as run() orders them (scores are >= 0); only where the bonus may be.
+    scale = max(float(scores.max()), float(with_bonus.max())) + 1.0 if tiers.any() else 0.0
+    highest = tiers[may] * scale + with_bonus  # as a document's rank with its bonus is summed
+    chosen = np.argpartition(highest, len(may) - batch)[len(may) - batch :]
+    first = may[chosen]
     _match_bonus(bonus, leaves, scores, first, evaluating)
-    if len(first) < len(left):
-        done = tiers[first] * scale + scores[first]
-        floor = np.partition(done, len(done) - limit)[len(done) - limit] if len(done) >= limit else -np.inf
-        rest = np.ones(len(scores), dtype=bool)
-        rest[first] = False
-        _match_bonus(bonus, leaves, scores, left[rest[left] & (highest[left] >= floor)], evaluating)
-    start = 0
-    for number, (_, docs, _) in enumerate(leaves):
-        found_scores[number] = scores[start : start + len(docs)]
-        start += len(docs)
+    done = tiers[first] * scale + scores[first]
+    floor = np.partition(done, len(done) - limit)[len(done) - limit] if len(done) >= limit else -np.inf
+    rest = np.ones(len(may), dtype=bool)
+    rest[chosen] = False
+    _match_bonus(bonus, leaves, scores, may[rest & (highest >= floor)], evaluating)
 
 
 def _match_bonus(bonus, leaves, scores: np.ndarray, picked: np.ndarray, evaluating: tuple) -> None:
@@ -215,8 +215,9 @@ def _match_bonus(bonus, leaves, scores: np.ndarray, picked: np.ndarray, evaluati
             within = np.zeros(leaf.doc_count_all(), dtype=bool)
             within[held] = True
             # Only the phrases that were bounded are matched now; the others' parts are reused.
-            exact = _Evaluator(leaf, *evaluating, leaf.doc_count_all(), within=within, known=matched).part(bonus)
-            scores[start : start + len(docs)][here] += np.where(exact.mask[held], exact.scores[held], 0.0)
+            evaluator = _Evaluator(leaf, *evaluating, leaf.doc_count_all(), within=within, known=matched)
+            mask, extra = evaluator.phrases_at(bonus, held)
+            scores[start : start + len(docs)][here] += np.where(mask, extra, 0.0)
         start += len(docs)
 
 
@@ -333,6 +334,22 @@ class _Evaluator:
             extra = np.where(required.mask & optional.mask, optional.scores, 0.0)
             return _Part(required.mask, np.where(required.mask, required.scores + extra, 0.0), required.tiers)
         return self._walk(q)
+
+    def phrases_at(self, q: query.Query, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return what part(q) gives at documents `docs` (mask, scores), for `q` an Or of exact phrases (_only_phrases).
+
+        The phrases' parts are combined there only, adding them in the same order as part().
+        """
+        if isinstance(q, query.Phrase):
+            found = self.part(q)
+            return found.mask[docs], found.scores[docs]
+        if len(q.subqueries) == 1:
+            return self.phrases_at(q.subqueries[0], docs)  # no boost on a lone clause, as part()
+        mask, scores = self.phrases_at(q.subqueries[0], docs)
+        for sub in q.subqueries[1:]:
+            other_mask, other_scores = self.phrases_at(sub, docs)
+            mask, scores = mask | other_mask, scores + other_scores
+        return mask, scores * q.boost if q.boost != 1.0 else scores
 
     def _combine(self, subqueries, how) -> _Part:
         parts = [self.part(sub) for sub in subqueries]
@@ -498,7 +515,7 @@ class _Evaluator:
         candidates = self._holding([docs for _, docs, _ in words] + pairs)
         if not candidates.any():
             return self._nothing()  # no document holds every word: no positions to read
-        if self.bounding and np.count_nonzero(candidates) * _BOUND_RATIO > self.size:
+        if self.bounding and sum(int(weights.sum()) for _, _, weights in words) > _BOUND_OCCURRENCES * self.size:
             self.bounded.add(id(q))
             return self._phrase_scores(q, words, candidates)  # as if every one of them held the phrase
         narrow = _narrow_shift(self.size)

@@ -501,14 +501,14 @@ def test_the_neighbouring_words_bonus_matches_whoosh(searcher, q):
 
 @pytest.mark.parametrize("q", NEAR)
 @pytest.mark.parametrize("limit", [1, 3, 10, 500])
-@pytest.mark.parametrize("bound", [0, 1 << 30])  # phrases matched at once / all bounded first
+@pytest.mark.parametrize("bound", [1e9, 0.0])  # phrases matched at once / all bounded first
 # The bonus as weighed, or outweighing the words (documents with the words apart fall from the
 # first batch); matched first in 8 times the top's documents, or in as many (1).
 @pytest.mark.parametrize(("weight", "batch"), [(query.PROXIMITY_WEIGHT, 8), (5.0, 1), (5.0, 8)])
 def test_the_bonus_added_only_where_it_can_reach_the_top_changes_nothing(
     searcher, monkeypatch, q, limit, bound, weight, batch
 ):
-    monkeypatch.setattr(evaluate, "_BOUND_RATIO", bound)
+    monkeypatch.setattr(evaluate, "_BOUND_OCCURRENCES", bound)
     monkeypatch.setattr(evaluate, "_BONUS_BATCH", batch)
     monkeypatch.setattr(query, "PROXIMITY_WEIGHT", weight)
     near = _near(searcher, q)  # with its tier: documents holding every word first
@@ -532,7 +532,7 @@ def test_the_bonus_is_matched_only_in_documents_that_can_reach_the_top(searcher,
         return evaluator(*args, within=within, **kwargs)
 
     monkeypatch.setattr(evaluate, "_Evaluator", spy)
-    monkeypatch.setattr(evaluate, "_BOUND_RATIO", 1 << 30)  # bounded whatever the corpus
+    monkeypatch.setattr(evaluate, "_BOUND_OCCURRENCES", 0.0)  # bounded whatever the corpus
     evaluate.run(searcher, near, 1, searcher.weighting, lambda: None)
     both = sum(
         1
