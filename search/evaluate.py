@@ -42,10 +42,10 @@ _LOOKUP_SCATTER = 8
 # fewer than a segment's documents / this many (a prefix's 64 expansions, most of them rare, were each
 # saturated over every document of every segment: 40% of `aero*`'s scoring).
 _SPARSE = 4
-# A long unit of a phrase (`the`: 0.4-0.8M occurrences a segment) is looked up in a bit table of its
-# places (_occurrence_table): one bit each per document position, found with two gathers instead of
-# a binary search among the occurrences (0.32 against 1.69 ms for 43k places in `the`'s 841k). Only
-# for a word this dense: its table (bits and each document's start) at most this many times its keys.
+# A word on nearly every line (`the`: 0.4-0.8M occurrences a segment) is kept as a bit table of its
+# places (_Table), not as position keys, when the table is at most this many times the keys' size:
+# 1.3 against 3.4 MB in a segment of 23k documents, and a phrase looks its places up there with two
+# gathers instead of a binary search among the occurrences (0.32 against 1.69 ms for 43k places).
 _TABLE_SIZE = 1.0
 _NARROW_MAX = np.iinfo(np.uint16).max  # postings kept as uint16 when every docnum and count fits (_narrow)
 CHECK_EVERY = 256  # documents a walked matcher takes between two looks at the clock
@@ -518,42 +518,42 @@ class _Evaluator:
         if self.bounding and sum(int(weights.sum()) for _, _, weights in words) > _BOUND_OCCURRENCES * self.size:
             self.bounded.add(id(q))
             return self._phrase_scores(q, words, candidates)  # as if every one of them held the phrase
-        narrow = _narrow_shift(self.size)
         for at, (offset, fieldname, text, docs, keys) in enumerate(located):
             if keys is None:
                 keys = _position_keys(reader, fieldname, text)
                 if keys is None:
                     return self._walk(q)
                 located[at] = (offset, fieldname, text, docs, keys)
-        # All keys in one encoding: wide if any is, or if the phrase is longer than narrow keys leave room for.
-        if len(q.words) >= _NARROW_MARGIN or any(keys.dtype == np.int64 for *_, keys in located):
-            located = [
-                (*unit[:4], unit[4] if unit[4].dtype == np.int64 else _widen(unit[4], narrow)) for unit in located
-            ]
-        shift = _SHIFT if located[0][4].dtype == np.int64 else narrow
-        place = located[0][4].dtype.type((1 << shift) - 1)  # a key's position bits
         # The rarest unit first: the phrase's possible starts are then few, and a commoner unit
         # (`the` in `"the boundary layer"`: 0.4M occurrences a segment) is intersected with them whole,
         # not first cut to the candidate documents (a pass over all of it).
         located.sort(key=lambda unit: len(unit[4]))
+        if isinstance(located[0][4], _Table):  # the starts are taken from its keys
+            located[0] = (*located[0][:4], located[0][4].keys(reader))
+        # All keys in one encoding: wide if any is, or if the phrase is longer than narrow keys leave room for.
+        narrow = _narrow_shift(self.size)
+        if len(q.words) >= _NARROW_MARGIN or any(_wide(keys) for *_, keys in located):
+            located = [(*unit[:4], _widen(unit[4], narrow) if _narrow_keys(unit[4]) else unit[4]) for unit in located]
+        shift = _SHIFT if located[0][4].dtype == np.int64 else narrow
+        place = located[0][4].dtype.type((1 << shift) - 1)  # a key's position bits
         starts = None
-        for offset, fieldname, text, _, keys in located:
+        for offset, _, _, _, keys in located:
             count = np.count_nonzero(candidates)
             if not count:
                 return self._nothing()
-            longer = starts is not None and len(starts) < len(keys) and _keeping()
-            table = _occurrence_table(reader, fieldname, text, keys, shift) if longer else ()
-            searched = longer and len(starts) * _SEARCH_RATIO < len(keys)  # by _common, one by one
-            if count * _RUNS_RATIO < len(keys) and not (table or searched):
-                keys = _runs_of(keys, np.flatnonzero(candidates), shift)
-            elif count < _DENSE * self.size and not (table or searched):
-                keys = keys[candidates[keys >> shift]]
-            if starts is None:
-                # Where the phrase would start if this unit is at `offset`: not before a document's start.
-                starts = keys[(keys & place) >= offset] - offset if offset else keys
+            if isinstance(keys, _Table):
+                starts = keys.holding(starts + offset, shift) - offset
             else:
-                wanted = starts + offset
-                starts = (_held(wanted, table, shift) if table else _common(wanted, keys)) - offset
+                searched = starts is not None and len(starts) * _SEARCH_RATIO < len(keys)  # by _common, one by one
+                if count * _RUNS_RATIO < len(keys) and not searched:
+                    keys = _runs_of(keys, np.flatnonzero(candidates), shift)
+                elif count < _DENSE * self.size and not searched:
+                    keys = keys[candidates[keys >> shift]]
+                if starts is None:
+                    # Where the phrase would start if this unit is at `offset`: not before a document's start.
+                    starts = keys[(keys & place) >= offset] - offset if offset else keys
+                else:
+                    starts = _common(starts + offset, keys) - offset
             candidates = np.zeros(self.size, dtype=bool)
             candidates[starts >> shift] = True
             self.check()
@@ -668,42 +668,63 @@ def _runs_of(keys: np.ndarray, docs: np.ndarray, shift: int) -> np.ndarray:
     return keys[np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())]
 
 
-def _occurrence_table(reader, fieldname: str, text: bytes, keys: np.ndarray, shift: int) -> tuple:
-    """Return a term's bit table of places in a segment, (starts, bits), or () if larger than _TABLE_SIZE its keys.
+class _Table:
+    """A term's places in a segment as one bit per document position: kept instead of its position keys when smaller.
 
-    `keys` are its position keys (`shift` bits of position). Document d's positions 0..e-1, where
-    e is one past its last occurrence, are bits starts[d]..starts[d + 1] - 1 of `bits`. Kept like the keys.
+    Document d's positions 0..e-1, where e is one past its last occurrence, are bits
+    starts[d]..starts[d + 1] - 1 of `bits`. A word on nearly every line fills most of them.
     """
-    segment = _segment_key(reader)
 
-    def build() -> tuple:
-        docs = (keys >> shift).astype(np.intp)
-        places = (keys & keys.dtype.type((1 << shift) - 1)).astype(np.intp)
-        last = np.flatnonzero(np.append(docs[1:] != docs[:-1], True)) if len(keys) else docs
-        extents = np.zeros(reader.doc_count_all(), dtype=np.intp)
-        extents[docs[last]] = places[last] + 1  # keys ascend: a document's last key is its last place
-        starts = np.zeros(len(extents) + 1, dtype=np.intp)
+    __slots__ = ("starts", "bits", "count", "nbytes")
+
+    def __init__(self, starts: np.ndarray, bits: np.ndarray, count: int):
+        self.starts, self.bits, self.count = starts, bits, count
+        self.nbytes = starts.nbytes + bits.nbytes  # what the array cache counts
+
+    def __len__(self) -> int:
+        return self.count  # occurrences, as len() of position keys
+
+    @classmethod
+    def of(cls, docs: np.ndarray, places: np.ndarray, size: int) -> _Table | None:
+        """Return the table of occurrences (`docs` ascending, each one's `places` ascending), or None if larger than _TABLE_SIZE their keys."""
+        if not len(docs) or size + 1 > _TABLE_SIZE * len(docs):  # its starts alone: 4 bytes a document, as a key
+            return None
+        last = np.flatnonzero(np.append(docs[1:] != docs[:-1], True))
+        extents = np.zeros(size, dtype=np.int64)
+        extents[docs[last]] = places[last].astype(np.int64) + 1  # a document's last occurrence is its last place
+        starts = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(extents, out=starts[1:])
-        if starts[-1] <= np.iinfo(np.uint32).max:
-            starts = starts.astype(np.uint32)
-        if starts.nbytes + int(starts[-1]) // 8 > _TABLE_SIZE * keys.nbytes:
-            return ()
+        if starts[-1] > np.iinfo(np.uint32).max or 4 * (size + 1) + int(starts[-1]) // 8 > _TABLE_SIZE * 4 * len(docs):
+            return None
+        starts = starts.astype(np.uint32)
+        at = starts[docs]
+        at += places.astype(np.uint32)
         bits = np.zeros(int(starts[-1]), dtype=bool)
-        bits[starts[docs] + places] = True
-        return starts, np.packbits(bits, bitorder="little")
+        bits[at] = True
+        return cls(starts, np.packbits(bits, bitorder="little"), len(docs))
 
-    return _kept(("table", segment, fieldname, text), build)
+    def keys(self, reader) -> np.ndarray:
+        """Return the occurrences as position keys (_keys)."""
+        at = np.flatnonzero(np.unpackbits(self.bits, count=int(self.starts[-1]), bitorder="little"))
+        docs = np.searchsorted(self.starts, at, side="right") - 1
+        return _keys(reader, docs, at - self.starts[docs])
+
+    def holding(self, values: np.ndarray, shift: int) -> np.ndarray:
+        """Return the position keys among `values` (ascending, `shift` bits of position) that are occurrences, in order."""
+        docs = (values >> shift).astype(np.intp)
+        places = (values & values.dtype.type((1 << shift) - 1)).astype(np.intp)
+        at = self.starts[docs] + places
+        inside = at < self.starts[docs + 1]  # past its document's last occurrence: not there
+        at = np.where(inside, at, 0)
+        return values[inside & ((self.bits[at >> 3] >> (at & 7)) & 1).astype(bool)]
 
 
-def _held(values: np.ndarray, table: tuple, shift: int) -> np.ndarray:
-    """Return the position keys among `values` (ascending) that an _occurrence_table holds, in order."""
-    starts, bits = table
-    docs = (values >> shift).astype(np.intp)
-    places = (values & values.dtype.type((1 << shift) - 1)).astype(np.intp)
-    at = starts[docs] + places
-    inside = at < starts[docs + 1]  # past its document's last occurrence: not there
-    at = np.where(inside, at, 0)
-    return values[inside & ((bits[at >> 3] >> (at & 7)) & 1).astype(bool)]
+def _wide(keys) -> bool:
+    return isinstance(keys, np.ndarray) and keys.dtype == np.int64
+
+
+def _narrow_keys(keys) -> bool:
+    return isinstance(keys, np.ndarray) and keys.dtype != np.int64
 
 
 def _either(a: _Part, b: _Part) -> _Part:
@@ -742,8 +763,8 @@ def _narrow(found: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np
     return docs, weights
 
 
-def _position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:
-    """Return every occurrence of a term in a segment as one sorted key each; None without positions.
+def _position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | _Table | None:
+    """Return every occurrence of a term in a segment as one sorted key each (or a _Table); None without positions.
 
     A key is docnum << _narrow_shift(segment size) | position as uint32 when the term's positions
     there leave room (nearly always), else docnum << _SHIFT | position as int64 (see _widen).
@@ -764,16 +785,22 @@ def _phrase_postings(reader, fieldname: str, text: bytes) -> tuple[np.ndarray, n
         read = _noting_absence(postings_key, lambda: segments.term_arrays(reader, fieldname, text))
         if read is not None:
             docs, weights, located, places = read
-            keys = _kept(positions_key, lambda: _keys(reader, located, places))
+            keys = _kept(positions_key, lambda: _positions(reader, located, places))
             return (*_kept(postings_key, lambda: _narrow((docs, weights))), keys)
     if found is None:
         found = postings(reader, fieldname, text)
     return None if found is None else (*found, None)
 
 
-def _read_position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | None:
+def _read_position_keys(reader, fieldname: str, text: bytes) -> np.ndarray | _Table | None:
     located = segments.positions_arrays(reader, fieldname, text)
-    return None if located is None else _keys(reader, *located)
+    return None if located is None else _positions(reader, *located)
+
+
+def _positions(reader, docs: np.ndarray, places: np.ndarray) -> np.ndarray | _Table:
+    """Return a term's occurrences in a segment as position keys, or as a _Table when that is smaller (and kept)."""
+    table = _Table.of(docs, places, reader.doc_count_all()) if _keeping() else None
+    return table if table is not None else _keys(reader, docs, places)
 
 
 def _keys(reader, docs: np.ndarray, places: np.ndarray) -> np.ndarray:

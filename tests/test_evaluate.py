@@ -334,7 +334,7 @@ PHRASES = [
 
 @pytest.mark.parametrize("dense", [0.0, 1.1])  # never / always cut a word's occurrences to the candidates
 @pytest.mark.parametrize("ratio", [0, 1 << 30])  # always merge / always look up one by one
-@pytest.mark.parametrize("table", [0.0, 1e9])  # look up by binary search / in a bit table of places
+@pytest.mark.parametrize("table", [0.0, 1e9])  # occurrences kept as position keys / as bit tables of places
 @pytest.mark.parametrize("runs", [0, 1 << 30])  # cut occurrences to documents by their runs / in one pass
 # Keys: narrow where they fit (the default); all narrow but widened for any phrase (2); narrow for
 # the words whose positions stay under 40, wide for the others ("mixed"); all wide (1 << 40).
