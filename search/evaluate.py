@@ -405,7 +405,15 @@ class _Evaluator:
             docs, weights = found
             postings_held += len(docs)
             norms = _length_norms(reader, sub.fieldname, weighting, field_stats.avgfl)
-            frequency[docs] += sub.boost * (weights * norms[docs])
+            index = docs.astype(np.intp)  # once: narrow docnums are widened at every use as an index
+            weighted = norms[index]
+            weighted *= weights
+            if sub.boost != 1.0:
+                weighted *= sub.boost
+            if len(held) == 1:
+                frequency[index] = weighted  # the first field's: nothing to add to
+            else:
+                frequency[index] += weighted
         if not held:
             return self._nothing()
         mask = frequency > 0
