@@ -209,15 +209,15 @@ def _match_bonus(bonus, leaves, scores: np.ndarray, picked: np.ndarray, evaluati
     chosen[picked] = True
     start = 0
     for leaf, docs, matched in leaves:
-        here = chosen[start : start + len(docs)]
-        if here.any():
+        here = np.flatnonzero(chosen[start : start + len(docs)])
+        if len(here):
             held = docs[here]
             within = np.zeros(leaf.doc_count_all(), dtype=bool)
             within[held] = True
             # Only the phrases that were bounded are matched now; the others' parts are reused.
             evaluator = _Evaluator(leaf, *evaluating, leaf.doc_count_all(), within=within, known=matched)
             mask, extra = evaluator.phrases_at(bonus, held)
-            scores[start : start + len(docs)][here] += np.where(mask, extra, 0.0)
+            scores[start + here] += np.where(mask, extra, 0.0)
         start += len(docs)
 
 
@@ -556,10 +556,10 @@ class _Evaluator:
                 if count * _RUNS_RATIO < len(keys) and not searched:
                     keys = _runs_of(keys, np.flatnonzero(candidates), shift)
                 elif count < _DENSE * self.size and not searched:
-                    keys = keys[candidates[keys >> shift]]
+                    keys = np.compress(candidates[keys >> shift], keys)
                 if starts is None:
                     # Where the phrase would start if this unit is at `offset`: not before a document's start.
-                    starts = keys[(keys & place) >= offset] - offset if offset else keys
+                    starts = np.compress((keys & place) >= offset, keys) - offset if offset else keys
                 else:
                     starts = _common(starts + offset, keys) - offset
             candidates = np.zeros(self.size, dtype=bool)
@@ -657,14 +657,16 @@ def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a
     if len(a) * _SEARCH_RATIO < len(b):  # a few values in a long list: look each one up
         at = np.minimum(np.searchsorted(b, a), len(b) - 1)
-        return a[b[at] == a]
+        return np.compress(b[at] == a, a)
     # Lists of similar length: merge them. A stable sort is timsort, which finds the two sorted
     # runs and merges them in one linear pass; a value in both ends up twice, side by side.
     # (Binary search cost 4x as much on the 250k and 380k occurrences of "of" and "the" per segment.)
     merged = np.concatenate((a, b))
     merged.sort(kind="stable")
     later = merged[1:]
-    return later[later == merged[:-1]]
+    # np.compress, not later[mask]: indexing by a mask a quarter to half true took 5-7x as long (numpy
+    # 2.4: 380 against 52 us for 100k values); the same wherever a phrase keeps part of an array.
+    return np.compress(later == merged[:-1], later)
 
 
 def _runs_of(keys: np.ndarray, docs: np.ndarray, shift: int) -> np.ndarray:
@@ -724,7 +726,7 @@ class _Table:
         at = self.starts[docs] + places
         inside = at < self.starts[docs + 1]  # past its document's last occurrence: not there
         at = np.where(inside, at, 0)
-        return values[inside & ((self.bits[at >> 3] >> (at & 7)) & 1).astype(bool)]
+        return np.compress(inside & ((self.bits[at >> 3] >> (at & 7)) & 1).astype(bool), values)
 
 
 def _wide(keys) -> bool:
