@@ -260,7 +260,9 @@ def _in_exp_b2f(searcher, docnum: int, word: str, title_weight: float) -> float:
 
 
 @pytest.mark.parametrize("model", ["dfr", "bm25"])
-def test_fields_score_as_one_word(searcher, model):
+@pytest.mark.parametrize("sparse", [0, 1 << 30])  # scored where the word is / over the whole segment
+def test_fields_score_as_one_word(searcher, monkeypatch, model, sparse):
+    monkeypatch.setattr(evaluate, "_SPARSE", sparse)
     weighting = searcher.weighting if model == "dfr" else ranking.BM25(k1=1.6, b=0.75, field_b={"title": 0.5})
     assert isinstance(searcher.weighting, ranking.DFR)
     for word in ("flow", "the", "wing"):
