@@ -405,7 +405,7 @@ class _Evaluator:
             docs, weights = found
             postings_held += len(docs)
             norms = _length_norms(reader, sub.fieldname, weighting, field_stats.avgfl)
-            index = docs.astype(np.intp)  # once: narrow docnums are widened at every use as an index
+            index = _index(docs)  # used twice as an index
             weighted = norms[index]
             weighted *= weights
             if sub.boost != 1.0:
@@ -449,6 +449,7 @@ class _Evaluator:
         if found is None:
             return self._walk(q)
         docs, weights = found
+        docs = _index(docs)  # used three times as an index
         scored = self._scores(q.fieldname, text, docs, weights)
         scores = np.zeros(self.size)
         scores[docs] = scored * q.boost if q.boost != 1.0 else scored
@@ -556,14 +557,14 @@ class _Evaluator:
                 if count * _RUNS_RATIO < len(keys) and not searched:
                     keys = _runs_of(keys, np.flatnonzero(candidates), shift)
                 elif count < _DENSE * self.size and not searched:
-                    keys = np.compress(candidates[keys >> shift], keys)
+                    keys = np.compress(np.take(candidates, keys >> shift), keys)
                 if starts is None:
                     # Where the phrase would start if this unit is at `offset`: not before a document's start.
                     starts = np.compress((keys & place) >= offset, keys) - offset if offset else keys
                 else:
                     starts = _common(starts + offset, keys) - offset
             candidates = np.zeros(self.size, dtype=bool)
-            candidates[starts >> shift] = True
+            candidates[_index(starts >> shift)] = True
             self.check()
         return self._phrase_scores(q, words, candidates)
 
@@ -600,10 +601,10 @@ class _Evaluator:
                 mask[wanted] = True
                 return mask
         mask = np.zeros(self.size, dtype=bool)
-        mask[doc_lists[0]] = True
+        mask[_index(doc_lists[0])] = True
         for docs in doc_lists[1:]:
             holds = np.zeros(self.size, dtype=bool)
-            holds[docs] = True
+            holds[_index(docs)] = True
             mask &= holds
         return mask if self.within is None else mask & self.within
 
@@ -643,10 +644,19 @@ def _weights_at(docs: np.ndarray, weights: np.ndarray, wanted: np.ndarray, size:
     """Return a term's weights in documents `wanted`, each of which it is in (`docs` ascending, of a segment of `size`)."""
     if len(wanted) * _LOOKUP_SCATTER > size:
         dense = np.zeros(size, dtype=weights.dtype)
-        dense[docs] = weights
+        dense[_index(docs)] = weights
         return dense[wanted]
     # Docnums ascend, and every wanted document holds the term (in the postings' own dtype: no copy).
     return weights[np.searchsorted(docs, wanted.astype(docs.dtype, copy=False))]
+
+
+def _index(positions: np.ndarray) -> np.ndarray:
+    """Return `positions` (16- or 32-bit, as kept) as numpy's own index type.
+
+    Indexing with narrower integers converts them at every use, at twice the cost of converting
+    them once and indexing with the result (numpy 2.4: 19.7 against 2.3 + 10.7 us for 15k).
+    """
+    return positions.astype(np.intp, copy=False)
 
 
 def _common(a: np.ndarray, b: np.ndarray) -> np.ndarray:
