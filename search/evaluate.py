@@ -542,7 +542,10 @@ class _Evaluator:
         # All keys in one encoding: wide if any is, or if the phrase is longer than narrow keys leave room for.
         narrow = _narrow_shift(self.size)
         if len(q.words) >= _NARROW_MARGIN or any(_wide(keys) for *_, keys in located):
-            located = [(*unit[:4], _widen(unit[4], narrow) if _narrow_keys(unit[4]) else unit[4]) for unit in located]
+            located = [
+                (*unit[:4], unit[4] if _wide(unit[4]) or isinstance(unit[4], _Table) else _widen(unit[4], narrow))
+                for unit in located
+            ]
         shift = _SHIFT if located[0][4].dtype == np.int64 else narrow
         place = located[0][4].dtype.type((1 << shift) - 1)  # a key's position bits
         starts = None
@@ -739,12 +742,9 @@ class _Table:
         return np.compress(inside & ((self.bits[at >> 3] >> (at & 7)) & 1).astype(bool), values)
 
 
-def _wide(keys) -> bool:
+def _wide(keys: np.ndarray | _Table) -> bool:
+    """Return whether `keys` are wide position keys (int64), not narrow ones or a _Table."""
     return isinstance(keys, np.ndarray) and keys.dtype == np.int64
-
-
-def _narrow_keys(keys) -> bool:
-    return isinstance(keys, np.ndarray) and keys.dtype != np.int64
 
 
 def _either(a: _Part, b: _Part) -> _Part:

@@ -97,6 +97,7 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
     hits = []  # (where, characters analysed on each side)
     for needle in needles:
         found = []
+        around = WINDOW
         start = lowered.find(needle)
         while start != -1 and len(found) <= DENSE_HITS * share:
             found.append(start)
@@ -107,13 +108,11 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
             take = min(share, dense or share)
             step = len(lowered) / take
             found = sorted({lowered.find(needle, int(i * step)) for i in range(take)} - {-1})
-            if dense:
-                hits += [(hit, DENSE_WINDOW) for hit in found]
-                continue
+            around = DENSE_WINDOW if dense else WINDOW
         elif len(found) > share:
             step = len(found) / share
             found = [found[int(i * step)] for i in range(share)]
-        hits += [(hit, WINDOW) for hit in found]
+        hits += [(hit, around) for hit in found]
     hits.sort()
     windows: list[tuple[int, int]] = []
     for hit, around in hits:
