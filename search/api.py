@@ -13,6 +13,8 @@ from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
 # Not the index folder's path: error bodies never reveal server paths.
+# Messages to clients name no server path (the CLI's, for whoever runs the server, do).
+WRITER_BUSY = "another reindex is writing the index"
 INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
 INDEX_MISSING_PAGE = (
     "Search is not ready: the documents have not been indexed yet. "
@@ -99,12 +101,17 @@ def upload():
         return error(400, "replace must be true or false")
     try:
         path = files.store(
-            _settings(), request.form.get("folder", ""), upload.filename or "", upload.stream, replace in ("true", "1")
+            _settings(),
+            request.form.get("folder", ""),
+            upload.filename or "",
+            upload.stream,
+            replace in ("true", "1"),
+            auth.scope(),
         )
     except files.Refused as refused:
         return error(refused.status, str(refused), refused.code)
-    except indexer.IndexBusy as busy:
-        return error(409, f"the file is saved, but {busy}; it is indexed by the next reindex", "index_busy")
+    except indexer.IndexBusy:
+        return error(409, f"the file is saved, but {WRITER_BUSY}; it is indexed by the next reindex", "index_busy")
     stored = query.get_document(_searchers(), indexer.doc_id(path), auth.scope())
     if stored is None:  # deleted again between its commit and this lookup
         return error(409, f"{path} was removed while it was being uploaded", "conflict")
@@ -123,8 +130,10 @@ def delete(doc_id: str):
         files.remove(_settings(), stored["path"])
     except files.Refused as refused:
         return error(refused.status, str(refused), refused.code)
-    except indexer.IndexBusy as busy:
-        return error(409, f"the file is deleted, but {busy}; it leaves the index with the next reindex", "index_busy")
+    except indexer.IndexBusy:
+        return error(
+            409, f"the file is deleted, but {WRITER_BUSY}; it leaves the index with the next reindex", "index_busy"
+        )
     return "", 204
 
 
@@ -158,10 +167,10 @@ def reindex():
             default_language=settings["DEFAULT_LANGUAGE"],
             procs=settings["INDEX_PROCS"],
         )
-    except indexer.IndexBusy as busy:
-        return error(409, f"{busy}; try again when it has finished")
-    except FileNotFoundError as missing:
-        return error(500, str(missing), "corpus_missing")
+    except indexer.IndexBusy:
+        return error(409, f"{WRITER_BUSY}; try again when it has finished")
+    except FileNotFoundError:
+        return error(500, "the corpus folder is missing on the server (SEEDSEARCH_CORPUS_DIR)", "corpus_missing")
     return jsonify(summary.as_dict())
 
 

@@ -17,6 +17,7 @@ import secrets
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -183,19 +184,26 @@ def _is_admin_token(token: str) -> bool:
 
 
 def _from_session() -> keys.Key | None:
-    name, digest = session.get("key"), session.get("sha256")
-    if not isinstance(name, str) or not isinstance(digest, str):
+    name, digest, sid = session.get("key"), session.get("sha256"), session.get("sid")
+    if not isinstance(name, str) or not isinstance(digest, str) or not isinstance(sid, str):
         return None
-    key = _guard().store.named(name)
-    # A key revoked (or revoked and created again under the same name) ends its sessions.
-    if key is None or not hmac.compare_digest(key.sha256.encode("ascii"), digest.encode("ascii", "replace")):
+    store = _guard().store
+    key = store.named(name)
+    # A key revoked (or revoked and created again under the same name) ends its sessions, and a
+    # signed-out session stays ended even if its cookie was copied before it was cleared.
+    if (
+        key is None
+        or not hmac.compare_digest(key.sha256.encode("ascii"), digest.encode("ascii", "replace"))
+        or store.session_ended(sid)
+    ):
         session.clear()
         return None
     return key
 
 
 def _is_api() -> bool:
-    return request.path.startswith("/api/")
+    # /files/ too: a download is fetched by scripts (curl -OJ) and answers errors in JSON like the API.
+    return request.path.startswith(("/api/", "/files/"))
 
 
 def _client() -> str:
@@ -269,6 +277,7 @@ def login():
             if key is not None:
                 session.clear()  # nothing from before signing in carries over
                 session["key"], session["sha256"] = key.name, key.sha256
+                session["sid"] = secrets.token_urlsafe(16)  # what signing out ends (keys.end_session)
                 return redirect(_next_page())
             _failed()
             form.key.errors.append("That key is not valid.")
@@ -280,9 +289,15 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    if _configured():
-        _ensure_secret_key()
-        if not LogoutForm().validate_on_submit():
-            abort(400, description="the sign-out form has expired; reload the page and try again")
+    if not _configured():  # an open service has no sessions (nor, perhaps, a secret to read one with)
+        return redirect(url_for("web.search_page"))
+    _ensure_secret_key()
+    if not LogoutForm().validate_on_submit():
+        abort(400, description="the sign-out form has expired; reload the page and try again")
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        # The latest a copy of this cookie could still be accepted: signed now, valid for the lifetime.
+        expires = datetime.now(UTC) + current_app.permanent_session_lifetime
+        _guard().store.end_session(sid, expires)
     session.clear()
-    return redirect(url_for("auth.login") if _configured() else url_for("web.search_page"))
+    return redirect(url_for("auth.login"))

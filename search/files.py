@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import IO
 
 from search import documents, indexer
+from search import scope as scoping
 from search.config import max_file_bytes
 
 CHUNK = 1 << 16
 BUSY_WAIT = 30.0  # seconds an upload or delete waits for another writer (the watcher, a reindex)
 MAX_NAME_BYTES = 255  # most file systems' limit for one name
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode's bidirectional marks, embeddings, overrides and isolates (zero-width joiners, which some
+# scripts' words need, are allowed).
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -56,6 +60,9 @@ def _check_name(name: str) -> None:
         raise Refused(400, f"{name!r}: a file name cannot contain '/'; use the folder field", "bad_path")
     if _CONTROL.search(name):
         raise Refused(400, "names cannot contain control characters or NUL", "bad_path")
+    if _BIDI.search(name):
+        # An override (U+202E) shows the rest of a name backwards: "txt.exe" read as "exe.txt".
+        raise Refused(400, "names cannot contain text-direction control characters", "bad_path")
     if name in (".", ".."):
         raise Refused(400, "'.' and '..' are not allowed in names", "bad_path")
     if name.startswith(".") or documents.is_scratch(name):
@@ -72,13 +79,25 @@ def check_type(filename: str) -> None:
         raise Refused(415, f"{suffix or 'files without a suffix'} cannot be indexed; supported: {readable}")
 
 
-def store(config: dict, folder: str, filename: str, stream: IO[bytes], replace: bool = False) -> str:
+def store(
+    config: dict,
+    folder: str,
+    filename: str,
+    stream: IO[bytes],
+    replace: bool = False,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> str:
     """Write an upload into the corpus atomically, index it and return its corpus path.
 
     The bytes go to a temporary file in the target folder, are checked (size, readable text),
     then linked (new file) or renamed (replace) into place: readers never see half a file.
+    A caller whose `scope` does not show the folder is refused before anything is looked at.
     """
     path = corpus_path(folder, filename)
+    parent = path.rpartition("/")[0]
+    if not scope.shows_folder(parent):
+        mine = ", ".join(scope.folders or ())
+        raise Refused(403, f"this key may change documents only under its folders ({mine})", "forbidden")
     check_type(filename)
     limit = max_file_bytes(config)
     parents, name = path.split("/")[:-1], path.split("/")[-1]

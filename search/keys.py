@@ -8,7 +8,9 @@ key and compare it with every stored hash with `hmac.compare_digest`, never stop
 The file is JSON, written whole to a temporary file and renamed over the old one, under an
 exclusive lock on a side file, so two `keys` commands never lose each other's changes and a reader
 never sees half a file. Readers stat it on every lookup and re-read it when it changed, so a
-revoked key stops working in every server process at its next request.
+revoked key stops working in every server process at its next request. The file also lists the
+page sessions signed out before they expired (each session id's hash and when it would have
+expired), so that a signed-out session cookie is refused by every server process too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +47,14 @@ class Key:
     folders: tuple[str, ...]  # empty: every folder
     admin: bool
     created: str  # ISO 8601, UTC
+
+
+@dataclass
+class _Contents:
+    """What the keys file holds: the keys, and the signed-out sessions (hash -> expiry, ISO 8601 UTC)."""
+
+    keys: list[Key]
+    ended: dict[str, str] = field(default_factory=dict)
 
 
 def digest(token: str) -> str:
@@ -72,25 +82,34 @@ class KeyStore:
         self.path = Path(path)
         self._seen: tuple | None = None  # (inode, size, mtime) of the file last read
         self._keys: tuple[Key, ...] = ()
+        self._ended: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     # Reading
 
     def entries(self) -> tuple[Key, ...]:
         """Return the keys in the file now (re-read when the file changed since the last look)."""
+        return self._current()[0]
+
+    def session_ended(self, session_id: str) -> bool:
+        """Return whether the page session `session_id` was signed out (end_session)."""
+        return digest(session_id) in self._current()[1]
+
+    def _current(self) -> tuple[tuple[Key, ...], frozenset[str]]:
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            return ()
+            return (), frozenset()
         except OSError as problem:
             raise KeysError(f"cannot read the keys file {self.path}: {problem.strerror}") from None
         # os.replace gives every write a new inode, so a change is seen even within one mtime tick.
         state = (info.st_ino, info.st_size, info.st_mtime_ns)
         with self._lock:
             if state != self._seen:
-                self._keys = self._read()
+                contents = self._read()
+                self._keys, self._ended = tuple(contents.keys), frozenset(contents.ended)
                 self._seen = state
-            return self._keys
+            return self._keys, self._ended
 
     def configured(self) -> bool:
         """Return whether the file holds at least one key (then every request needs one)."""
@@ -110,11 +129,11 @@ class KeyStore:
         """Return the key called `name`, or None."""
         return next((key for key in self.entries() if key.name == name), None)
 
-    def _read(self) -> tuple[Key, ...]:
+    def _read(self) -> _Contents:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return ()
+            return _Contents([])
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
             raise KeysError(f"cannot read the keys file {self.path}: {problem}") from None
         try:
@@ -128,12 +147,13 @@ class KeyStore:
                 )
                 for entry in raw["keys"]
             )
-        except (KeyError, TypeError) as problem:
+            ended = {str(entry["sha256"]): str(entry["until"]) for entry in raw.get("ended_sessions") or ()}
+        except (KeyError, TypeError, AttributeError) as problem:
             raise KeysError(f"the keys file {self.path} is not in the expected shape ({problem})") from None
         for key in found:
             if not SHA256.fullmatch(key.sha256):
                 raise KeysError(f"the keys file {self.path} has a key ({key.name!r}) without a SHA-256 hash")
-        return found
+        return _Contents(list(found), ended)
 
     # Writing
 
@@ -149,38 +169,49 @@ class KeyStore:
             sha256=digest(token),
             folders=normalise_folders(folders),
             admin=admin,
-            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created=_iso(datetime.now(UTC)),
         )
-        with self._changing() as keys:
-            if any(existing.name == name for existing in keys):
+        with self._changing() as contents:
+            if any(existing.name == name for existing in contents.keys):
                 raise KeysError(f"a key called {name!r} already exists; revoke it first or choose another name")
-            keys.append(key)
+            contents.keys.append(key)
         return key, token
 
     def revoke(self, name: str) -> int:
         """Remove the key called `name`; return how many keys are left."""
-        with self._changing() as keys:
-            kept = [key for key in keys if key.name != name]
-            if len(kept) == len(keys):
+        with self._changing() as contents:
+            kept = [key for key in contents.keys if key.name != name]
+            if len(kept) == len(contents.keys):
                 raise KeysError(f"no key called {name!r}")
-            keys[:] = kept
+            contents.keys[:] = kept
         return len(kept)
 
+    def end_session(self, session_id: str, expires: datetime) -> None:
+        """Record that the page session `session_id` (valid until `expires`) was signed out."""
+        now = _iso(datetime.now(UTC))
+        with self._changing() as contents:
+            # A session past its expiry is refused anyway: its entry is no longer needed.
+            contents.ended = {sha: until for sha, until in contents.ended.items() if until > now}
+            contents.ended[digest(session_id)] = _iso(expires)
+
     @contextmanager
-    def _changing(self) -> Iterator[list[Key]]:
-        """Yield the keys as a list to change, then write them, all under the file's lock."""
+    def _changing(self) -> Iterator[_Contents]:
+        """Yield the file's contents to change, then write them, all under the file's lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            keys = list(self._read())
-            yield keys
-            self._write(keys)
+            contents = self._read()
+            yield contents
+            self._write(contents)
         finally:
             os.close(lock)  # releases the flock
 
-    def _write(self, keys: list[Key]) -> None:
-        body = {"version": VERSION, "keys": [asdict(key) | {"folders": list(key.folders)} for key in keys]}
+    def _write(self, contents: _Contents) -> None:
+        body: dict = {"version": VERSION}
+        body["keys"] = [asdict(key) | {"folders": list(key.folders)} for key in contents.keys]
+        if contents.ended:
+            body["ended_sessions"] = [{"sha256": sha, "until": until} for sha, until in sorted(contents.ended.items())]
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp makes it 0600
@@ -192,3 +223,8 @@ class KeyStore:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _iso(moment: datetime) -> str:
+    """Return `moment` as ISO 8601 UTC to the second (such strings sort as the times do)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

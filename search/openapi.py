@@ -27,6 +27,14 @@ def _error_response(description: str) -> dict:
     return _json(description, ERROR)
 
 
+def _keyed() -> dict:
+    """Return the answers of a route that needs a key once the server has keys."""
+    return {
+        "401": _error_response("the server has keys, and none or a wrong one was sent"),
+        "429": _error_response(TOO_MANY),
+    }
+
+
 def _query_param(name: str, description: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
@@ -107,6 +115,7 @@ def document(config: Mapping[str, Any]) -> dict:
                     "responses": {
                         "200": _json("one page of ranked results", _ref("SearchResult")),
                         "400": _error_response("a query or parameter that cannot be answered (code bad_query)"),
+                        **_keyed(),
                         "503": _error_response(INDEX_MISSING),
                     },
                 }
@@ -127,6 +136,7 @@ def document(config: Mapping[str, Any]) -> dict:
                             "the query with its last word completed, most frequent words first", _ref("Suggestions")
                         ),
                         "400": _error_response("a missing or too long query (code bad_query)"),
+                        **_keyed(),
                         "503": _error_response(INDEX_MISSING),
                     },
                 }
@@ -173,6 +183,7 @@ def document(config: Mapping[str, Any]) -> dict:
                     "parameters": [DOC_ID],
                     "responses": {
                         "200": _json("the document", _ref("Document")),
+                        **_keyed(),
                         "404": _error_response("no such document"),
                         "503": _error_response(INDEX_MISSING),
                     },
@@ -202,6 +213,7 @@ def document(config: Mapping[str, Any]) -> dict:
                             # The file's own type, guessed from its name (text/plain, application/pdf, ...).
                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                         },
+                        **_keyed(),
                         "404": _error_response("no such document, or its file is gone"),
                         "503": _error_response(INDEX_MISSING),
                     },

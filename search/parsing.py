@@ -6,6 +6,7 @@ typed (lowercased); expansion.py then turns it into one over the index's languag
 
 from __future__ import annotations
 
+import logging
 import re
 
 from whoosh import fields, qparser, query
@@ -13,6 +14,8 @@ from whoosh import fields, qparser, query
 from search import ranking
 from search.analysis import word_analyzer
 from search.errors import QueryError
+
+log = logging.getLogger(__name__)
 
 MAX_FUZZY_CHARS = 40  # the edit-distance automaton grows with the word; no real word is longer
 # A '?' is a wildcard only inside a word ("wo?d"): right after a word it is punctuation ("what is
@@ -27,6 +30,9 @@ WORD = re.compile(r"\w")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
+# (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
+REPEATED_NOT = re.compile(r"\"[^\"]*\"|(?<![^\s(\"])NOT(?:\s+NOT)+(?=\s*[(\"]|\s+[^\s)])")
 
 
 class SplitWord(query.Phrase):
@@ -77,7 +83,15 @@ def clean(text: str) -> str:
     text = text.replace("^", " ")
     if WORD.search(text):
         text = LOOSE_WILDCARD.sub(" ", text)
-    return MINUS.sub("NOT ", text)
+    text = MINUS.sub("NOT ", text)
+    return REPEATED_NOT.sub(_cancel_nots, text)
+
+
+def _cancel_nots(run: re.Match) -> str:
+    found = run.group()
+    if found.startswith('"'):
+        return found  # a phrase
+    return "NOT" if found.count("NOT") % 2 else " "
 
 
 def parse(text: str, match: str = "all") -> query.Query:
@@ -85,9 +99,8 @@ def parse(text: str, match: str = "all") -> query.Query:
     try:
         return _PARSERS[match].parse(clean(text))
     except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.
-        raise QueryError(
-            f"could not understand this query ({type(error).__name__}); check quotes and brackets"
-        ) from None
+        log.debug("query not parsed (%s: %s): %r", type(error).__name__, error, text[:200])
+        raise QueryError("could not understand this query; check its quotes, brackets and AND, OR, NOT") from None
 
 
 def positive(q: query.Query) -> bool:

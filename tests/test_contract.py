@@ -69,6 +69,19 @@ CASES = [
     ("ok", "get", "/files/{doc_id}", "/files/0123456789abcdef", {}, 404),
     ("missing", "get", "/files/{doc_id}", "/files/0123456789abcdef", {}, 503),
     ("ok", "get", "/api/openapi.json", "/api/openapi.json", {}, 200),
+]
+# Once the server has keys, each reading route answers 401 without one and 429 after repeated wrong ones.
+CASES += [
+    (kind, "get", template, url, headers, status)
+    for template, url in [
+        ("/api/search", "/api/search?q=putin"),
+        ("/api/suggest", "/api/suggest?q=pu"),
+        ("/api/documents/{doc_id}", f"/api/documents/{SEED_ID}"),
+        ("/files/{doc_id}", f"/files/{SEED_ID}"),
+    ]
+    for kind, headers, status in [("keyed", {}, 401), ("throttled", WRONG, 429)]
+]
+CASES += [
     ("ok", "get", "/healthz", "/healthz", {}, 200),
     ("missing", "get", "/healthz", "/healthz", {}, 503),
     ("ok", "get", "/livez", "/livez", {}, 200),
@@ -103,7 +116,7 @@ def make_client(tmp_path, corpus, index_dir):
             settings["CORPUS_DIR"] = str(tmp_path / "no-corpus")
         elif kind == "small":
             settings["MAX_FILE_MB"] = 0.001
-        elif kind == "throttled":
+        elif kind in ("keyed", "throttled"):
             store = keys.KeyStore(tmp_path / "keys.json")
             store.create("reader")
             settings["KEYS_FILE"] = str(store.path)

@@ -7,10 +7,12 @@ completions shows up as a word a key must never see.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -177,10 +179,18 @@ def test_open_without_keys(index, tmp_path):
     assert client.get("/api/search?q=budget").get_json()["total"] == 5
     assert client.get("/").status_code == 200
     assert client.get("/login").status_code == 302  # nothing to sign in to
+    assert client.post("/logout").status_code == 302  # nor to sign out of (no secret key needed)
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/search?q=budget", "/api/suggest?q=bud", "/api/openapi.json", "/api/documents/0000000000000000"]
+    "path",
+    [
+        "/api/search?q=budget",
+        "/api/suggest?q=bud",
+        "/api/openapi.json",
+        "/api/documents/0000000000000000",
+        f"/files/{doc_id('Eng/runbook.md')}",  # a download, fetched by scripts: JSON too
+    ],
 )
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Bearer ", "Basic abc", "Bearer ssk_" + "A" * 43])
 def test_api_needs_a_key(client, path, header):
@@ -257,6 +267,37 @@ def test_a_session_cannot_change_the_index(client, tokens):
     sign_in(client, tokens["admin"])
     assert client.get("/api/search?q=budget").status_code == 200  # the page's completions use the cookie
     assert client.post("/api/reindex").status_code == 401  # changes need the header, not a cookie
+
+
+def test_a_scoped_admin_key_changes_only_its_folders(tmp_path):
+    corpus, index_dir, store = tmp_path / "corpus", tmp_path / "index", keys.KeyStore(tmp_path / "keys.json")
+    build_corpus(corpus)
+    indexer.reindex(corpus, index_dir)
+    token = store.create("hr-admin", ["HR"], admin=True)[1]
+    config = {"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "KEYS_FILE": str(store.path)}
+    client = create_app(config | {"SECRET_KEY": "test-secret"}).test_client()
+    before = {path: path.read_bytes() for path in corpus.rglob("*") if path.is_file()}
+
+    def upload(folder: str, name: str, replace: str = "false"):
+        body = {"file": (io.BytesIO(b"Planted\n\nwritten by the HR admin key\n"), name), "replace": replace}
+        body |= {"folder": folder} if folder is not None else {}
+        return client.post("/api/documents", data=body, headers=bearer(token), content_type="multipart/form-data")
+
+    # Outside its folders: refused before anything is looked at, so an existing name answers alike.
+    for folder, name, replace in [("Eng", "new.txt", "false"), ("Eng", "runbook.md", "false"),
+                                  ("Eng", "cluster.txt", "true"), (None, "top.txt", "false"),
+                                  ("HRX", "lookalike.txt", "true"), ("HR/../Eng", "x.txt", "false")]:  # fmt: skip
+        response = upload(folder, name, replace)
+        assert response.status_code in (400, 403), (folder, name, response.get_data(as_text=True))
+        if response.status_code == 403:
+            assert response.get_json()["error"]["code"] == "forbidden"
+    assert {path: path.read_bytes() for path in corpus.rglob("*") if path.is_file()} == before
+    # Inside them: written and indexed; a search with the key finds it.
+    assert upload("HR/private", "new.txt").status_code == 201
+    assert (corpus / "HR/private/new.txt").exists()
+    assert paths(api_search(client, token, q="planted")) == {"HR/private/new.txt"}
+    # Deleting outside its folders: as if the document did not exist.
+    assert client.delete(f"/api/documents/{doc_id('Eng/runbook.md')}", headers=bearer(token)).status_code == 404
 
 
 # Folder scoping, route by route
@@ -385,6 +426,34 @@ def test_sign_in_refuses_wrong_keys_and_forged_forms(client, tokens):
 def test_sign_in_goes_nowhere_else(client, tokens, target):
     response = sign_in(client, tokens["hr"], target)
     assert response.status_code == 302 and response.headers["Location"] == "/search"
+
+
+def test_signing_out_ends_the_session_not_only_the_cookie(app, tokens, store):
+    client, elsewhere = app.test_client(), app.test_client()
+    sign_in(client, tokens["hr"])
+    sign_in(elsewhere, tokens["hr"])  # the same key signed in on another device
+    copied = client.get_cookie("session").value  # taken before signing out (a stolen cookie)
+    sign_out(client)
+    assert client.get("/").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("session", copied)
+    assert replay.get("/").status_code == 302
+    assert replay.get("/api/search?q=budget").status_code == 401
+    assert elsewhere.get("/").status_code == 200  # that one session ended, not the key's others
+    # Every server process reads the ended sessions from the keys file.
+    fresh = keys.KeyStore(store.path)
+    entries = json.loads(store.path.read_text())["ended_sessions"]
+    assert len(entries) == 1 and copied not in store.path.read_text()
+    assert fresh.entries() == store.entries()
+
+
+def test_ended_sessions_are_forgotten_once_expired(store):
+    store.create("hr", ["HR"])
+    past = datetime.now(UTC) - timedelta(days=1)
+    store.end_session("old-session", past)
+    store.end_session("new-session", datetime.now(UTC) + timedelta(days=1))
+    assert store.session_ended("new-session") and not store.session_ended("old-session")
+    assert len(json.loads(store.path.read_text())["ended_sessions"]) == 1
 
 
 def test_revoking_ends_sessions(client, tokens, store):

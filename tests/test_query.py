@@ -138,6 +138,9 @@ WING = ["en/lift.txt", "en/wings.txt"]
         ("e-mail", []),
         ("[a TO b]", ["en/heat.txt"]),
         ("wing^3", WING),
+        ("NOT NOT wing", WING),  # two NOTs cancel
+        ("wing NOT NOT NOT lift", ["en/wings.txt"]),
+        ('"NOT NOT wing', WING),  # after a quote left open
         ("ты", []),
         ("😀 wing", WING),
     ],
@@ -148,7 +151,7 @@ def test_odd_queries_are_answered(searchers, q, found):
     assert sorted(hit.path for hit in result.hits) == found
 
 
-@pytest.mark.parametrize("q", ["*", "?*", "?", "-wing", "NOT wing", "NOT NOT", "   "])
+@pytest.mark.parametrize("q", ["*", "?*", "?", "-wing", "NOT wing", "NOT NOT", "   ", "NOT NOT NOT wing"])
 def test_unanswerable_queries_are_query_errors(searchers, q):
     with pytest.raises(query.QueryError):
         query.search(searchers, query.SearchRequest(q=q), CONFIG)

@@ -89,6 +89,9 @@ def test_an_existing_path_is_a_conflict_unless_replaced(client, corpus):
         ("", "draft.txt~"),
         ("", "~$report.docx"),
         ("", "x" * 300 + ".txt"),
+        ("team\u202e", "escape.txt"),  # a right-to-left override: the rest of a name shown backwards
+        ("", "invoice\u202etxt.exe"),
+        ("", "a\u2066b.txt"),
     ],
 )
 def test_names_that_would_leave_the_corpus_or_hide_are_refused(client, corpus, tmp_path, folder, name):
