@@ -21,6 +21,8 @@ from search.searchers import Searchers
 MAX_SUGGESTED_WORDS = 8  # misspelt words per query that get a correction
 MAX_SUGGESTED_QUERY_WORDS = 12  # longer queries get no "did you mean"
 WORDS = re.compile(r"\w+")
+QUOTED = re.compile(r'"([^"]*)"')
+NEGATED = re.compile(r"NOT\s*$")  # right before a phrase: it excludes (clean() makes -"..." NOT "...")
 MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
 LAST_WORD = re.compile(r"\w+$")
 
@@ -73,12 +75,8 @@ def suggest(
     if len(WORDS.findall(text)) > MAX_SUGGESTED_QUERY_WORDS:
         return None  # a pasted paragraph: correcting its rare words would only echo it back, changed
     replacements, tried = [], 0
-    for term in plain_terms(parsed):
-        word = term.text
+    for word, start, end in _typed_words(parsed, text):
         if not 3 <= len(word) <= MAX_FUZZY_CHARS or not word.isalpha() or known(reader, word, langs, holds):
-            continue
-        start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
-        if start is None or end is None or text[start:end].lower() != word:
             continue
         # A suggestion is a nicety: past the deadline or a handful of words, go without.
         tried += 1
@@ -94,6 +92,35 @@ def suggest(
     for start, end, replacement in sorted(replacements, reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
+
+
+def _typed_words(parsed: query.Query, text: str) -> Iterator[tuple[str, int, int]]:
+    """Yield (word, start, end) for the words of `text` to check: its plain terms, and the words of its phrases."""
+    for term in plain_terms(parsed):
+        start, end = getattr(term, "startchar", None), getattr(term, "endchar", None)
+        if start is not None and end is not None and text[start:end].lower() == term.text:
+            yield term.text, start, end
+    # The parser keeps no offsets for a phrase: its words are found in the quoted text, and only
+    # in a phrase that is searched for (not one after NOT, which clean() made of a leading -).
+    wanted = {tuple(phrase.words) for phrase in _phrases(parsed)}
+    for quoted in QUOTED.finditer(text):
+        words = list(WORDS.finditer(quoted.group(1)))
+        if tuple(word.group().lower() for word in words) not in wanted or NEGATED.search(text, 0, quoted.start()):
+            continue
+        for word in words:
+            yield word.group().lower(), quoted.start(1) + word.start(), quoted.start(1) + word.end()
+
+
+def _phrases(q: query.Query) -> Iterator[query.Phrase]:
+    if isinstance(q, query.Not):
+        return
+    if isinstance(q, query.AndNot):
+        yield from _phrases(q.a)
+    elif isinstance(q, query.Phrase):
+        yield q
+    elif not q.is_leaf():
+        for sub in q.children():
+            yield from _phrases(sub)
 
 
 def complete(

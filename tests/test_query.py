@@ -103,6 +103,9 @@ def test_stemming_forgives_some_misspellings(searchers):
         ("Boundry", "Boundary"),
         ("Hypersonik", "Hypersonic"),
         ("Swept Wingz", "Swept Wings"),
+        ('"Swept Wingz"', '"Swept Wings"'),  # in a phrase, which finds nothing as typed
+        ('"swept wings" compresibility', '"swept wings" compressibility'),
+        ('"sweptt wings" -"high subsonik"', '"swept wings" NOT "high subsonik"'),  # an excluded phrase stays
         ("Rossia", None),  # no indexed word is within reach: no suggestion rather than a wild one
     ],
 )
