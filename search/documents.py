@@ -87,6 +87,9 @@ class SourceFile(NamedTuple):
 class Failure:
     path: str
     reason: str
+    # Whether a document indexed from an earlier version stays: yes when the file could not be
+    # read (it may be back next time); no when it was read and holds no text (it was emptied).
+    keeps_previous: bool = True
 
 
 @dataclass
@@ -109,6 +112,10 @@ class Document:
 
 class ExtractionError(Exception):
     """A file's content cannot be turned into text; str(error) is the reason."""
+
+
+class NoText(ExtractionError):
+    """A file was read and holds no text (empty, or nothing but space): there is no document in it."""
 
 
 # --- walking the corpus -------------------------------------------------------------------------
@@ -142,7 +149,7 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) 
         elif kind is None:
             found.skipped.append(Failure(path, _unsupported(path)))
         elif info.st_size == 0:
-            found.failures.append(Failure(path, "empty file"))
+            found.failures.append(Failure(path, "empty file", keeps_previous=False))
         elif info.st_size > max_bytes:
             limit = _human_size(max_bytes)
             found.failures.append(Failure(path, f"larger than the {limit} limit"))
@@ -289,10 +296,10 @@ def content_hash(data: bytes) -> str:
 def extract(src: SourceFile, data: bytes) -> Document:
     """Turn a file's bytes into a Document, or raise ExtractionError saying why not."""
     if not data:
-        raise ExtractionError("empty file")
+        raise NoText("empty file")
     title, text = _extract_kind(src.type, data, src.max_bytes)
     if not text.strip():
-        raise ExtractionError("no text found")
+        raise NoText("no text found")
     own_title = " ".join((title or "").split())
     title = _shorten(own_title) or _shorten(text) or PurePosixPath(src.path).name
     sha256 = content_hash(data)

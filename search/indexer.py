@@ -51,6 +51,7 @@ BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash")
 OPEN_ATTEMPTS = 20  # tries to open the newest generation while commits keep replacing it
 
 UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
+NO_TEXT = "no text"  # read, but holds no text: failed, and its previous document leaves the index
 Job = tuple[documents.SourceFile, str | None]  # a file to read, and its indexed hash if known
 Outcome = tuple[str, str, str | None]  # path, what happened, failure reason
 
@@ -253,6 +254,9 @@ def _index_batch(writer, batch: list[Job], default_language: str) -> list[Outcom
                 outcomes.append((src.path, UNCHANGED, None))
                 continue
             doc = documents.extract(src, data)
+        except documents.NoText as error:
+            outcomes.append((src.path, NO_TEXT, str(error)))
+            continue
         except documents.ExtractionError as error:
             outcomes.append((src.path, FAILED, str(error)))
             continue
@@ -421,7 +425,8 @@ def reindex(
                 indexed = {path: known for path, known in indexed.items() if _under(path, paths)}
             failed_paths = set()
             for failure in scan.failures:
-                failed_paths.add(failure.path)
+                if failure.keeps_previous:
+                    failed_paths.add(failure.path)
                 summary.failures.append({"path": failure.path, "reason": failure.reason})
             jobs = _plan(scan, indexed, summary)
             workers = _worker_count(procs, len(jobs))
@@ -431,6 +436,7 @@ def reindex(
             unreadable = tuple(path + "/" for path in failed_paths)
             gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
         replaced: list[str] = []
+        emptied: list[str] = []  # indexed files now read with no text in them
         from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it
 
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, leave=False)
@@ -440,6 +446,10 @@ def reindex(
                 if outcome == FAILED:
                     failed_paths.add(path)
                     summary.failures.append({"path": path, "reason": reason})
+                elif outcome == NO_TEXT:
+                    summary.failures.append({"path": path, "reason": reason})
+                    if path in indexed:
+                        emptied.append(path)
                 elif outcome == UNCHANGED:
                     summary.unchanged += 1
                 elif outcome == ADDED:
@@ -458,14 +468,14 @@ def reindex(
                 writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
                 for start in range(0, len(jobs), BATCH_FILES):
                     count(_index_batch(writer, jobs[start : start + BATCH_FILES], default_language))
-            if writer is None and (segments or gone or replaced or rebuild):
+            if writer is None and (segments or gone or replaced or emptied or rebuild):
                 writer = BufferedSegmentWriter(ix, limitmb=WRITER_LIMIT_MB)
             if writer is not None:
-                # Old versions of changed files, and files that are gone. A file that now
-                # fails to read keeps its last good version (it is in `present`).
-                for path in replaced + gone:
+                # Old versions of changed files, files that are gone, and files emptied of text.
+                # A file that now fails to read keeps its last good version (it is in `present`).
+                for path in replaced + gone + emptied:
                     writer.delete_by_term("id", doc_id(path))
-                summary.deleted = len(gone)
+                summary.deleted = len(gone) + len(emptied)
                 # CLEAR drops the old segments in the same atomic commit, so readers see
                 # the old index until the new one is complete.
                 writer.commit(mergetype=CLEAR if rebuild else merge_small, extra_segments=segments)

@@ -419,7 +419,7 @@ def test_scan_walks_folders_and_classifies(tmp_path):
     ]
     assert found.failures == [
         Failure("big.txt", "larger than the 100 bytes limit"),
-        Failure("empty.txt", "empty file"),
+        Failure("empty.txt", "empty file", keeps_previous=False),
     ]
     first = found.files[0]
     assert first.abspath == str(tmp_path / "a.txt") and first.size == 7

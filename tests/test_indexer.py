@@ -146,6 +146,25 @@ def test_a_file_that_starts_failing_keeps_its_last_good_version(corpus, index_di
     assert search(index_dir, "visas").total == 1
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty file"), (b"  \n\t\n", "no text found"), (b"<!-- -->\n", "no text found")],
+)
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_file_emptied_of_text_leaves_the_index(corpus, index_dir, content, reason, parallel, monkeypatch):
+    if parallel:  # the same through worker processes
+        monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES", 1)
+        monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES_PER_PROC", 1)
+    assert search(index_dir, "visas").total == 1
+    # Same name, no text left: not a read error to wait out, but what the file now says.
+    (corpus / "notes/moving.md").write_bytes(content)
+    summary = indexer.reindex(corpus, index_dir, procs=2)
+    assert summary.failures == [{"path": "notes/moving.md", "reason": reason}]
+    assert summary.deleted == 1
+    assert search(index_dir, "visas").total == 0
+    assert indexer.reindex(corpus, index_dir, procs=2).deleted == 0  # and it stays out
+
+
 def test_only_one_writer(corpus, index_dir):
     with indexer.writer_lock(index_dir), pytest.raises(indexer.IndexBusy):
         indexer.reindex(corpus, index_dir)

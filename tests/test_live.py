@@ -113,6 +113,7 @@ def test_indexer_and_http_reindex(site):
     answer = server.reindex()
     assert answer.status == 409 and answer.headers["Content-Type"] == "application/json"
     assert answer.json()["error"]["code"] == "conflict"
+    assert str(index_dir) not in answer.body.decode()  # no server path reaches a client
     cli.communicate(timeout=600)
     assert cli.returncode == 0
     # The HTTP call first: the command line gets its one-line message.
