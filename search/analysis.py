@@ -197,6 +197,7 @@ def build_schema() -> fields.Schema:
         # as columns and never searched: a term of its own per document in `path` and `size`
         # was a quarter of a segment's terms, each written as a block of one posting.
         mtime_ns=fields.COLUMN(columns.NumericColumn("q")),
+        ctime_ns=fields.COLUMN(columns.NumericColumn("q")),
         size=_not_indexed(fields.NUMERIC(int, bits=64, stored=True, sortable=True)),
         hash=fields.COLUMN(columns.VarBytesColumn()),
         title=fields.STORED(),

@@ -81,6 +81,10 @@ class SourceFile(NamedTuple):
     size: int
     mtime_ns: int
     max_bytes: int = DEFAULT_MAX_BYTES  # the scan's file size limit, which also bounds unpacking
+    # The inode's change time: set by the system at any write, rename or copy into place, never
+    # to a chosen value, so it tells a file replaced by one of the same size and mtime (cp -p,
+    # rsync -a, tar) from an unchanged one. 0: unknown.
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Document:
     size: int
     mtime_ns: int
     sha256: str
+    ctime_ns: int = 0  # see SourceFile
 
 
 class ExtractionError(Exception):
@@ -155,7 +160,7 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) 
             found.failures.append(Failure(path, f"larger than the {limit} limit"))
         else:
             size, mtime_ns = info.st_size, info.st_mtime_ns
-            found.files.append(SourceFile(path, abspath, kind, size, mtime_ns, max_bytes))
+            found.files.append(SourceFile(path, abspath, kind, size, mtime_ns, max_bytes, info.st_ctime_ns))
     found.files.sort()  # by path, its first field (no two files share one)
     found.skipped.sort(key=lambda f: f.path)
     found.failures.sort(key=lambda f: f.path)
@@ -303,7 +308,7 @@ def extract(src: SourceFile, data: bytes) -> Document:
     own_title = " ".join((title or "").split())
     title = _shorten(own_title) or _shorten(text) or PurePosixPath(src.path).name
     sha256 = content_hash(data)
-    return Document(src.path, title, text, src.type, len(data), src.mtime_ns, sha256)
+    return Document(src.path, title, text, src.type, len(data), src.mtime_ns, sha256, src.ctime_ns)
 
 
 def _extract_kind(kind: str, data: bytes, limit: int) -> tuple[str | None, str]:

@@ -47,10 +47,13 @@ BATCH_FILES = 64  # files per job handed to a worker
 EXTRACTED_CHARS = 4 * 1024 * 1024  # text of a batch's files held before they are added (_index_batch)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # Read only by the indexer, under the writer lock: a searcher leaves their files closed.
-BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash")
+BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash", "ctime_ns")
 OPEN_ATTEMPTS = 20  # tries to open the newest generation while commits keep replacing it
 
 UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
+# The same content under a changed mtime or ctime (touched, copied back): counted unchanged, but
+# indexed again, so that its bookkeeping matches the file and the next run does not hash it again.
+REFRESHED = "refreshed"
 NO_TEXT = "no text"  # read, but holds no text: failed, and its previous document leaves the index
 Job = tuple[documents.SourceFile, str | None]  # a file to read, and its indexed hash if known
 Outcome = tuple[str, str, str | None]  # path, what happened, failure reason
@@ -192,6 +195,7 @@ def document_fields(doc: documents.Document, default_language: str = "en", lang:
         "lang": lang,
         "modified": datetime.fromtimestamp(doc.mtime_ns / 1e9, tz=UTC).replace(tzinfo=None),
         "mtime_ns": doc.mtime_ns,
+        "ctime_ns": doc.ctime_ns,
         "size": doc.size,
         "hash": doc.sha256.encode("ascii"),
         "title": doc.title,
@@ -202,16 +206,24 @@ def document_fields(doc: documents.Document, default_language: str = "en", lang:
     }
 
 
-def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
-    """Return path -> (mtime_ns, size, hash as ASCII bytes) of every live document, read from columns."""
-    found: dict[str, tuple[int, int, bytes]] = {}
+def _indexed_files(ix) -> dict[str, tuple[int, int, bytes, int | None]]:
+    """Return path -> (mtime_ns, size, hash as ASCII bytes, ctime_ns) of every live document, read from columns.
+
+    ctime_ns is None in an index made before it was kept (until a rebuild adds the column).
+    """
+    found: dict[str, tuple[int, int, bytes, int | None]] = {}
     with ix.reader() as reader:
         # Segment by segment and column by column: one sequential read each instead
         # of a seek per document and field, which dominates a no-op reindex.
         for segment, _ in reader.leaf_readers():
             if segment.doc_count() == 0:
                 continue
-            paths, *known = [segments.translated_column_values(segment, name) for name in BOOKKEEPING_COLUMNS]
+            paths, *known = [
+                segments.translated_column_values(segment, name)
+                if name in segment.schema
+                else [None] * segment.doc_count_all()
+                for name in BOOKKEEPING_COLUMNS
+            ]
             rows = zip(paths, zip(*known, strict=True), strict=True)
             if segment.has_deletions():  # (Whoosh's all_doc_ids() asks document by document)
                 rows = compress(rows, segments.live_documents(segment).tolist())
@@ -219,12 +231,17 @@ def _indexed_files(ix) -> dict[str, tuple[int, int, bytes]]:
     return found
 
 
-def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summary: Summary) -> list[Job]:
-    """Return the files to read: new ones, and known ones whose size or mtime changed (with their hash)."""
+def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes, int | None]], summary: Summary) -> list[Job]:
+    """Return the files to read: new ones, and known ones whose size, mtime or ctime changed (with their hash)."""
     jobs = []
     for src in scan.files:
         known = indexed.get(src.path)
-        if known is not None and known[0] == src.mtime_ns and known[1] == src.size:
+        if (
+            known is not None
+            and known[0] == src.mtime_ns
+            and known[1] == src.size
+            and (known[3] is None or known[3] == src.ctime_ns)
+        ):
             summary.unchanged += 1
         else:
             jobs.append((src, None if known is None else known[2].decode("ascii")))
@@ -234,7 +251,7 @@ def _plan(scan: documents.Scan, indexed: dict[str, tuple[int, int, bytes]], summ
 def _index_batch(writer, batch: list[Job], default_language: str) -> list[Outcome]:
     """Read, extract and add a batch of files to `writer`, in order; return what happened to each."""
     outcomes: list[Outcome] = []
-    extracted: list[tuple[str, documents.Document, bool]] = []  # (path, document, replaces an indexed one)
+    extracted: list[tuple[str, documents.Document, str]] = []  # (path, document, outcome)
     held = 0  # characters of text in `extracted`
 
     def add_extracted() -> None:
@@ -242,17 +259,19 @@ def _index_batch(writer, batch: list[Job], default_language: str) -> list[Outcom
         # walks its tables byte by byte, and between two extractions and tokenisations those
         # were out of the CPU's caches (0.2 ms a document instead of 0.07).
         langs = [detect_language(doc.title + "\n" + doc.text, default_language) for _, doc, _ in extracted]
-        for (path, doc, updated), lang in zip(extracted, langs, strict=True):
-            writer.add_document(**document_fields(doc, default_language, lang))
-            outcomes.append((path, UPDATED if updated else ADDED, None))
+        for (path, doc, outcome), lang in zip(extracted, langs, strict=True):
+            fields = document_fields(doc, default_language, lang)
+            if not keeps_ctime:
+                del fields["ctime_ns"]  # an index made before the column: a rebuild adds it
+            writer.add_document(**fields)
+            outcomes.append((path, outcome, None))
         extracted.clear()
 
+    keeps_ctime = "ctime_ns" in writer.schema
     for src, known_hash in batch:
         try:
             data = documents.read_source(src)
-            if known_hash is not None and documents.content_hash(data) == known_hash:
-                outcomes.append((src.path, UNCHANGED, None))
-                continue
+            same = known_hash is not None and documents.content_hash(data) == known_hash
             doc = documents.extract(src, data)
         except documents.NoText as error:
             outcomes.append((src.path, NO_TEXT, str(error)))
@@ -260,7 +279,7 @@ def _index_batch(writer, batch: list[Job], default_language: str) -> list[Outcom
         except documents.ExtractionError as error:
             outcomes.append((src.path, FAILED, str(error)))
             continue
-        extracted.append((src.path, doc, known_hash is not None))
+        extracted.append((src.path, doc, REFRESHED if same else UPDATED if known_hash is not None else ADDED))
         held += len(doc.text)
         if held >= EXTRACTED_CHARS:  # large files: not too much text held at once
             add_extracted()
@@ -452,6 +471,9 @@ def reindex(
                         emptied.append(path)
                 elif outcome == UNCHANGED:
                     summary.unchanged += 1
+                elif outcome == REFRESHED:
+                    summary.unchanged += 1
+                    replaced.append(path)
                 elif outcome == ADDED:
                     summary.added += 1
                 else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import random
 import threading
 import weakref
@@ -49,6 +50,74 @@ def test_a_no_op_run_reads_no_file(corpus, index_dir, monkeypatch):
 
     monkeypatch.setattr(indexer.documents, "read_source", no_reading)
     assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
+def _same_size_and_mtime(path, text: str) -> None:
+    """Write `text` over `path` (the same length) and give it its old mtime back, to the nanosecond."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_change_that_keeps_size_and_mtime_is_found(corpus, index_dir, parallel, monkeypatch):
+    # cp -p, rsync -a and tar put back the old mtime; the change time (ctime) they cannot.
+    if parallel:
+        monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES", 1)
+        monkeypatch.setattr(indexer, "PARALLEL_MIN_FILES_PER_PROC", 1)
+    moving = corpus / "notes/moving.md"
+    old = moving.read_text(encoding="utf-8")
+    _same_size_and_mtime(moving, old.replace("visas", "zebra"))
+    summary = indexer.reindex(corpus, index_dir, procs=2)
+    assert (summary.updated, summary.unchanged) == (1, 4)
+    assert search(index_dir, "zebra").total == 1 and search(index_dir, "visas").total == 0
+    # Replaced by another file of that size and mtime (mv over it), as in a tar's two versions.
+    other = corpus / "other.md"
+    other.write_text(old, encoding="utf-8")
+    os.utime(other, ns=(moving.stat().st_atime_ns, moving.stat().st_mtime_ns))
+    os.replace(other, moving)
+    summary = indexer.reindex(corpus, index_dir, procs=2)
+    assert (summary.updated, summary.deleted) == (1, 0)
+    assert search(index_dir, "visas").total == 1 and search(index_dir, "zebra").total == 0
+
+
+def test_a_touched_file_is_read_once_then_left_alone(corpus, index_dir, monkeypatch):
+    moving = corpus / "notes/moving.md"
+    before = search(index_dir, "visas").hits[0].modified
+    os.utime(moving, ns=(moving.stat().st_atime_ns, moving.stat().st_mtime_ns + 10**9))
+    summary = indexer.reindex(corpus, index_dir)
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, 5)  # the same content
+    assert search(index_dir, "visas").hits[0].modified != before  # the file's new time is shown
+
+    def no_reading(src):
+        raise AssertionError(f"read {src.path} again")
+
+    monkeypatch.setattr(indexer.documents, "read_source", no_reading)
+    assert indexer.reindex(corpus, index_dir).unchanged == 5
+
+
+def test_an_index_made_before_the_change_time_was_kept(corpus, tmp_path, monkeypatch):
+    from search import analysis
+
+    build = analysis.build_schema
+
+    def without_ctime():
+        schema = build()
+        schema.remove("ctime_ns")
+        return schema
+
+    monkeypatch.setattr(indexer, "build_schema", without_ctime)
+    index_dir = tmp_path / "old-index"
+    indexer.reindex(corpus, index_dir)
+    monkeypatch.setattr(indexer, "build_schema", build)
+    assert indexer.fields_missing(index_dir) == ["ctime_ns"]
+    (corpus / "notes/moving.md").write_text("# Moving abroad\n\nNow about submarines.\n", encoding="utf-8")
+    summary = indexer.reindex(corpus, index_dir)  # size and mtime as before; no column to write
+    assert (summary.updated, summary.unchanged) == (1, 4)
+    assert search(index_dir, "submarines").total == 1
+    indexer.reindex(corpus, index_dir, rebuild=True)
+    assert indexer.fields_missing(index_dir) == []
 
 
 @pytest.mark.parametrize("enabled", [True, False])
