@@ -8,6 +8,7 @@ import fcntl
 import gc
 import hashlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import signal
@@ -299,16 +300,29 @@ def _worker_count(procs: int, jobs: int) -> int:
 
 
 def _die_with_parent(parent: int | None) -> None:
-    """Have the kernel SIGKILL this worker when its parent process dies (Linux; elsewhere nothing).
+    """End this worker when the indexer that started it dies.
 
-    A killed indexer must not leave workers behind writing segment files nobody will commit.
-    A forked worker's parent is the indexer (`parent`); a forkserver's child's is the fork
-    server (`parent` None), which exits when the indexer does.
+    A killed indexer must not leave workers behind, waiting for batches that never come and
+    holding segment files nobody will commit. A forked worker's parent is the indexer
+    (`parent`): the kernel SIGKILLs it when its parent dies (Linux). A forkserver's child's
+    parent is the fork server (`parent` None), which outlives the indexer while any of its
+    children lives (each holds the server's lifeline): such a worker watches the indexer's
+    sentinel instead, which becomes ready when the indexer ends.
     """
+    if parent is None:
+        indexer = multiprocessing.parent_process()
+        if indexer is not None:
+            threading.Thread(target=_exit_when_ready, args=(indexer.sentinel,), daemon=True).start()
+        return
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if parent is not None and os.getppid() != parent:  # it died before prctl took effect
+    if os.getppid() != parent:  # it died before prctl took effect
         os._exit(1)
+
+
+def _exit_when_ready(sentinel) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
 
 
 def _worker(
