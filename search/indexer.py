@@ -165,6 +165,8 @@ def open_searcher(ix, bookkeeping: bool = False, **kwargs):
 def writer_lock(index_dir: str | Path) -> Iterator[None]:
     """Hold the single-writer lock for `index_dir` or raise IndexBusy."""
     index_dir = Path(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        raise NotADirectoryError(f"the index location {index_dir} is a file, not a folder")
     index_dir.mkdir(parents=True, exist_ok=True)
     # flock is released by the kernel when the holder dies, so a killed indexer
     # never leaves a stale lock behind.
@@ -433,7 +435,8 @@ def reindex(
     started = time.perf_counter()
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+        problem = "is a file, not a folder" if corpus_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"corpus folder {corpus_dir} {problem}")
     if paths is not None:
         paths = {path.strip("/") for path in paths}
         if "" in paths:

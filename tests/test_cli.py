@@ -70,6 +70,14 @@ def test_missing_corpus_is_fatal_with_one_line(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
 
 
+def test_a_file_where_a_folder_should_be_is_said_plainly(tmp_path, corpus):
+    (tmp_path / "a-file").write_text("x")
+    done = run("index", "--corpus", str(tmp_path / "a-file"), "--index", str(tmp_path / "ix"))
+    assert done.returncode == 1 and done.stderr.strip().endswith("is a file, not a folder")
+    done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "a-file"))
+    assert done.returncode == 1 and done.stderr.strip().endswith("is a file, not a folder")
+
+
 def test_bad_arguments_exit_2(tmp_path):
     assert run("index", "--bogus").returncode == 2
     assert run("search").returncode == 2
