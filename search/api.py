@@ -12,10 +12,10 @@ from search import auth, files, indexer, openapi, query, serialize, spelling
 from search.config import max_file_bytes
 
 bp = Blueprint("api", __name__)
-# Not the index folder's path: error bodies never reveal server paths.
-# Messages to clients name no server path (the CLI's, for whoever runs the server, do).
-WRITER_BUSY = "another reindex is writing the index"
+# Not the index folder's path: error bodies never reveal server paths (the CLI's messages, for
+# whoever runs the server, do).
 INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
+WRITER_BUSY = "another reindex is writing the index"
 INDEX_MISSING_PAGE = (
     "Search is not ready: the documents have not been indexed yet. "
     "Whoever runs this server can build the index with 'python -m search index', then reload this page."

@@ -51,7 +51,7 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 BOOKKEEPING_COLUMNS = ("path", "mtime_ns", "size", "hash", "ctime_ns")
 OPEN_ATTEMPTS = 20  # tries to open the newest generation while commits keep replacing it
 
-UNCHANGED, ADDED, UPDATED, FAILED = "unchanged", "added", "updated", "failed"
+ADDED, UPDATED, FAILED = "added", "updated", "failed"
 # The same content under a changed mtime or ctime (touched, copied back): counted unchanged, but
 # indexed again, so that its bookkeeping matches the file and the next run does not hash it again.
 REFRESHED = "refreshed"
@@ -486,8 +486,6 @@ def reindex(
                     summary.failures.append({"path": path, "reason": reason})
                     if path in indexed:
                         emptied.append(path)
-                elif outcome == UNCHANGED:
-                    summary.unchanged += 1
                 elif outcome == REFRESHED:
                     summary.unchanged += 1
                     replaced.append(path)
