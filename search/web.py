@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -11,6 +12,22 @@ from werkzeug.http import HTTP_STATUS_CODES
 from search import auth, contract, query, snippets
 
 bp = Blueprint("web", __name__)
+# Characters no HTML page may hold: NUL and the other C0 controls but tab and line breaks. A query
+# typed with them is shown with U+FFFD in their place, as a browser would show them.
+NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@bp.record_once
+def _pages_hold_no_control_characters(state) -> None:
+    state.app.jinja_env.finalize = printable
+
+
+def printable(value):
+    """Return `value` (anything a template outputs) with characters no HTML page may hold replaced."""
+    if isinstance(value, str) and NOT_IN_HTML.search(value):
+        return type(value)(NOT_IN_HTML.sub("\ufffd", value))  # Markup stays Markup
+    return value
+
 
 TYPES = contract.TYPES
 # The search parameters links carry from page to page (to the next page, a document and back).

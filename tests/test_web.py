@@ -33,6 +33,13 @@ def status(page: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", "", line).split())
 
 
+@pytest.mark.parametrize("path", ["/search?q=%00relocating%07", "/search?q=%00%00", "/search?q=%1b[31mx"])
+def test_control_characters_typed_never_reach_the_page(client, path):
+    page = client.get(path).get_data()
+    assert not any(byte in page for byte in (b"\x00", b"\x07", b"\x1b"))
+    assert "\ufffd".encode() in page  # shown where they were, as a browser shows them
+
+
 def test_one_result_is_singular(client):
     page = client.get("/search?q=putin").get_data(as_text=True)
     assert re.fullmatch(r"1 result for putin in (?:\d+|under 1) ms", status(page))
