@@ -133,10 +133,11 @@ def is_scratch(name: str) -> bool:
     return name.startswith("#") and name.endswith("#")  # Emacs auto-save
 
 
-def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) -> Scan:
+def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None, leave_out: str | None = None) -> Scan:
     """List the supported files under root and report the ones that cannot be indexed.
 
     With `only` (corpus-relative paths of files or folders), just those and what is under them.
+    `leave_out` is a corpus-relative folder not to look in (the index, when it is inside the corpus).
     """
     root = Path(root)
     if not root.exists():
@@ -144,7 +145,7 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None) 
     if not root.is_dir():
         raise NotADirectoryError(f"corpus path is not a folder: {root}")
     found = Scan([], [], [])
-    for path, abspath, info in _walk(root, root.resolve(strict=True), only):
+    for path, abspath, info in _walk(root, root.resolve(strict=True), only, leave_out):
         kind = SUPPORTED.get(_suffix(path).lower())
         if isinstance(info, str):
             found.failures.append(Failure(path, info))
@@ -179,7 +180,9 @@ def _suffix(path: str) -> str:
     return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
-def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator[tuple[str, str, os.stat_result | str]]:
+def _walk(
+    root: Path, real_root: Path, only: Collection[str] | None, leave_out: str | None = None
+) -> Iterator[tuple[str, str, os.stat_result | str]]:
     """Yield (path, abspath, stat or failure reason) for each entry that is not a folder."""
     # (folder, its corpus path + "/", the names to look at in it or None for all)
     folders: list[tuple[str, str, set[str] | None]] = [(str(root), "", None)] if only is None else _starts(root, only)
@@ -208,7 +211,8 @@ def _walk(root: Path, real_root: Path, only: Collection[str] | None) -> Iterator
                     # Paths go on to the index, JSON and terminals, which need valid Unicode.
                     yield path, entry.path, "file name is not valid UTF-8"
                 elif entry.is_dir(follow_symlinks=False):
-                    folders.append((entry.path, path + "/", None))
+                    if path != leave_out:
+                        folders.append((entry.path, path + "/", None))
                 elif is_scratch(name):
                     continue
                 elif entry.is_symlink():

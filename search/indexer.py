@@ -450,10 +450,11 @@ def reindex(
         _remove_leftovers(ix)
         # Comparing the corpus with the index makes a few objects per file, none in a cycle.
         with _gc_paused():
+            leave_out = _inside(Path(index_dir), corpus_dir)  # an index kept in the corpus is not a document
             if paths is None:
-                scan = documents.scan(corpus_dir, max_bytes)
+                scan = documents.scan(corpus_dir, max_bytes, leave_out=leave_out)
             else:
-                scan = documents.scan(corpus_dir, max_bytes, only=paths)
+                scan = documents.scan(corpus_dir, max_bytes, only=paths, leave_out=leave_out)
             skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
             summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
             indexed = {} if rebuild else _indexed_files(ix)
@@ -524,6 +525,14 @@ def reindex(
     summary.failed = len(summary.failures)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _inside(folder: Path, corpus_dir: Path) -> str | None:
+    """Return `folder`'s corpus-relative path if it is inside the corpus, else None."""
+    try:
+        return folder.resolve().relative_to(corpus_dir.resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager

@@ -234,6 +234,13 @@ def test_a_file_emptied_of_text_leaves_the_index(corpus, index_dir, content, rea
     assert indexer.reindex(corpus, index_dir, procs=2).deleted == 0  # and it stays out
 
 
+def test_an_index_kept_inside_the_corpus_is_not_read_as_documents(corpus):
+    inside = corpus / "search-index"
+    assert indexer.reindex(corpus, inside).added == 5
+    summary = indexer.reindex(corpus, inside)
+    assert (summary.unchanged, summary.skipped, summary.failed) == (5, 0, 0), summary.as_dict()
+
+
 def test_only_one_writer(corpus, index_dir):
     with indexer.writer_lock(index_dir), pytest.raises(indexer.IndexBusy):
         indexer.reindex(corpus, index_dir)
@@ -278,8 +285,8 @@ def test_an_unreadable_folder_keeps_its_documents(corpus, index_dir, monkeypatch
 
     real_scan = documents.scan
 
-    def scan_with_unreadable_notes(root, max_bytes):
-        result = real_scan(root, max_bytes)
+    def scan_with_unreadable_notes(root, max_bytes, **options):
+        result = real_scan(root, max_bytes, **options)
         result.files = [src for src in result.files if not src.path.startswith("notes/")]
         result.failures.append(documents.Failure("notes", "permission denied"))
         return result
