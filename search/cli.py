@@ -231,6 +231,8 @@ def _serve(args, config: dict) -> int:
 def _watch(args, config: dict) -> int:
     corpus = args.corpus or config["CORPUS_DIR"]
     index_dir = args.index or config["INDEX_DIR"]
+    if not Path(corpus).is_dir():  # said before "watching ...", which would not be true
+        raise FileNotFoundError(f"corpus folder {corpus} does not exist")
     print(f"watching {_printable(str(corpus))} (Ctrl-C to stop)", file=sys.stderr)
     watch.run_until_signalled(watch.Watcher(corpus, index_dir, config, report=_report))
     print("stopped", file=sys.stderr)
