@@ -16,6 +16,7 @@ bp = Blueprint("api", __name__)
 # whoever runs the server, do).
 INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
 WRITER_BUSY = "another reindex is writing the index"
+CORPUS_MISSING = "the corpus folder is missing on the server (SEEDSEARCH_CORPUS_DIR)"
 INDEX_MISSING_PAGE = (
     "Search is not ready: the documents have not been indexed yet. "
     "Whoever runs this server can build the index with 'python -m search index', then reload this page."
@@ -112,6 +113,8 @@ def upload():
         return error(refused.status, str(refused), refused.code)
     except indexer.IndexBusy:
         return error(409, f"the file is saved, but {WRITER_BUSY}; it is indexed by the next reindex", "index_busy")
+    except FileNotFoundError:
+        return error(500, CORPUS_MISSING, "corpus_missing")
     stored = query.get_document(_searchers(), indexer.doc_id(path), auth.scope())
     if stored is None:  # deleted again between its commit and this lookup
         return error(409, f"{path} was removed while it was being uploaded", "conflict")
@@ -166,11 +169,13 @@ def reindex():
             max_bytes=max_file_bytes(settings),
             default_language=settings["DEFAULT_LANGUAGE"],
             procs=settings["INDEX_PROCS"],
+            # An admin key with folders reindexes those alone: the summary names only their files.
+            paths=auth.scope().folders,
         )
     except indexer.IndexBusy:
         return error(409, f"{WRITER_BUSY}; try again when it has finished")
     except FileNotFoundError:
-        return error(500, "the corpus folder is missing on the server (SEEDSEARCH_CORPUS_DIR)", "corpus_missing")
+        return error(500, CORPUS_MISSING, "corpus_missing")
     return jsonify(summary.as_dict())
 
 

@@ -295,9 +295,21 @@ def logout():
     if not LogoutForm().validate_on_submit():
         abort(400, description="the sign-out form has expired; reload the page and try again")
     sid = session.get("sid")
+    session.clear()  # whatever happens next, this browser is signed out
     if isinstance(sid, str):
         # The latest a copy of this cookie could still be accepted: signed now, valid for the lifetime.
         expires = datetime.now(UTC) + current_app.permanent_session_lifetime
-        _guard().store.end_session(sid, expires)
-    session.clear()
+        try:
+            _guard().store.end_session(sid, expires)
+        except keys.KeysError as problem:
+            log.error("sign-out not recorded: %s", problem)
+            from search import web
+
+            return web.error_page(
+                500,
+                "You are signed out in this browser, but the server could not record it, so a copy of "
+                "this browser's session cookie would still be accepted until the key is revoked. "
+                "The error has been logged; tell whoever runs this server.",
+                title="Signed out in this browser only",
+            )
     return redirect(url_for("auth.login"))

@@ -222,6 +222,7 @@ def _serve(args, config: dict) -> int:
     # measured cost (bench/RESULTS.md). A value already set is kept.
     os.environ.setdefault("MALLOC_ARENA_MAX", "1")
     if args.watch or config["WATCH"]:
+        indexer.check_folders(config["CORPUS_DIR"], config["INDEX_DIR"])  # not retried every few seconds
         watcher = watch.Watcher(config["CORPUS_DIR"], config["INDEX_DIR"], config, report=_report)
         return watch.serve_beside(command, watcher)
     os.execv(sys.executable, command)
@@ -231,8 +232,7 @@ def _serve(args, config: dict) -> int:
 def _watch(args, config: dict) -> int:
     corpus = args.corpus or config["CORPUS_DIR"]
     index_dir = args.index or config["INDEX_DIR"]
-    if not Path(corpus).is_dir():  # said before "watching ...", which would not be true
-        raise FileNotFoundError(f"corpus folder {corpus} does not exist")
+    indexer.check_folders(corpus, index_dir)  # before "watching ...", which would not be true
     print(f"watching {_printable(str(corpus))} (Ctrl-C to stop)", file=sys.stderr)
     watch.run_until_signalled(watch.Watcher(corpus, index_dir, config, report=_report))
     print("stopped", file=sys.stderr)

@@ -161,12 +161,20 @@ def open_searcher(ix, bookkeeping: bool = False, **kwargs):
         searcher.close()
 
 
+def check_folders(corpus_dir: str | Path | None = None, index_dir: str | Path | None = None) -> None:
+    """Raise OSError saying what is wrong unless `corpus_dir` is a folder and `index_dir` is one or absent."""
+    if corpus_dir is not None and not Path(corpus_dir).is_dir():
+        problem = "is a file, not a folder" if Path(corpus_dir).exists() else "does not exist"
+        raise FileNotFoundError(f"corpus folder {corpus_dir} {problem}")
+    if index_dir is not None and Path(index_dir).exists() and not Path(index_dir).is_dir():
+        raise NotADirectoryError(f"the index location {index_dir} is a file, not a folder")
+
+
 @contextlib.contextmanager
 def writer_lock(index_dir: str | Path) -> Iterator[None]:
     """Hold the single-writer lock for `index_dir` or raise IndexBusy."""
     index_dir = Path(index_dir)
-    if index_dir.exists() and not index_dir.is_dir():
-        raise NotADirectoryError(f"the index location {index_dir} is a file, not a folder")
+    check_folders(index_dir=index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     # flock is released by the kernel when the holder dies, so a killed indexer
     # never leaves a stale lock behind.
@@ -434,9 +442,7 @@ def reindex(
     """
     started = time.perf_counter()
     corpus_dir = Path(corpus_dir)
-    if not corpus_dir.is_dir():
-        problem = "is a file, not a folder" if corpus_dir.exists() else "does not exist"
-        raise FileNotFoundError(f"corpus folder {corpus_dir} {problem}")
+    check_folders(corpus_dir)
     if paths is not None:
         paths = {path.strip("/") for path in paths}
         if "" in paths:

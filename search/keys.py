@@ -34,6 +34,9 @@ PREFIX = "ssk_"  # makes a leaked key easy to recognise (and to find with a secr
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 VERSION = 1
+# Signed-out sessions kept until they would have expired: a bound on the keys file's size (each
+# entry ~130 bytes), whoever signs in and out in a loop.
+MAX_ENDED_SESSIONS = 10_000
 
 
 class KeysError(ValueError):
@@ -187,23 +190,32 @@ class KeyStore:
         return len(kept)
 
     def end_session(self, session_id: str, expires: datetime) -> None:
-        """Record that the page session `session_id` (valid until `expires`) was signed out."""
+        """Record that the page session `session_id` (valid until `expires`) was signed out, or raise KeysError."""
         now = _iso(datetime.now(UTC))
         with self._changing() as contents:
             # A session past its expiry is refused anyway: its entry is no longer needed.
             contents.ended = {sha: until for sha, until in contents.ended.items() if until > now}
+            if len(contents.ended) >= MAX_ENDED_SESSIONS:
+                # Never by forgetting an ended session, which would let a copy of its cookie back in.
+                raise KeysError(f"{MAX_ENDED_SESSIONS} sessions were signed out in the last days; no more are recorded")
             contents.ended[digest(session_id)] = _iso(expires)
 
     @contextmanager
     def _changing(self) -> Iterator[_Contents]:
-        """Yield the file's contents to change, then write them, all under the file's lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        """Yield the file's contents to change, then write them, all under the file's lock (KeysError if it cannot be)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as problem:
+            raise KeysError(f"cannot change the keys file {self.path}: {problem.strerror}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             contents = self._read()
             yield contents
-            self._write(contents)
+            try:
+                self._write(contents)
+            except OSError as problem:
+                raise KeysError(f"cannot write the keys file {self.path}: {problem.strerror}") from None
         finally:
             os.close(lock)  # releases the flock
 

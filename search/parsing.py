@@ -87,6 +87,13 @@ def clean(text: str) -> str:
     return REPEATED_NOT.sub(_cancel_nots, text)
 
 
+def _cancel_double_negation(node: query.Query) -> query.Query:
+    # -(-word) and NOT (NOT word): the word itself, as NOT NOT word is (clean()).
+    if isinstance(node, query.Not) and isinstance(node.query, query.Not):
+        return node.query.query
+    return node
+
+
 def _cancel_nots(run: re.Match) -> str:
     found = run.group()
     if found.startswith('"'):
@@ -97,7 +104,7 @@ def _cancel_nots(run: re.Match) -> str:
 def parse(text: str, match: str = "all") -> query.Query:
     """Parse `text` in the Seedsearch query language into a language-neutral query."""
     try:
-        return _PARSERS[match].parse(clean(text))
+        return _PARSERS[match].parse(clean(text)).accept(_cancel_double_negation)
     except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.
         log.debug("query not parsed (%s: %s): %r", type(error).__name__, error, text[:200])
         raise QueryError("could not understand this query; check its quotes, brackets and AND, OR, NOT") from None

@@ -101,8 +101,7 @@ class Watcher:
 
     def start(self) -> None:
         """Start receiving events (the scan on start runs in run())."""
-        if not self.corpus_dir.is_dir():
-            raise FileNotFoundError(f"corpus folder {self.corpus_dir} does not exist")
+        indexer.check_folders(self.corpus_dir, self.index_dir)
         # Load the language model now, not in the first save's reindex, which would pay for it.
         detect_language("Load the language model before the first change.", "en")
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)

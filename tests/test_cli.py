@@ -76,6 +76,12 @@ def test_a_file_where_a_folder_should_be_is_said_plainly(tmp_path, corpus):
     assert done.returncode == 1 and done.stderr.strip().endswith("is a file, not a folder")
     done = run("index", "--corpus", str(corpus), "--index", str(tmp_path / "a-file"))
     assert done.returncode == 1 and done.stderr.strip().endswith("is a file, not a folder")
+    # The watcher says so at once, not at every retry of a reindex that cannot work.
+    done = run("watch", "--corpus", str(corpus), "--index", str(tmp_path / "a-file"))
+    assert (
+        done.returncode == 1
+        and done.stderr.strip() == f"error: the index location {tmp_path / 'a-file'} is a file, not a folder"
+    )
 
 
 def test_bad_arguments_exit_2(tmp_path):

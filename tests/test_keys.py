@@ -298,6 +298,13 @@ def test_a_scoped_admin_key_changes_only_its_folders(tmp_path):
     assert paths(api_search(client, token, q="planted")) == {"HR/private/new.txt"}
     # Deleting outside its folders: as if the document did not exist.
     assert client.delete(f"/api/documents/{doc_id('Eng/runbook.md')}", headers=bearer(token)).status_code == 404
+    # Reindexing: its folders alone, so the summary names nothing of another folder's.
+    write(corpus, "Eng/layoffs-plan.png", "not a document")
+    (corpus / "Eng/resignation.txt").write_bytes(b"")
+    write(corpus, "HR/new-hire.txt", "Welcome\n\nA new hire's notes.\n")
+    summary = client.post("/api/reindex", headers=bearer(token)).get_json()
+    assert summary["added"] == 1 and "Eng" not in json.dumps(summary), summary
+    assert summary["unchanged"] == 3  # HR's three documents, not the corpus's
 
 
 # Folder scoping, route by route
@@ -445,6 +452,30 @@ def test_signing_out_ends_the_session_not_only_the_cookie(app, tokens, store):
     entries = json.loads(store.path.read_text())["ended_sessions"]
     assert len(entries) == 1 and copied not in store.path.read_text()
     assert fresh.entries() == store.entries()
+
+
+def test_a_sign_out_the_server_cannot_record_still_signs_this_browser_out(client, tokens, monkeypatch, caplog):
+    sign_in(client, tokens["hr"])
+
+    def read_only(*args):
+        raise keys.KeysError("cannot write the keys file: read-only file system")
+
+    monkeypatch.setattr(keys.KeyStore, "end_session", read_only)
+    page = client.get("/").get_data(as_text=True)
+    response = client.post("/logout", data={"csrf_token": csrf(page)})
+    assert response.status_code == 500 and "signed out in this browser" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # the cookie is cleared all the same
+    assert "sign-out not recorded" in caplog.text
+
+
+def test_ended_sessions_are_bounded_without_forgetting_any(store, monkeypatch):
+    monkeypatch.setattr(keys, "MAX_ENDED_SESSIONS", 2)
+    later = datetime.now(UTC) + timedelta(days=1)
+    store.end_session("one", later)
+    store.end_session("two", later)
+    with pytest.raises(keys.KeysError, match="no more are recorded"):
+        store.end_session("three", later)
+    assert store.session_ended("one") and store.session_ended("two") and not store.session_ended("three")
 
 
 def test_ended_sessions_are_forgotten_once_expired(store):

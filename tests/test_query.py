@@ -142,6 +142,8 @@ WING = ["en/lift.txt", "en/wings.txt"]
         ("[a TO b]", ["en/heat.txt"]),
         ("wing^3", WING),
         ("NOT NOT wing", WING),  # two NOTs cancel
+        ("-(-wing)", WING),
+        ("NOT (NOT wing)", WING),
         ("wing NOT NOT NOT lift", ["en/wings.txt"]),
         ('"NOT NOT wing', WING),  # after a quote left open
         ("ты", []),
