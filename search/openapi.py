@@ -174,6 +174,7 @@ def document(config: Mapping[str, Any]) -> dict:
                         "415": _error_response("a file type the indexer does not read"),
                         "422": _error_response("the file cannot be read as a document of its type"),
                         "429": _error_response(TOO_MANY),
+                        "500": _error_response("the corpus folder is missing (code corpus_missing)"),
                     },
                 }
             },

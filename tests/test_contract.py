@@ -59,6 +59,7 @@ CASES = [
     ("ok", "post", "/api/documents", "/api/documents", AUTH | upload("tool.exe", b"MZ"), 415),
     ("ok", "post", "/api/documents", "/api/documents", AUTH | upload("broken.pdf", b"not a pdf"), 422),
     ("throttled", "post", "/api/documents", "/api/documents", WRONG, 429),
+    ("no_corpus", "post", "/api/documents", "/api/documents", AUTH | upload("note.txt", b"A new note."), 500),
     ("ok", "delete", "/api/documents/{doc_id}", f"/api/documents/{SEED_ID}", AUTH, 204),
     ("ok", "delete", "/api/documents/{doc_id}", f"/api/documents/{SEED_ID}", {}, 401),
     ("no_token", "delete", "/api/documents/{doc_id}", f"/api/documents/{SEED_ID}", AUTH, 403),
