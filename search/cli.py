@@ -214,6 +214,9 @@ def _serve(args, config: dict) -> int:
         # one) still bounds a request line at 1 MB, and the app refuses what is over MAX_QUERY_CHARS.
         "--limit-request-line", "0",
         "--http-parser", "fast",
+        # gunicorn 27's control socket is one path per user: two servers would share (and the
+        # first to stop would delete) it, and nothing here uses it.
+        "--no-control-socket",
         "--access-logfile", "-",
         "search:create_app()",
     ]  # fmt: skip

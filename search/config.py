@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from search.contract import DEFAULT_PER_PAGE
+
 PREFIX = "SEEDSEARCH_"
 
 
@@ -57,6 +59,10 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
         config[name] = value
     for name, value in (overrides or {}).items():
         config[name.upper()] = value
+    for name in ("MAX_PER_PAGE", "MAX_RESULTS_WINDOW"):
+        # Every search without a per_page asks for the default page: a smaller bound refuses them all.
+        if config[name] < DEFAULT_PER_PAGE:
+            raise ValueError(f"{PREFIX}{name}={config[name]} is below the default page size of {DEFAULT_PER_PAGE}")
     return config
 
 

@@ -224,3 +224,10 @@ def test_index_says_when_the_index_lacks_fields_a_rebuild_adds(tmp_path, monkeyp
     assert main([*args, "--rebuild"]) == 0
     assert "lacks" not in capsys.readouterr().err
     assert indexer.fields_missing(tmp_path / "ix") == []
+
+
+@pytest.mark.parametrize("name", ["SEEDSEARCH_MAX_PER_PAGE", "SEEDSEARCH_MAX_RESULTS_WINDOW"])
+def test_a_page_bound_below_the_default_page_is_refused_at_start(tmp_path, name):
+    # Every search without a per_page asks for ten results: a smaller bound would refuse them all.
+    done = run("search", "wing", "--index", str(tmp_path / "ix"), env={name: "5"})
+    assert done.returncode == 1 and done.stderr.strip() == f"error: {name}=5 is below the default page size of 10"
