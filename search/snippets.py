@@ -220,7 +220,7 @@ def _fragment(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> 
 
 
 def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """Return a fragment around each span, as (distinct words, matches, -start, start, end), the best largest."""
+    """Return a fragment around each span, as (distinct words shown, matches, -start, start, end), the best largest."""
     # The spans are sorted and apart, so their ends are sorted too, and those wholly inside a
     # fragment are a run of them, found by bisection: a word on every line of a long document
     # (`the`) has thousands of spans, and testing each against each took most of a search's time.
@@ -236,11 +236,15 @@ def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int,
     for numbers in where.values():
         step = max(1.0, len(numbers) / CANDIDATES_PER_WORD)
         around += [numbers[int(i * step)] for i in range(min(len(numbers), CANDIDATES_PER_WORD))]
+    # The query words a span shows: a phrase's span ("The Who") shows each of its words, so a
+    # passage holding the phrase outranks one holding only its commonest word many times.
+    shown = [word.split() for word in words]
     candidates = []
     for first, last in (spans[number] for number in sorted(around)):
         start, end = _fragment_bounds(text, first, last)
         lo, hi = bisect_left(starts, start), bisect_right(ends, end)
-        candidates.append((len(set(words[lo:hi])), max(0, hi - lo), -start, start, end))
+        distinct = {part for parts in shown[lo:hi] for part in parts}
+        candidates.append((len(distinct), max(0, hi - lo), -start, start, end))
     return candidates
 
 

@@ -6,10 +6,11 @@ import re
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from conftest import write
 from flask import template_rendered
 from markupsafe import Markup
 
-from search import contract, create_app, web
+from search import contract, create_app, indexer, web
 
 
 def test_home_has_a_labelled_search_form(client):
@@ -146,10 +147,13 @@ def test_page_window(current, last, window):
     assert web.page_window(current, last) == window
 
 
-def test_pages_stop_at_the_results_window(corpus, index_dir):
-    app = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(index_dir), "MAX_RESULTS_WINDOW": 2})
-    page = app.test_client().get("/search?q=russia+OR+relocate+OR+wing&per_page=1").get_data(as_text=True)
-    assert int(re.search(r"(\d+) results", page).group(1)) >= 3
+def test_pages_stop_at_the_results_window(corpus, tmp_path):
+    for number in range(12):
+        write(corpus, f"more/{number}.txt", f"Note {number}\n\nAbout a wing.\n")
+    indexer.reindex(corpus, tmp_path / "ix")
+    app = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(tmp_path / "ix"), "MAX_RESULTS_WINDOW": 10})
+    page = app.test_client().get("/search?q=russia+OR+relocate+OR+wing&per_page=5").get_data(as_text=True)
+    assert int(re.search(r"(\d+) results", page).group(1)) >= 11
     assert max(int(params.get("page", "1")) for params in links(page, "/search")) == 2
     assert "Page 2" in page and "Page 3" not in page
 
