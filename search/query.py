@@ -316,12 +316,20 @@ def get_document(searchers: Searchers, doc_id: str, scope: scoping.Scope = scopi
 
 def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping) -> snippets.Snippet:
     """Return the whole text of `document` with every match of `q` in it, as data."""
-    terms = snippets.MatchTerms({}, {})
+    found = snippets.highlight_all(document["body"], document["lang"], snippets.MatchTerms({}, {}))
     # A query the search would refuse gets no highlights, not unbounded work.
-    if q.strip() and len(q) <= config["MAX_QUERY_CHARS"]:
+    if not q.strip() or len(q) > config["MAX_QUERY_CHARS"]:
+        return found
+    deadline = Deadline(config["SEARCH_TIME_LIMIT"])
+    # As the search relaxes a query nothing matches, so does this: close spellings if the words are not here.
+    for relaxed in (False, True):
         try:
-            expander = Expander(searchers.get().reader(), [document["lang"]], Deadline(config["SEARCH_TIME_LIMIT"]))
-            terms = match_terms(expander.expand_all(parse(q, "any")))
-        except QueryError:
-            pass  # The document is still worth showing without highlights.
-    return snippets.highlight_all(document["body"], document["lang"], terms)
+            parsed = fuzzy(parse(q, "any")) if relaxed else parse(q, "any")
+            expander = Expander(searchers.get().reader(), [document["lang"]], deadline)
+            terms = match_terms(expander.expand_all(parsed))
+        except (QueryError, TooBroad):
+            break  # The document is still worth showing without highlights.
+        found = snippets.highlight_all(document["body"], document["lang"], terms)
+        if found.matches:
+            break
+    return found

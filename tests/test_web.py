@@ -158,6 +158,16 @@ def test_pages_stop_at_the_results_window(corpus, tmp_path):
     assert "Page 2" in page and "Page 3" not in page
 
 
+def test_the_document_page_marks_what_a_relaxed_search_matched(client):
+    # Nothing is spelt `relocatng`: the search found close spellings, and the page it links to marks them.
+    found = client.get("/api/search?q=relocatng").get_json()
+    assert found["relaxed"] == "fuzzy"
+    for hit in found["results"]:
+        marked = set(re.findall(r"<mark>([^<]*)</mark>", hit["snippet"]))
+        page = client.get(hit["url"]).get_data(as_text=True)
+        assert marked and marked <= set(re.findall(r"<mark[^>]*>([^<]*)</mark>", page)), hit["path"]
+
+
 def test_error_page_names_the_status(client):
     page = client.get("/doc/ffffffffffffffff").get_data(as_text=True)
     assert re.search(r"<h1>Not Found <[^>]+>\(404\)", page) and "There is no document with this id." in page
