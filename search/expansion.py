@@ -337,8 +337,9 @@ def match_terms(q: query.Query) -> snippets.MatchTerms:
         if isinstance(node, query.AndNot):
             walk(node.a)
             return
-        if isinstance(node, (query.Term, query.Phrase)) and node.fieldname.startswith("body_"):
-            lang = node.fieldname.removeprefix("body_")
+        # A title's words are marked where the text has them too (a title's field is stemmed as the body's).
+        if isinstance(node, (query.Term, query.Phrase)) and node.fieldname.startswith(("body_", "title_")):
+            lang = node.fieldname.partition("_")[2]
             if isinstance(node, query.Phrase):
                 phrases.setdefault(lang, set()).add(tuple(node.words))
             else:
