@@ -33,6 +33,7 @@ TYPES = contract.TYPES
 # The search parameters links carry from page to page (to the next page, a document and back).
 SEARCH_ARGS = ("q", "type", "folder", "after", "before", "sort", "match", "per_page", "page")
 FILTER_ARGS = ("type", "folder", "after", "before")
+DAY = re.compile(r"(\d{4}-\d{2}-\d{2})?")  # what a date input shows (or nothing)
 DEFAULTS = {
     "sort": contract.SORTS[0],
     "match": contract.MATCHES[0],
@@ -104,8 +105,16 @@ def search_page():
         return url_for("web.search_page", **search_args(args, **changes))
 
     filtered = any(args.get(name) for name in FILTER_ARGS)
+    try:
+        chosen = contract.parse_types(args.getlist("type"))
+    except ValueError:
+        chosen = ()  # the page says what is wrong with them
     return render_template(
         "search.html",
+        # What the form cannot show in its own controls is kept as it is, so Apply does not widen
+        # the search: several types as one choice, a time (not a day) as text.
+        chosen_types=chosen,
+        date_inputs={name: "date" if DAY.fullmatch(args.get(name, "")) else "text" for name in ("after", "before")},
         q=q,
         args=args,
         result=result,

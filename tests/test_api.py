@@ -142,11 +142,11 @@ def test_suggest_completes_the_last_word(client):
     assert missing.status_code == 400 and "q parameter is required" in missing.get_json()["error"]["message"]
 
 
-
 @pytest.mark.parametrize("q", ["title:moving", 'title:"moving abroad"', "title:moving visas"])
 def test_a_title_search_is_marked_where_the_text_has_its_words(client, q):
     hit = client.get("/api/search", query_string={"q": q}).get_json()["results"][0]
     assert hit["path"] == "notes/moving.md" and hit["matches"] and "<mark>Moving" in hit["snippet"]
+
 
 @pytest.mark.parametrize(
     ("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocating"), ("relocatoin Rusia", "relocating Russia")]

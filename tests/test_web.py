@@ -168,6 +168,16 @@ def test_the_document_page_marks_what_a_relaxed_search_matched(client):
         assert marked and marked <= set(re.findall(r"<mark[^>]*>([^<]*)</mark>", page)), hit["path"]
 
 
+def test_the_form_keeps_filters_its_controls_cannot_show(client):
+    # Apply sends the form again: several types, or a time with an offset, must go with it as they came.
+    page = client.get("/search?q=wing&type=text&type=markdown&after=2026-01-08T12:00:00%2B02:00").get_data(as_text=True)
+    assert re.findall(r'<option value="([^"]*)" selected>', page) == ["text,markdown"]
+    assert '<input name="after" type="text" value="2026-01-08T12:00:00+02:00">' in page
+    page = client.get("/search?q=wing&type=html&before=2026-02-01").get_data(as_text=True)
+    assert re.findall(r'<option value="([^"]*)" selected>', page) == ["html"]
+    assert '<input name="before" type="date" value="2026-02-01">' in page
+
+
 def test_error_page_names_the_status(client):
     page = client.get("/doc/ffffffffffffffff").get_data(as_text=True)
     assert re.search(r"<h1>Not Found <[^>]+>\(404\)", page) and "There is no document with this id." in page
