@@ -45,8 +45,7 @@ FILE_SECURITY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; 
 
 def error(status: int, message: str, code: str | None = None):
     """Return the one JSON error response: {"error": {"code", "message"}}."""
-    body = {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message}}
-    return jsonify(body), status
+    return jsonify(serialize.error_json(code or ERROR_CODES.get(status, "error"), message)), status
 
 
 def _settings() -> dict:

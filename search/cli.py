@@ -133,8 +133,15 @@ def _search(args, config: dict) -> int:
 
     if args.index:
         config["INDEX_DIR"] = args.index
+    if not 1 <= args.limit <= config["MAX_PER_PAGE"]:
+        raise QueryError(f"--limit must be between 1 and {config['MAX_PER_PAGE']}")
     request = query.SearchRequest(q=args.query, per_page=args.limit)
-    result = query.search(query.Searchers(config["INDEX_DIR"]), request, config)
+    try:
+        result = query.search(query.Searchers(config["INDEX_DIR"]), request, config)
+    except QueryError as problem:
+        if args.json:  # the API's error too, as /api/search answers it
+            print(json.dumps(serialize.error_json("bad_query", str(problem)), ensure_ascii=False))
+        raise
     if args.json:
         print(json.dumps(serialize.result_json(result), ensure_ascii=False))
         return EXIT_OK

@@ -8,7 +8,10 @@ from typing import Any
 from search import contract
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-MOMENT = ": a date (YYYY-MM-DD, the whole day) or an ISO 8601 date and time (UTC without an offset); empty for none"
+MOMENT = (
+    ": a date (YYYY-MM-DD, the whole day) or an ISO 8601 date and time (with an offset, or UTC without one);"
+    " empty for none"
+)
 INDEX_MISSING = "no index has been built yet (code index_missing): run `python -m search index`"
 FORBIDDEN = "a key that is not an admin key, or no admin token or key configured"
 TOO_MANY = "too many wrong keys from this address; see Retry-After"

@@ -76,7 +76,10 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise QueryError(f"{name} must be a date like 2026-01-31, not {raw[:20]!r}") from None
+        raise QueryError(
+            f"{name} must be a date like 2026-01-31 or a time like 2026-01-31T09:30:00+01:00"
+            f" (a + sent as %2B), not {raw[:30]!r}"
+        ) from None
     # The index stores naive UTC times.
     try:
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -8,6 +8,11 @@ from search import snippets
 from search.models import Hit, SearchResult
 
 
+def error_json(code: str, message: str) -> dict:
+    """Return the one JSON shape of an error: {"error": {"code", "message"}} (the API's, and the CLI's with --json)."""
+    return {"error": {"code": code, "message": message}}
+
+
 def result_json(result: SearchResult) -> dict:
     """Return `result` in the JSON shape of /api/search."""
     return {

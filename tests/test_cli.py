@@ -231,3 +231,10 @@ def test_a_page_bound_below_the_default_page_is_refused_at_start(tmp_path, name)
     # Every search without a per_page asks for ten results: a smaller bound would refuse them all.
     done = run("search", "wing", "--index", str(tmp_path / "ix"), env={name: "5"})
     assert done.returncode == 1 and done.stderr.strip() == f"error: {name}=5 is below the default page size of 10"
+
+
+def test_search_json_errors_are_the_apis(index_dir):
+    done = run("search", "*", "--json", "--index", str(index_dir))
+    assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "bad_query"
+    done = run("search", "wing", "--limit", "150", "--index", str(index_dir))
+    assert done.returncode == 2 and done.stderr.strip() == "error: --limit must be between 1 and 100"
