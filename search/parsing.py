@@ -30,6 +30,7 @@ WORD = re.compile(r"\w")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
 REPEATED_NOT = re.compile(r"\"[^\"]*\"|(?<![^\s(\"])NOT(?:\s+NOT)+(?=\s*[(\"]|\s+[^\s)])")
@@ -84,6 +85,7 @@ def clean(text: str) -> str:
     if WORD.search(text):
         text = LOOSE_WILDCARD.sub(" ", text)
     text = MINUS.sub("NOT ", text)
+    text = FIELD_NAME.sub("title:", text)  # Title: as title: (field names are lowercase)
     return REPEATED_NOT.sub(_cancel_nots, text)
 
 

@@ -9,7 +9,7 @@ from conftest import write
 from whoosh import query as query_module
 from whoosh.spelling import ReaderCorrector
 
-from search import expansion, indexer, query, scope, serialize, spelling
+from search import expansion, indexer, parsing, query, scope, serialize, spelling
 from search.config import load
 
 CONFIG = load({}, environ={})
@@ -477,3 +477,8 @@ def test_a_split_word_keeps_where_it_was_typed_and_never_marks_the_shared_null_q
     empty.startchar, empty.endchar = 3, 9
     assert empty.normalize() is whoosh_query.NullQuery
     assert getattr(whoosh_query.NullQuery, "startchar", None) is None
+
+
+@pytest.mark.parametrize("q", ["Title:wings", "TITLE:wings", "title:Wings"])
+def test_field_names_in_any_case(q):
+    assert parsing.parse(q) == parsing.parse("title:wings")
