@@ -319,7 +319,7 @@ def get_document(searchers: Searchers, doc_id: str, scope: scoping.Scope = scopi
 
 def highlight_document(searchers: Searchers, document: dict, q: str, config: Mapping) -> snippets.Snippet:
     """Return the whole text of `document` with every match of `q` in it, as data."""
-    found = snippets.highlight_all(document["body"], document["lang"], snippets.MatchTerms({}, {}))
+    found = snippets.Snippet(document["body"])  # the text, nothing marked
     # A query the search would refuse gets no highlights, not unbounded work.
     if not q.strip() or len(q) > config["MAX_QUERY_CHARS"]:
         return found
