@@ -136,7 +136,9 @@ def delete(doc_id: str):
         return error(
             409, f"the file is deleted, but {WRITER_BUSY}; it leaves the index with the next reindex", "index_busy"
         )
-    return "", 204
+    response = make_response("", 204)
+    del response.headers["Content-Type"]  # no body: no type
+    return response
 
 
 @bp.get("/files/<doc_id>")
@@ -200,7 +202,7 @@ def register_error_handlers(app: Flask) -> None:
     from search import web
 
     def wants_json() -> bool:
-        return request.path.startswith(("/api/", "/files/")) or request.path in ("/healthz", "/livez")
+        return request.path.startswith(("/api/", "/files/")) or request.path in ("/api", "/healthz", "/livez")
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):

@@ -39,10 +39,13 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
     most frequent in the query, times the rarest in the index. Its split words (`free-stream`,
     `IL-6`) compete for those places as specific as their rarest part, and at most
     MAX_QUERY_SPLIT_WORDS of them are kept: each is matched as a phrase, and fifteen of them
-    made a pasted paragraph take seconds at 100k documents.
+    made a pasted paragraph take seconds at 100k documents. What the query asks for with its
+    own syntax (phrases, exclusions, patterns, groups) is kept whole, and takes none of the
+    words' places. Both modes are focused: the default (Coordinated) and any (Or).
     """
-    if not isinstance(q, ranking.Coordinated):
+    if type(q) not in (ranking.Coordinated, query.Or):
         return q, None
+    group = type(q)
     stops = stop_words(tuple(langs))
     words = [sub for sub in q.subqueries if type(sub) is query.Term]
     split = [sub for sub in q.subqueries if type(sub) is SplitWord]
@@ -50,9 +53,9 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
     content = [sub for sub in words if sub.text not in stops]
     if content or split or others:
         words = content
-    if len(words) + len(split) + len(others) <= MAX_QUERY_TERMS:
+    if len(words) + len(split) <= MAX_QUERY_TERMS:
         kept = [sub for sub in q.subqueries if type(sub) is not query.Term] + words
-        return ranking.Coordinated(kept, boost=q.boost).normalize(), None
+        return group(kept, boost=q.boost).normalize(), None
     documents = reader.doc_count() or 1
 
     def rarity(word: str) -> float:
@@ -68,7 +71,7 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
     # A split word is matched as a phrase, reading its parts' positions: a pasted paragraph keeps a few.
     chosen, phrases = [], 0
     for sub in ranked:
-        if len(chosen) >= max(0, MAX_QUERY_TERMS - len(others)):
+        if len(chosen) >= MAX_QUERY_TERMS:
             break
         if type(sub) is SplitWord:
             if phrases >= MAX_QUERY_SPLIT_WORDS:
@@ -77,7 +80,7 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
         chosen.append(sub)
     chosen = [sub for sub in chosen if informative[id(sub)] > 0] or chosen[:1]
     kept = {id(sub) for sub in chosen}
-    return ranking.Coordinated(others + chosen, boost=q.boost).normalize(), [
+    return group(others + chosen, boost=q.boost).normalize(), [
         _shown(sub, text) for sub in q.subqueries if id(sub) in kept
     ]
 

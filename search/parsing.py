@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from whoosh import fields, qparser, query
 
@@ -30,6 +31,8 @@ WORD = re.compile(r"\w")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
+PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s()"]*[*?][^\s()"]*~[^\s()"]*|[^\s()"]*~[^\s()"]*[*?][^\s()"]*)')
 FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
@@ -89,10 +92,17 @@ def clean(text: str) -> str:
     return REPEATED_NOT.sub(_cancel_nots, text)
 
 
-def _cancel_double_negation(node: query.Query) -> query.Query:
+def _simplify(node: query.Query) -> query.Query:
     # -(-word) and NOT (NOT word): the word itself, as NOT NOT word is (clean()).
     if isinstance(node, query.Not) and isinstance(node.query, query.Not):
         return node.query.query
+    # word~0: no edit allowed, the word itself (as Lucene reads it).
+    if isinstance(node, query.FuzzyTerm) and node.maxdist == 0:
+        word = query.Term(node.fieldname, node.text, boost=node.boost)
+        for name in ("startchar", "endchar"):
+            if hasattr(node, name):
+                setattr(word, name, getattr(node, name))
+        return word
     return node
 
 
@@ -105,11 +115,16 @@ def _cancel_nots(run: re.Match) -> str:
 
 def parse(text: str, match: str = "all") -> query.Query:
     """Parse `text` in the Seedsearch query language into a language-neutral query."""
+    cleaned = clean(text)
+    for found in PATTERN_AND_FUZZY.finditer(cleaned):
+        if found.group(1):  # not a phrase
+            raise QueryError(f"{found.group(1)[:40]!r} is both a pattern (* or ?) and fuzzy (~): use one of them")
     try:
-        return _PARSERS[match].parse(clean(text)).accept(_cancel_double_negation)
+        parsed = _PARSERS[match].parse(cleaned).accept(_simplify)
     except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.
         log.debug("query not parsed (%s: %s): %r", type(error).__name__, error, text[:200])
         raise QueryError("could not understand this query; check its quotes, brackets and AND, OR, NOT") from None
+    return parsed
 
 
 def positive(q: query.Query) -> bool:
@@ -130,11 +145,15 @@ def plain_terms(q: query.Query) -> list[query.Term]:
     return [term for sub in q.children() for term in plain_terms(sub)]
 
 
-def fuzzy(q: query.Query) -> query.Query:
-    """Return `q` with every plain word made fuzzy, for zero-result recovery."""
+def fuzzy(q: query.Query, unknown: Callable[[str], bool] = lambda word: True) -> query.Query:
+    """Return `q` with its plain words made fuzzy, for zero-result recovery: those `unknown` says the index lacks.
+
+    A word the index holds is left as typed: when it finds nothing, an exclusion or a filter
+    removed its documents, and its close spellings (`wind` for `wing`) are not what was asked.
+    """
 
     def soften(node):
-        if type(node) is query.Term and 4 <= len(node.text) <= MAX_FUZZY_CHARS:
+        if type(node) is query.Term and 4 <= len(node.text) <= MAX_FUZZY_CHARS and unknown(node.text):
             return query.FuzzyTerm(node.fieldname, node.text, maxdist=1 if len(node.text) < 7 else 2, prefixlength=1)
         return node
 

@@ -29,7 +29,7 @@ from search.focus import focus, pairs
 from search.models import Filters, Hit, SearchRequest, SearchResult
 from search.parsing import clean, fuzzy, parse, positive
 from search.searchers import Searchers
-from search.spelling import suggest
+from search.spelling import suggest, vocabulary
 
 # What the views, the CLI and bench import from here.
 __all__ = [
@@ -106,8 +106,8 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
         page=_int(args, "page", 1),
         per_page=_int(args, "per_page", DEFAULT_PER_PAGE),
         # Absent means the default; an empty sort or match is refused like any unknown one.
-        sort=args.get("sort", SORTS[0]),
-        match=args.get("match", MATCHES[0]),
+        sort=args.get("sort", SORTS[0]).lower(),
+        match=args.get("match", MATCHES[0]).lower(),
         filters=filters,
     )
 
@@ -241,8 +241,10 @@ def search(
     results, total = _collect(searcher, first.expanded, limit, request, deadline, scope)
     relaxed = "any" if total > 0 and results.complete == 0 else None  # no document holds every word
     if total == 0:
-        # Nothing matches at all: close spellings are tried, unless relaxing changes nothing (a lone phrase).
-        parsed = fuzzy(parse(request.q, "any"))
+        # Nothing matches at all: close spellings of the words the index lacks are tried, unless
+        # relaxing changes nothing (a lone phrase, words all known).
+        in_vocabulary = vocabulary(searcher, scope)
+        parsed = fuzzy(parse(request.q, "any"), unknown=lambda word: not in_vocabulary(word))
         if parsed != first.parsed:
             try:
                 answered = prepare(searcher, parsed, text, deadline, near=False)

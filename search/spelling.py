@@ -35,6 +35,15 @@ def known(reader, word: str, langs: Iterable[str], holds=None) -> bool:
     return any(holds(body_field(lang), stem) for lang in langs for stem in analyze(word, lang))
 
 
+def vocabulary(searcher, scope: scoping.Scope = scoping.EVERYTHING) -> Callable[[str], bool]:
+    """Return a test of whether a typed word is in the documents `scope` shows (known())."""
+    reader = searcher.reader()
+    langs = languages(reader)
+    visible = scoping.visible(searcher, scope)
+    holds = visible.holds if visible is not None else None
+    return lambda word: known(reader, word, langs, holds)
+
+
 class VocabularyCorrector(Corrector):
     """Whoosh's ReaderCorrector over the `words` vocabulary, ranking by `frequency("words", word)`, in C.
 
@@ -142,9 +151,16 @@ def complete(
     candidates = prefix_frequencies(searcher.reader(), prefix, MAX_COMPLETION_SCAN)
     candidates.pop(prefix, None)
     words = _most_frequent(candidates, scoping.visible(searcher, scope), limit)
-    # Keep the letters as typed ("Росс" -> "России"), unless lowercasing changed their length.
-    head = typed if len(typed) == len(prefix) else prefix
-    return [text[: last.start()] + head + word[len(prefix) :] for word in words]
+    return [text[: last.start()] + _cased(word, typed) for word in words]
+
+
+def _cased(word: str, typed: str) -> str:
+    """Return a completion `word` (lowercase) in the case `typed` is in: "МОС" -> "МОСКВА", "Росс" -> "России"."""
+    if len(typed) > 1 and typed.isupper():
+        return word.upper()
+    if typed[:1].isupper() and not any(letter.isupper() for letter in typed[1:]):
+        return word[:1].upper() + word[1:]
+    return word  # lowercase, or mixed ("wIn"): as the vocabulary has it
 
 
 def _most_frequent(candidates: dict[str, int], visible: scoping.Visible | None, limit: int) -> list[str]:

@@ -24,6 +24,7 @@ ERROR_CASES = [
     ("get", "/api/documents/0123456789abcdef", 404, "not_found"),
     ("get", "/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "not_found"),
     ("get", "/api/nothing-here", 404, "not_found"),
+    ("get", "/api", 404, "not_found"),
     ("post", "/api/search?q=x", 405, "method_not_allowed"),
     ("get", "/api/reindex", 405, "method_not_allowed"),
     ("post", "/api/reindex", 401, "unauthorized"),
@@ -52,6 +53,12 @@ def test_search_shape(client):
     assert hit["url"].startswith("/doc/" + hit["id"])
     assert "<mark>Putin</mark>" in hit["snippet"]
     assert hit["modified"].endswith("Z")
+
+
+def test_sort_and_match_take_any_case(client):
+    lower = client.get("/api/search?q=putin&sort=date&match=all").get_json()
+    upper = client.get("/api/search?q=putin&sort=DATE&match=All").get_json()
+    assert upper["total"] == lower["total"] == 1
 
 
 def test_stemmed_variants_are_marked(client):

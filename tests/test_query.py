@@ -91,6 +91,35 @@ def test_fuzzy_relaxation_and_suggestion(searchers, q, suggestion, paths):
     assert result.suggestion == suggestion
 
 
+def test_words_the_index_holds_are_not_relaxed_to_close_spellings(searchers):
+    # `wing` is in the index: its documents are excluded, so nothing matches; `wind` or `wings`'
+    # neighbours are not what was asked. A word the index lacks is still relaxed beside it.
+    for q in ('wing -"angle of attack" -swept', "wing AND -stalls -swept"):
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert (result.total, result.relaxed) == (0, None), q
+    result = query.search(searchers, query.SearchRequest(q="thikens -hypersonic"), CONFIG)
+    assert result.relaxed == "fuzzy" and [hit.path for hit in result.hits] == ["en/boundary.md"]
+
+
+def test_fuzzy_with_no_edit_is_the_word_and_a_pattern_cannot_be_fuzzy(searchers):
+    assert paths(searchers, "stalls~0") == ["en/lift.txt"]
+    assert paths(searchers, "stall~0") == paths(searchers, "stall") == ["en/lift.txt"]
+    exact = query.search(searchers, query.SearchRequest(q="thikens~0"), CONFIG)
+    assert exact.relaxed == "fuzzy"  # as the word alone: nothing, then its close spellings
+    assert query.search(searchers, query.SearchRequest(q="thikens~1"), CONFIG).relaxed is None
+    for q in ("wing*~", "wing*~2", "w?ng~", "wing~2*", "(tur*b~1)"):
+        with pytest.raises(query.QueryError, match="both a pattern"):
+            paths(searchers, q)
+    assert paths(searchers, '"wing*~ stalls"') == ["en/lift.txt"]  # in a phrase, marks between words
+
+
+def test_completions_are_in_the_case_typed(searchers):
+    assert spelling.complete(searchers, "THI", CONFIG) == ["THICKENS"]
+    assert spelling.complete(searchers, "Thi", CONFIG) == ["Thickens"]
+    assert spelling.complete(searchers, "tHi", CONFIG) == ["thickens"]
+    assert spelling.complete(searchers, "РОСС", CONFIG)[0].isupper()
+
+
 def test_stemming_forgives_some_misspellings(searchers):
     result = query.search(searchers, query.SearchRequest(q="turbulance"), CONFIG)
     assert result.relaxed is None and result.total == 1 and result.suggestion is None

@@ -182,6 +182,27 @@ def test_a_query_with_many_words_says_which_it_used(searchers):
     assert result.hits[0].path == "il6.txt"
 
 
+def test_what_a_query_asks_with_its_syntax_leaves_its_words_their_places(searchers):
+    # Many exclusions or phrases take none of the MAX_QUERY_TERMS places of the plain words.
+    excluded = " ".join(f"-nothing{i}" for i in range(focus.MAX_QUERY_TERMS + 1))
+    result = query.search(searchers, query.SearchRequest(q=f"lyapunov {excluded}"), CONFIG)
+    assert [hit.path for hit in result.hits] == ["lyapunov.txt"]
+    phrases = " ".join(f'"nothing{i} else{i}"' for i in range(focus.MAX_QUERY_TERMS))
+    result = query.search(searchers, query.SearchRequest(q=f"lyapunov {phrases}"), CONFIG)
+    assert [hit.path for hit in result.hits] == ["lyapunov.txt"]
+
+
+def test_a_long_query_is_focused_in_any_mode_and_when_relaxed(searchers):
+    words = " ".join(f"word{i}" for i in range(focus.MAX_QUERY_TERMS + 10))
+    result = query.search(searchers, query.SearchRequest(q=f"{words} liver", match="any"), CONFIG)
+    assert result.used_words is not None and len(result.used_words) <= focus.MAX_QUERY_TERMS
+    assert result.hits[0].path == "il6.txt"
+    # Nothing matches: the relaxed query (any word, close spellings) is focused as well.
+    names = " ".join(f"XQ-{i}" for i in range(300))
+    result = query.search(searchers, query.SearchRequest(q=names), CONFIG)
+    assert result.used_words is not None and len(result.used_words) <= focus.MAX_QUERY_SPLIT_WORDS
+
+
 @pytest.mark.parametrize(
     ("q", "expected"),
     [("北京", ["beijing.txt"]), ("天安门", ["beijing.txt"]), ("京都", ["tokyo.txt"]), ("東京", ["tokyo.txt"])],

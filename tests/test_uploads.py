@@ -182,6 +182,7 @@ def test_delete_removes_the_file_and_the_document(client, corpus):
     doc_id = upload(client, "gone-soon.txt", "A pelican document.\n", folder="tmp").get_json()["id"]
     response = client.delete(f"/api/documents/{doc_id}", headers=ADMIN)
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers  # no body, no type
     assert not (corpus / "tmp/gone-soon.txt").exists()
     assert client.get(f"/api/documents/{doc_id}").status_code == 404
     assert client.get("/api/search?q=pelican").get_json()["total"] == 0
