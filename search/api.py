@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 
 from flask import Blueprint, Flask, current_app, jsonify, make_response, request, send_file, url_for
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
 
 from search import auth, files, indexer, openapi, query, serialize, spelling
 from search.config import max_file_bytes
@@ -32,6 +33,7 @@ ERROR_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "unprocessable",
     429: "too_many_requests",
     500: "internal_error",
@@ -152,8 +154,24 @@ def original(doc_id: str):
     except (OSError, files.Refused):
         return error(404, f"{stored['path']} is no longer in the corpus")
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    # send_file closes the handle once the response has been sent.
-    response = send_file(handle, mimetype=mimetype, as_attachment=True, download_name=name)
+    # send_file closes the handle once the response has been sent. Given an open file it knows
+    # no size, so it would offer ranges it cannot serve: the size and times come from the handle.
+    info = os.fstat(handle.fileno())
+    response = send_file(
+        handle,
+        mimetype=mimetype,
+        as_attachment=True,
+        download_name=name,
+        conditional=False,
+        etag=f"{info.st_mtime_ns:x}-{info.st_size:x}",
+        last_modified=info.st_mtime,
+    )
+    response.content_length = info.st_size
+    try:
+        response = response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
+    except RequestedRangeNotSatisfiable:
+        handle.close()
+        raise
     response.headers["Content-Security-Policy"] = FILE_SECURITY_POLICY
     response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     actions = key.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a key and print it (once, as the last line)")
     create.add_argument("name")
-    create.add_argument("--folders", default="", help="comma-separated folders the key may see (default: all)")
+    create.add_argument("--folders", help="comma-separated folders the key may see (default: all)")
     create.add_argument("--admin", action="store_true", help="the key may also reindex, upload and delete")
     actions.add_parser("list", help="list the keys (never the keys themselves)")
     revoke = actions.add_parser("revoke", help="revoke a key; it stops working at once")
@@ -93,6 +93,10 @@ def _usage_problem(args) -> str | None:
         for name in ("workers", "threads"):
             if getattr(args, name) < 1:
                 return f"--{name} must be 1 or more, not {getattr(args, name)}"
+    # An empty --folders "$TEAM" ($TEAM unset) must not hand out a key that sees everything.
+    creating = args.command == "keys" and args.action == "create" and args.folders is not None
+    if creating and not args.folders.replace(",", "").replace("/", "").strip():
+        return "--folders names no folder; leave it out for a key that sees every folder"
     return None
 
 
@@ -170,7 +174,7 @@ def _bracketed(snippet: Snippet) -> str:
 def _keys(args, config: dict) -> int:
     store = keys.KeyStore(config["KEYS_FILE"])
     if args.action == "create":
-        key, token = store.create(args.name, args.folders.split(","), admin=args.admin)
+        key, token = store.create(args.name, (args.folders or "").split(","), admin=args.admin)
         for folder in key.folders:
             if not (Path(config["CORPUS_DIR"]) / folder).is_dir():
                 print(f"note: {folder!r} is not a folder of {config['CORPUS_DIR']} (yet)", file=sys.stderr)

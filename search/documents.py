@@ -92,7 +92,8 @@ class Failure:
     path: str
     reason: str
     # Whether a document indexed from an earlier version stays: yes when the file could not be
-    # read (it may be back next time); no when it was read and holds no text (it was emptied).
+    # read (it may be back next time); no when there is no document in it now: read and holding
+    # no text (emptied), over the size limit, or a symlink (never read).
     keeps_previous: bool = True
 
 
@@ -147,8 +148,10 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None, 
     found = Scan([], [], [])
     for path, abspath, info in _walk(root, root.resolve(strict=True), only, leave_out):
         kind = SUPPORTED.get(_suffix(path).lower())
-        if isinstance(info, str):
-            found.failures.append(Failure(path, info))
+        if isinstance(info, _NotFollowed):
+            found.skipped.append(Failure(path, str(info)))
+        elif isinstance(info, str):
+            found.failures.append(Failure(path, str(info), keeps_previous=not isinstance(info, _NoDocument)))
         elif not stat.S_ISREG(info.st_mode):
             if kind:  # reading a FIFO or a device could block or never end
                 found.failures.append(Failure(path, "not a regular file"))
@@ -158,7 +161,8 @@ def scan(root: str | Path, max_bytes: int, only: Collection[str] | None = None, 
             found.failures.append(Failure(path, "empty file", keeps_previous=False))
         elif info.st_size > max_bytes:
             limit = _human_size(max_bytes)
-            found.failures.append(Failure(path, f"larger than the {limit} limit"))
+            # Not a passing failure: its previous (smaller) version leaves the index, as a file emptied does.
+            found.failures.append(Failure(path, f"larger than the {limit} limit", keeps_previous=False))
         else:
             size, mtime_ns = info.st_size, info.st_mtime_ns
             found.files.append(SourceFile(path, abspath, kind, size, mtime_ns, max_bytes, info.st_ctime_ns))
@@ -252,27 +256,41 @@ def _real_folder(root: Path, parts: list[str]) -> bool:
         return True  # unreadable: the walk reports it, and the documents under it are kept
 
 
-def _follow(link: str, real_root: Path) -> tuple[str, os.stat_result | str]:
+class _NoDocument(str):
+    """Why a path holds no document now (a symlink): not a passing failure, so its previous document leaves the index."""
+
+
+class _NotFollowed(_NoDocument):
+    """A symlink to a file in the corpus: skipped, as the file is indexed at its own path."""
+
+
+def _follow(link: str, real_root: Path) -> tuple[str, str]:
+    """Return (link, why it is not read): a symlink is never read as a document.
+
+    Followed, a link to another folder's file would show that file to a key limited to the
+    link's folder (and under a path whose changes a watcher never hears of); the file it
+    points to is indexed at its own path, where keys and the watcher see it.
+    """
     try:
         target = Path(link).resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
-        return link, "broken symlink"
+        return link, _NoDocument("broken symlink")
     except RuntimeError:  # how Python < 3.13 reports a loop; later ones raise ELOOP
-        return link, "symlink loop"
+        return link, _NoDocument("symlink loop")
     if not target.is_relative_to(real_root):
-        return link, "symlink points outside the corpus"
+        return link, _NoDocument("symlink points outside the corpus")
     if target.is_dir():
         # Following folder links invites loops and the same file under many paths.
-        return link, "symlinked folder not followed"
-    # Read the resolved target, so a link re-pointed after the scan cannot lead outside.
-    return str(target), target.stat()
+        return link, _NoDocument("symlinked folder not followed")
+    relative = target.relative_to(real_root).as_posix()
+    return link, _NotFollowed(f"symlink to {relative} not followed: a file is indexed at its own path")
 
 
 def _os_reason(e: OSError) -> str:
     if isinstance(e, PermissionError):
         return "permission denied"
     if e.errno == errno.ELOOP:
-        return "symlink loop"
+        return _NoDocument("symlink loop")
     return f"could not read: {e.strerror or e}"
 
 
@@ -390,12 +408,15 @@ def _utf16_without_bom(data: bytes) -> str | None:
 
 def _damaged_utf8(data: bytes) -> str | None:
     # UTF-8 with a few broken bytes (a bad copy, a cut-off write) is still UTF-8: read as a
-    # legacy code page it would become mojibake, or be refused whole. Legacy text almost
-    # never forms valid multi-byte sequences, so many of those and few errors decide it.
+    # legacy code page it would become mojibake, or be refused whole. Legacy text almost never
+    # forms a valid multi-byte sequence: nearly each of its letters past ASCII is an error
+    # (cp1252's `é` alone, cp1251's lowercase letters), and a valid pair is a rare accident
+    # (cp1251's `В»`). So at least as many valid sequences as errors decide it, even in a line
+    # (`Réunion … café \xff`: two and one).
     text = data.decode("utf-8", "replace")
     damaged = text.count("\ufffd")
     intact = sum(ch > "\x7f" for ch in text) - damaged
-    return text if intact >= 4 * damaged else None
+    return text if intact >= max(damaged, 1) else None
 
 
 def _accept(text: str) -> str:

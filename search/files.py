@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,10 @@ from search.config import max_file_bytes
 CHUNK = 1 << 16
 BUSY_WAIT = 30.0  # seconds an upload or delete waits for another writer (the watcher, a reindex)
 MAX_NAME_BYTES = 255  # most file systems' limit for one name
+# A whole path stays well inside Linux's 4096 bytes (PATH_MAX) with the corpus folder's own path in
+# front, and folders stay shallow enough for a watcher to walk (watchdog recurses once a level).
+MAX_PATH_BYTES = 1024
+MAX_FOLDER_DEPTH = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Unicode's bidirectional marks, embeddings, overrides and isolates (zero-width joiners, which some
 # scripts' words need, are allowed).
@@ -42,15 +47,22 @@ class Refused(Exception):
 
 
 def corpus_path(folder: str, filename: str) -> str:
-    """Return the corpus path for `filename` in `folder`, or raise Refused saying what is wrong."""
+    """Return the corpus path for `filename` in `folder` (in Unicode's composed form), or raise Refused saying what is wrong."""
     if not filename:
         raise Refused(400, "the upload has no file name", "bad_path")
     if folder.startswith("/"):
         raise Refused(400, "folder must be relative to the corpus, not an absolute path", "bad_path")
+    # `café` typed on one system and `cafe` + a combining accent sent by another are one name.
+    folder, filename = unicodedata.normalize("NFC", folder), unicodedata.normalize("NFC", filename)
     parts = [part for part in folder.split("/") if part]
+    if len(parts) > MAX_FOLDER_DEPTH:
+        raise Refused(400, f"folders may be nested at most {MAX_FOLDER_DEPTH} deep", "bad_path")
     for part in [*parts, filename]:
         _check_name(part)
-    return "/".join([*parts, filename])
+    path = "/".join([*parts, filename])
+    if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise Refused(400, f"the folder and file name together are limited to {MAX_PATH_BYTES} bytes", "bad_path")
+    return path
 
 
 def _check_name(name: str) -> None:
@@ -120,6 +132,8 @@ def _place(corpus_dir: str, parents: list[str], name: str, stream, replace: bool
     with _folder(corpus_dir, parents, created=created) as dir_fd:
         if not replace and _exists(name, dir_fd):
             raise Refused(409, f"{path} already exists; send replace=true to replace it", "exists")
+        if (twin := _twin(name, dir_fd)) is not None:
+            raise Refused(409, f"{twin!r} is already there, the same name in another Unicode form", "exists")
         temp = f".upload-{uuid.uuid4().hex}.part"  # hidden and scratch: never indexed, nor watched
         try:
             size = _copy(stream, temp, dir_fd, limit)
@@ -152,8 +166,10 @@ def remove(config: dict, path: str) -> None:
     try:
         with _folder(config["CORPUS_DIR"], parts[:-1]) as dir_fd:
             os.unlink(parts[-1], dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass  # already gone from the folder: the index follows below
+    except (FileNotFoundError, IsADirectoryError):
+        pass  # already gone, or a folder in its place: the index follows below
+    except Refused:
+        pass  # a folder on its path is now a symlink or a file: the file is no longer in the corpus
     _reindex(config, path)
 
 
@@ -161,13 +177,12 @@ def original(config: dict, path: str) -> IO[bytes]:
     """Open the corpus file at `path` (a document's path) for reading, or raise FileNotFoundError."""
     parts = path.split("/")
     with _folder(config["CORPUS_DIR"], parts[:-1]) as dir_fd:
-        # The indexer reads a symlinked file when it points inside the corpus; so does this.
+        # A symlink is never read, as the indexer reads none (O_NOFOLLOW: ELOOP, an OSError).
         # O_NONBLOCK: opening a FIFO put in its place must not hang the request.
-        fd = os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(parts[-1], flags, dir_fd=dir_fd)
     handle = os.fdopen(fd, "rb")
-    proc = Path(f"/proc/self/fd/{fd}")
-    outside = proc.exists() and not proc.resolve().is_relative_to(Path(config["CORPUS_DIR"]).resolve())
-    if outside or not stat.S_ISREG(os.fstat(fd).st_mode):
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         handle.close()
         raise FileNotFoundError(path)
     return handle
@@ -206,6 +221,16 @@ def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
+
+
+def _twin(name: str, dir_fd: int) -> str | None:
+    """Return a name in the folder that is `name` (composed) in another Unicode form, if any."""
+    if name.isascii():
+        return None
+    for other in os.listdir(dir_fd):
+        if other != name and not other.isascii() and unicodedata.normalize("NFC", other) == name:
+            return other
+    return None
 
 
 def _exists(name: str, dir_fd: int) -> bool:

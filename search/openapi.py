@@ -217,8 +217,16 @@ def document(config: Mapping[str, Any]) -> dict:
                             # The file's own type, guessed from its name (text/plain, application/pdf, ...).
                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                         },
+                        "206": {
+                            "description": "the bytes a Range header asked for (Content-Range)",
+                            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "304": {
+                            "description": "unchanged since the ETag or date given (If-None-Match, If-Modified-Since)"
+                        },
                         **_keyed(),
                         "404": _error_response("no such document, or its file is gone"),
+                        "416": _error_response("a Range past the end of the file"),
                         "503": _error_response(INDEX_MISSING),
                     },
                 }

@@ -22,9 +22,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from watchdog.events import (
+    DirAttribEvent,
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -47,8 +49,11 @@ warnings.filterwarnings("ignore", message=WATCHDOG_REWATCH, category=RuntimeWarn
 
 log = logging.getLogger(__name__)
 
-# Not opened/closed-without-writing (the indexer's own reads) nor attribute changes.
+# Not opened/closed-without-writing (the indexer's own reads). Attribute changes are: a file made
+# readable (chmod) or touched, a folder opened to the watcher.
 EVENTS = [
+    FileAttribEvent,
+    DirAttribEvent,
     FileCreatedEvent,
     FileModifiedEvent,
     FileClosedEvent,
@@ -61,11 +66,18 @@ EVENTS = [
 OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
 BUSY_RETRY = 0.5  # seconds before trying again when another writer holds the lock
+# Seconds between two looks, while idle, at whether events still come: watchdog's thread that reads
+# them ends on an error of its own (a folder tree nested ~1,000 deep overflows its walk).
+ALIVE_CHECK = 2.0
 ERROR_RETRY = 5.0  # seconds before a full scan after a reindex failed
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 Report = Callable[[indexer.Summary, bool], None]
+
+
+class WatchingFailed(OSError):
+    """The watcher cannot follow the folder (its events stopped, or could not start); the message says why."""
 
 
 class Watcher:
@@ -97,6 +109,8 @@ class Watcher:
         self._stopping = False
         self._observer = None
         self._overflow = _OverflowSignal(self.rescan)
+        self._failure: BaseException | None = None  # what ended the thread reading events
+        self._excepthook = None  # threading's, while ours is in place (start() to close())
         self.runs = 0  # reindex runs finished, for tests and the bench
 
     def start(self) -> None:
@@ -105,10 +119,25 @@ class Watcher:
         # Load the language model now, not in the first save's reindex, which would pay for it.
         detect_language("Load the language model before the first change.", "en")
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
+        self._excepthook, threading.excepthook = threading.excepthook, self._thread_failed
         self._observer = Observer()
         # The watches are in place when schedule() returns: nothing saved after it is missed.
-        self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
-        self._observer.start()
+        try:
+            self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
+            self._observer.start()
+        except RecursionError:  # watchdog walks the tree to watch every folder, a level a call
+            self.close()
+            raise WatchingFailed(f"cannot watch {self._root}: its folders are nested too deep to follow") from None
+
+    def _thread_failed(self, args) -> None:
+        """Note an error that ended one of watchdog's threads, so run() stops rather than miss changes."""
+        # The observer, its emitters and the inotify reader each run in a thread of watchdog's own.
+        if self._observer is not None and type(args.thread).__module__.startswith("watchdog."):
+            with self._changed:
+                self._failure = args.exc_value
+                self._changed.notify_all()
+        elif self._excepthook is not None:
+            self._excepthook(args)
 
     @property
     def stopping(self) -> bool:
@@ -126,8 +155,11 @@ class Watcher:
         logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
         if self._observer is not None:
             self._observer.stop()
-            self._observer.join(timeout=10)
+            if self._observer.ident is not None:  # started (start() may have failed before)
+                self._observer.join(timeout=10)
             self._observer = None
+        if self._excepthook is not None:
+            threading.excepthook, self._excepthook = self._excepthook, None
 
     def rescan(self) -> None:
         """Schedule a full incremental scan (events were lost)."""
@@ -177,9 +209,14 @@ class Watcher:
             self.runs += 1
 
     def _next_batch(self) -> tuple[bool, set[str]] | None:
-        """Wait for a batch that is due; return (full scan?, paths), or None when stopping."""
+        """Wait for a batch that is due; return (full scan?, paths), or None when stopping.
+
+        Raises WatchingFailed when the events stopped coming: a watcher that hears nothing must
+        not look as if it were following the folder.
+        """
         with self._changed:
             while not self._stopping:
+                self._check_receiving()
                 now = time.monotonic()
                 if self._first is not None:
                     due = max(min(self._last + self.quiet, self._first + self.max_delay), self._not_before)
@@ -189,8 +226,21 @@ class Watcher:
                         return batch
                     self._changed.wait(due - now)
                 else:
-                    self._changed.wait()  # idle: no timeout, no polling
+                    self._changed.wait(ALIVE_CHECK)  # idle: asleep but for a look now and then
             return None
+
+    def _check_receiving(self) -> None:
+        """Raise WatchingFailed if watchdog's threads have stopped reading events; the caller holds self._changed."""
+        observer = self._observer
+        failure = self._failure
+        if failure is None and observer is not None and observer.is_alive():
+            if all(emitter.is_alive() for emitter in observer.emitters):
+                return
+            failure = RuntimeError("the thread reading its events ended")
+        if failure is None:
+            return  # not started (tests drive run() by hand), or closed
+        cause = "its folders are nested too deep to follow" if isinstance(failure, RecursionError) else str(failure)
+        raise WatchingFailed(f"stopped following {self._root}: {cause}")
 
     def _retry(self, full: bool, paths: set[str], delay: float) -> None:
         with self._changed:
@@ -283,11 +333,23 @@ def serve_beside(command: Sequence[str], watcher: Watcher) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     thread = None
+    failed: list[WatchingFailed] = []
+
+    def watching() -> None:
+        try:
+            watcher.run()
+        except WatchingFailed as failure:  # no server runs unwatched: it stops too, and says why
+            failed.append(failure)
+            server.terminate()
+
     try:
         watcher.start()
-        thread = threading.Thread(target=watcher.run, name="seedsearch-watch", daemon=True)
+        thread = threading.Thread(target=watching, name="seedsearch-watch", daemon=True)
         thread.start()
-        return server.wait()
+        code = server.wait()
+        if failed:
+            raise failed[0]
+        return code
     except BaseException:
         server.terminate()
         server.wait()

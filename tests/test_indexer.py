@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import threading
 import weakref
 
@@ -232,6 +233,37 @@ def test_a_file_emptied_of_text_leaves_the_index(corpus, index_dir, content, rea
     assert summary.deleted == 1
     assert search(index_dir, "visas").total == 0
     assert indexer.reindex(corpus, index_dir, procs=2).deleted == 0  # and it stays out
+
+
+def test_a_file_grown_past_the_size_limit_leaves_the_index(corpus, index_dir):
+    assert search(index_dir, "visas").total == 1
+    with open(corpus / "notes/moving.md", "a") as grown:
+        grown.write("more words " * 300)
+    summary = indexer.reindex(corpus, index_dir, max_bytes=3000)  # the other files are smaller
+    assert summary.failures == [{"path": "notes/moving.md", "reason": "larger than the 2.93 KB limit"}]
+    assert summary.deleted == 1 and search(index_dir, "visas").total == 0
+
+
+def test_a_path_that_became_a_symlink_leaves_the_index(corpus, index_dir, tmp_path):
+    # A file replaced by a link, and a folder replaced by a link to another folder: no document
+    # is read through a link, and those indexed before leave rather than stay as they were.
+    assert search(index_dir, "visas").total == 1
+    (corpus / "notes/moving.md").unlink()
+    (corpus / "notes/moving.md").symlink_to(corpus / "hostile.txt")
+    summary = indexer.reindex(corpus, index_dir)
+    assert summary.deleted == 1 and search(index_dir, "visas").total == 0
+    assert [skip["path"] for skip in summary.skipped_files] == ["notes/moving.md"]
+    assert "ru/novosti.txt" in _indexed_paths(index_dir)
+    shutil.rmtree(corpus / "ru")
+    (tmp_path / "elsewhere").mkdir()
+    (corpus / "ru").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    summary = indexer.reindex(corpus, index_dir)
+    assert summary.deleted == 1 and not any(path.startswith("ru/") for path in _indexed_paths(index_dir))
+
+
+def _indexed_paths(index_dir) -> list[str]:
+    with indexer.open_searcher(indexer.open_index(index_dir)) as searcher:
+        return [stored["path"] for stored in searcher.all_stored_fields()]
 
 
 def test_an_index_kept_inside_the_corpus_is_not_read_as_documents(corpus):

@@ -128,6 +128,10 @@ def test_cli_create_list_revoke(tmp_path, monkeypatch, capsys):
     assert cli.main(["keys", "create", "../bad name"]) == 1
     assert cli.main(["keys", "create", "x", "--folders", "a/../b"]) == 1
     capsys.readouterr()
+    for empty in ("", ",", " / "):  # --folders "$TEAM" with TEAM unset: not a key that sees everything
+        assert cli.main(["keys", "create", "x", "--folders", empty]) == 2
+        assert "--folders names no folder" in capsys.readouterr().err
+    assert [key.name for key in keys.KeyStore(path).entries()] == ["hr", "ops"]
 
     assert cli.main(["keys", "revoke", "hr"]) == 0
     assert keys.KeyStore(path).find(token) is None

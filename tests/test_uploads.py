@@ -197,6 +197,21 @@ def test_delete_of_a_file_already_gone_drops_it_from_the_index(client, corpus):
     assert client.get(f"/api/documents/{doc_id}").status_code == 404
 
 
+def test_delete_of_a_path_that_is_now_a_folder_or_behind_a_link_drops_it(client, corpus, tmp_path):
+    # Whatever is at the path now, it is not the document: the document leaves the index.
+    moving, page = indexer.doc_id("notes/moving.md"), indexer.doc_id("web/page.html")
+    (corpus / "notes/moving.md").unlink()
+    (corpus / "notes/moving.md").mkdir()
+    assert client.delete(f"/api/documents/{moving}", headers=ADMIN).status_code == 204
+    assert client.get(f"/api/documents/{moving}").status_code == 404
+    (corpus / "web/page.html").rename(tmp_path / "page.html")
+    (corpus / "web").rmdir()
+    (corpus / "web").symlink_to(tmp_path, target_is_directory=True)
+    assert client.delete(f"/api/documents/{page}", headers=ADMIN).status_code == 204
+    assert client.get(f"/api/documents/{page}").status_code == 404
+    assert (tmp_path / "page.html").exists()  # nothing is deleted through the link
+
+
 def test_download_gives_the_original_bytes_as_an_attachment(client, corpus):
     doc_id = indexer.doc_id("notes/moving.md")
     response = download(client, doc_id)
@@ -205,6 +220,21 @@ def test_download_gives_the_original_bytes_as_an_attachment(client, corpus):
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert "moving.md" in response.headers["Content-Disposition"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_download_serves_the_ranges_it_offers(client, corpus):
+    doc_id = indexer.doc_id("notes/moving.md")
+    whole = (corpus / "notes/moving.md").read_bytes()
+    with client.get(f"/files/{doc_id}", headers={"Range": "bytes=2-9"}) as part:
+        assert part.status_code == 206 and part.data == whole[2:10]
+        assert part.headers["Content-Range"] == f"bytes 2-9/{len(whole)}"
+    with client.get(f"/files/{doc_id}") as full:
+        assert full.headers["Accept-Ranges"] == "bytes" and int(full.headers["Content-Length"]) == len(whole)
+        etag = full.headers["ETag"]
+    with client.get(f"/files/{doc_id}", headers={"If-None-Match": etag}) as unchanged:
+        assert unchanged.status_code == 304
+    with client.get(f"/files/{doc_id}", headers={"Range": f"bytes={len(whole) + 5}-"}) as past:
+        assert past.status_code == 416 and past.get_json()["error"]["code"] == "range_not_satisfiable"
 
 
 def test_html_is_downloaded_so_that_it_cannot_run_script_here(client, corpus):
@@ -234,6 +264,35 @@ def test_a_file_swapped_for_a_link_outside_is_not_served(client, corpus, tmp_pat
     (corpus / "hostile.txt").symlink_to(secret)
     response = download(client, indexer.doc_id("hostile.txt"))
     assert response.status_code == 404 and b"Secret" not in response.data
+
+
+def test_a_file_swapped_for_a_link_inside_is_not_served(client, corpus):
+    os.unlink(corpus / "hostile.txt")
+    (corpus / "hostile.txt").symlink_to(corpus / "notes/moving.md")  # never read through, as the indexer
+    response = download(client, indexer.doc_id("hostile.txt"))
+    assert response.status_code == 404
+
+
+def test_paths_too_deep_or_too_long_are_refused_and_leave_nothing(client, corpus):
+    before = files_in(corpus)
+    deep = "/".join(["d"] * (files.MAX_FOLDER_DEPTH + 1))
+    long = "/".join(["f" * 200] * 6)  # each name allowed, the whole over MAX_PATH_BYTES
+    for folder in (deep, long):
+        response = upload(client, "x.txt", "Some words.\n", folder=folder)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_path"
+    assert files_in(corpus) == before and not (corpus / "d").exists()
+
+
+def test_a_name_in_another_unicode_form_is_the_same_name(client, corpus):
+    composed, decomposed = "caf\u00e9.txt", "cafe\u0301.txt"
+    first = upload(client, decomposed, "Espresso notes.\n", folder="menu")
+    assert first.status_code == 201 and first.get_json()["path"] == "menu/" + composed
+    assert upload(client, composed, "Other.\n", folder="menu").status_code == 409
+    # A file saved in decomposed form by another program, then uploaded composed: one name, refused.
+    write(corpus, "menu/th\u00e9\u0301.txt", "Tea.\n")
+    (corpus / "menu/th\u00e9\u0301.txt").rename(corpus / "menu/the\u0301.txt")
+    response = upload(client, "th\u00e9.txt", "Tea again.\n", folder="menu", replace="true")
+    assert response.status_code == 409 and "another Unicode form" in response.get_json()["error"]["message"]
 
 
 def test_the_document_page_links_to_the_original(client):

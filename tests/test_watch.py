@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from bench.harness import LiveServer, environment, expected_state, index_state, start_cli, wait_for
 from search import config as settings
 from search import indexer
-from search.watch import OVERFLOW_LOGGER, Watcher
+from search.watch import OVERFLOW_LOGGER, Watcher, WatchingFailed
 from tests.conftest import write
 
 TIMEOUT = 10.0
@@ -278,3 +279,66 @@ def _has_inotify(pid: int) -> bool:
 def _indexed(index_dir: Path) -> set[str]:
     """Return the indexed paths; none while the watcher has not created the index (opening would)."""
     return set(index_state(index_dir)) if indexer.exists(index_dir) else set()
+
+
+def test_a_file_made_readable_is_indexed(folders):
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file: permissions cannot make one unreadable")
+    corpus, index_dir = folders
+    with Running(corpus, index_dir) as running:
+        secret = write(corpus, "later.txt", "Readable later.\n")
+        secret.chmod(0)
+        assert wait_for(lambda: any(s.failures for s, _ in running.summaries), TIMEOUT)
+        secret.chmod(0o644)  # an attribute change only: no write, no new name
+        assert wait_for(lambda: "later.txt" in running.paths(), TIMEOUT)
+
+
+def test_a_touched_file_is_read_again(folders):
+    # An attribute change (touch, chmod) is an event: the changed times are compared (ctime).
+    corpus, index_dir = folders
+    with Running(corpus, index_dir) as running:
+        runs = running.watcher.runs
+        os.utime(corpus / "first.txt")
+        assert wait_for(lambda: running.watcher.runs > runs, TIMEOUT)
+
+
+@contextlib.contextmanager
+def _deep(root: Path, levels: int):
+    """Make root/d/d/... `levels` deep (a folder at a time: os.makedirs and rmtree recurse), removed after."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(levels):
+        os.mkdir("d", dir_fd=fd)
+        deeper = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(fd)
+    try:
+        yield
+    finally:
+        subprocess.run(["rm", "-rf", str(root / "d")], check=True)
+
+
+def test_a_tree_too_deep_to_watch_is_said_in_one_line(folders):
+    corpus, index_dir = folders
+    watcher = Watcher(corpus, index_dir, settings.load({}, environ={}))
+    # watchdog walks the tree a level a call: past Python's recursion limit.
+    with _deep(corpus, 1100), pytest.raises(WatchingFailed, match="nested too deep"):
+        watcher.start()
+    watcher.close()
+
+
+def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
+    corpus, index_dir = folders
+    failed: list[BaseException] = []
+    running = Running(corpus, index_dir)
+
+    def run() -> None:
+        try:
+            running.watcher.run()
+        except WatchingFailed as failure:
+            failed.append(failure)
+
+    running.thread = threading.Thread(target=run)
+    with running, _deep(corpus, 1100):  # watchdog's reader thread ends on it
+        assert wait_for(lambda: failed, TIMEOUT), "the watcher went on, hearing nothing"
+    assert "nested too deep" in str(failed[0])
