@@ -121,7 +121,7 @@ class Watcher:
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
         self._excepthook, threading.excepthook = threading.excepthook, self._thread_failed
         self._observer = Observer()
-        # The watches are in place when schedule() returns: nothing saved after it is missed.
+        # The watches are in place when start() returns: nothing saved after it is missed.
         try:
             self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
             self._observer.start()
@@ -231,14 +231,13 @@ class Watcher:
 
     def _check_receiving(self) -> None:
         """Raise WatchingFailed if watchdog's threads have stopped reading events; the caller holds self._changed."""
-        observer = self._observer
-        failure = self._failure
-        if failure is None and observer is not None and observer.is_alive():
-            if all(emitter.is_alive() for emitter in observer.emitters):
+        observer, failure = self._observer, self._failure
+        if failure is None and observer is not None:  # started and not closed (tests may drive run() alone)
+            if observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters):
                 return
             failure = RuntimeError("the thread reading its events ended")
         if failure is None:
-            return  # not started (tests drive run() by hand), or closed
+            return
         cause = "its folders are nested too deep to follow" if isinstance(failure, RecursionError) else str(failure)
         raise WatchingFailed(f"stopped following {self._root}: {cause}")
 
