@@ -23,7 +23,7 @@ from search import cache, evaluate, snippets
 from search import scope as scoping
 from search.contract import DEFAULT_PER_PAGE, MATCHES, SORTS, parse_types
 from search.deadline import Deadline
-from search.errors import QueryError, TooBroad
+from search.errors import ParameterError, QueryError, TooBroad
 from search.expansion import Expander, Or, languages, match_terms
 from search.focus import focus, pairs
 from search.models import Filters, Hit, SearchRequest, SearchResult
@@ -34,6 +34,7 @@ from search.spelling import suggest, vocabulary
 # What the views, the CLI and bench import from here.
 __all__ = [
     "Filters",
+    "ParameterError",
     "QueryError",
     "SearchRequest",
     "SearchResult",
@@ -60,7 +61,7 @@ def _int(args: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise QueryError(f"{name} must be a whole number, not {raw[:20]!r}") from None
+        raise ParameterError(f"{name} must be a whole number, not {raw[:20]!r}") from None
 
 
 def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datetime | None:
@@ -76,15 +77,16 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise QueryError(
-            f"{name} must be a date like 2026-01-31 or a time like 2026-01-31T09:30:00+01:00"
-            f" (a + sent as %2B), not {raw[:30]!r}"
+        # A '+' in a URL's query string arrives as a space: say so where that is what happened.
+        plus = " (in a URL, a + is sent as %2B)" if " " in raw.strip() else ""
+        raise ParameterError(
+            f"{name} must be a date like 2026-01-31 or a time like 2026-01-31T09:30:00+01:00{plus}, not {raw[:30]!r}"
         ) from None
     # The index stores naive UTC times.
     try:
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
     except OverflowError:
-        raise QueryError(f"{name} is out of range: {raw[:40]!r}") from None
+        raise ParameterError(f"{name} is out of range: {raw[:40]!r}") from None
 
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
@@ -94,7 +96,7 @@ def parse_request(args: Mapping[str, str]) -> SearchRequest:
     try:
         types = parse_types(named)
     except ValueError as problem:
-        raise QueryError(str(problem)) from None
+        raise ParameterError(str(problem)) from None
     filters = Filters(
         types=types,
         folder=args.get("folder") or None,
@@ -119,15 +121,21 @@ def validate(request: SearchRequest, config: dict) -> None:
     if len(request.q) > config["MAX_QUERY_CHARS"]:
         raise QueryError(f"the query is longer than {config['MAX_QUERY_CHARS']} characters")
     if request.per_page < 1 or request.per_page > config["MAX_PER_PAGE"]:
-        raise QueryError(f"per_page must be between 1 and {config['MAX_PER_PAGE']}")
+        raise ParameterError(f"per_page must be between 1 and {config['MAX_PER_PAGE']}")
     if request.page < 1:
-        raise QueryError("page must be 1 or more")
-    if request.page * request.per_page > config["MAX_RESULTS_WINDOW"]:
-        raise QueryError(f"results beyond the first {config['MAX_RESULTS_WINDOW']} are not available; refine the query")
+        raise ParameterError("page must be 1 or more")
     if request.sort not in SORTS:
-        raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+        raise ParameterError(f"sort must be one of {', '.join(SORTS)}")
     if request.match not in MATCHES:
-        raise QueryError(f"match must be one of {', '.join(MATCHES)}")
+        raise ParameterError(f"match must be one of {', '.join(MATCHES)}")
+    after, before = request.filters.after, request.filters.before
+    if after is not None and before is not None and after > before:
+        raise ParameterError("after is later than before: no document was modified in between")
+
+
+def _beyond_window(request: SearchRequest, config: dict) -> bool:
+    """Return whether the request's page ends past the results window (MAX_RESULTS_WINDOW)."""
+    return request.page * request.per_page > config["MAX_RESULTS_WINDOW"]
 
 
 def _filter_query(filters: Filters, scope: scoping.Scope = scoping.EVERYTHING) -> query.Query | None:
@@ -235,7 +243,10 @@ def search(
     if cached is not None:
         return replace(cached, took_ms=round((time.perf_counter() - started) * 1000, 2))
     text = clean(request.q)
-    limit = request.page * request.per_page
+    # A page past the window is only counted: if the results end before it, the answer is an empty
+    # page (and the page says where they end); if they go on, there is no reaching it.
+    beyond = _beyond_window(request, config)
+    limit = 0 if beyond else request.page * request.per_page
     first = _prepared(searchers, searcher, state, request, text, deadline)
     answered = first  # the query whose results are returned
     results, total = _collect(searcher, first.expanded, limit, request, deadline, scope)
@@ -253,6 +264,10 @@ def search(
             else:
                 results, total = _collect(searcher, answered.expanded, limit, request, deadline, scope)
                 relaxed = "fuzzy"
+    if beyond and total > (request.page - 1) * request.per_page:
+        raise ParameterError(
+            f"results beyond the first {config['MAX_RESULTS_WINDOW']} are not available; refine the query"
+        )
     suggestion = _suggestion(searchers, searcher, state, first, request, text, deadline, scope)
     highlight = answered.highlight
     hits = []

@@ -255,6 +255,9 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
         return Snippet(text[:end].strip() + (ELLIPSIS if end < tail else ""))
+    if tail - head <= FRAGMENT_CHARS:  # a text no longer than a passage is shown whole, not a line of it
+        fragment, inside = _fragment(text, head, tail, spans)
+        return Snippet(fragment, tuple(inside), tuple(spans))
     # Score a fragment around each match by the distinct words it covers, then hits.
     candidates = _candidates(text, spans)
     chosen: list[tuple[int, int]] = []

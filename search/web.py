@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from markupsafe import Markup
@@ -63,6 +64,20 @@ def _joined(args: Mapping[str, str], name: str) -> str | None:
     return args.get(name)
 
 
+def _day(value: str) -> bool:
+    """Return whether a date input can show `value`: a real day (YYYY-MM-DD) or nothing.
+
+    Chromium empties a date input given anything else (a time, 2025-13-45): such a value is shown
+    as text, so the form neither drops it nor hides what was wrong with it.
+    """
+    if not DAY.fullmatch(value):
+        return False
+    try:
+        return not value or bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
 def page_window(current: int, last: int, around: int = 2) -> list[int | None]:
     """Return the page numbers to link to: the first, the last and those around `current`; None marks a gap."""
     wanted = sorted({1, last, *range(current - around, current + around + 1)} & set(range(1, last + 1)))
@@ -89,11 +104,12 @@ def search_page():
     q = args.get("q", "")
     settings = current_app.config["SEEDSEARCH"]
     result, problem, pages, last_page = None, None, [], 1
+    about_query = True  # whether the problem is the query's text (the page then recalls its syntax)
     if q.strip():
         try:
             result = query.search(_searchers(), query.parse_request(args), settings, auth.scope())
         except query.QueryError as error:
-            problem = str(error)
+            problem, about_query = str(error), not isinstance(error, query.ParameterError)
     if result is not None:
         snippets.page_html([hit.snippet for hit in result.hits])  # one bleach call; snippet_html then finds them kept
         # Pages past the results window would only answer 400, so they are not offered.
@@ -114,11 +130,12 @@ def search_page():
         # What the form cannot show in its own controls is kept as it is, so Apply does not widen
         # the search: several types as one choice, a time (not a day) as text.
         chosen_types=chosen,
-        date_inputs={name: "date" if DAY.fullmatch(args.get(name, "")) else "text" for name in ("after", "before")},
+        date_inputs={name: "date" if _day(args.get(name, "")) else "text" for name in ("after", "before")},
         q=q,
         args=args,
         result=result,
         problem=problem,
+        about_query=about_query,
         pages=pages,
         last_page=last_page,
         types=TYPES,

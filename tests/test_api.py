@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import TOKEN, write
 
-from search import create_app
+from search import create_app, indexer
 
 ERROR_CASES = [
     ("get", "/api/search?q=", 400, "bad_query"),
@@ -13,7 +13,7 @@ ERROR_CASES = [
     ("get", "/api/search?q=relocate&page=abc", 400, "bad_query"),
     ("get", "/api/search?q=relocate&per_page=-1", 400, "bad_query"),
     ("get", "/api/search?q=relocate&per_page=10000", 400, "bad_query"),
-    ("get", "/api/search?q=relocate&page=999999999", 400, "bad_query"),
+    ("get", "/api/search?q=relocate&after=2026-02-01&before=2026-01-31", 400, "bad_query"),
     ("get", "/api/search?q=relocate&sort=sideways", 400, "bad_query"),
     ("get", "/api/search?q=relocate&after=yesterday", 400, "bad_query"),
     ("get", "/api/search?q=*", 400, "bad_query"),
@@ -53,6 +53,26 @@ def test_search_shape(client):
     assert hit["url"].startswith("/doc/" + hit["id"])
     assert "<mark>Putin</mark>" in hit["snippet"]
     assert hit["modified"].endswith("Z")
+
+
+def test_a_page_past_the_end_is_empty_and_says_where_the_results_end(corpus, tmp_path):
+    # Past the results window too: the results are counted, and only when they run on past the
+    # window is the page out of reach.
+    for number in range(12):
+        write(corpus, f"more/{number}.txt", f"Note {number}\n\nAbout a wing.\n")
+    indexer.reindex(corpus, tmp_path / "ix")
+    app = create_app({"CORPUS_DIR": str(corpus), "INDEX_DIR": str(tmp_path / "ix"), "MAX_RESULTS_WINDOW": 10})
+    client = app.test_client()
+    for page in (3, 50, 999999999):
+        body = client.get(f"/api/search?q=putin&per_page=5&page={page}").get_json()
+        assert (body["total"], body["results"]) == (1, [])
+    html = client.get("/search?q=putin&per_page=5&page=50").get_data(as_text=True)
+    assert "The results end on page 1" in html
+    many = client.get("/api/search?q=wing&per_page=1").get_json()["total"]
+    assert many > 10  # more results than the window holds
+    refused = client.get("/api/search?q=wing&per_page=1&page=11")
+    assert refused.status_code == 400 and "beyond the first 10" in refused.get_json()["error"]["message"]
+    assert client.get(f"/api/search?q=wing&per_page=1&page={many + 1}").status_code == 200
 
 
 def test_sort_and_match_take_any_case(client):

@@ -36,6 +36,14 @@ def test_phrase_is_marked_as_one_span_and_scattered_words_are_not():
     assert marked(snippets.to_html(result)) == ["boundary layer"]
 
 
+def test_a_text_no_longer_than_a_passage_is_shown_whole():
+    # Not just the line the match is on, after an ellipsis: the whole note fits.
+    text = '  A quote "and" an apostrophe in a note.\nIt ends hostile.\n'
+    result = snippets.snippet(text, "en", terms(en={"hostil"}))
+    assert result.text == text.strip() and marked(snippets.to_html(result)) == ["hostile"]
+    assert [text[a:b] for a, b in result.matches] == ["hostile"]
+
+
 def test_match_offsets_point_into_the_text():
     text = "Alpha beta gamma. Delta relocating epsilon."
     result = snippets.snippet(text, "en", terms(en={"reloc"}))

@@ -168,6 +168,16 @@ def test_the_document_page_marks_what_a_relaxed_search_matched(client):
         assert marked and marked <= set(re.findall(r"<mark[^>]*>([^<]*)</mark>", page)), hit["path"]
 
 
+def test_a_bad_date_stays_in_its_box_and_gets_no_query_syntax_hint(client):
+    page = client.get("/search?q=wing&after=2025-13-45").get_data(as_text=True)
+    assert '<input name="after" type="text" value="2025-13-45">' in page  # a date input would drop it
+    assert "must be a date like 2026-01-31" in page and "%2B" not in page
+    assert "exact phrase" not in page  # the query syntax is not the problem
+    later = client.get("/search?q=wing&after=2026-02-01&before=2026-01-01").get_data(as_text=True)
+    assert "After is later than before" in later
+    assert "exact phrase" in client.get("/search?q=-wing").get_data(as_text=True)  # the query's own problem
+
+
 def test_the_form_keeps_filters_its_controls_cannot_show(client):
     # Apply sends the form again: several types, or a time with an offset, must go with it as they came.
     page = client.get("/search?q=wing&type=text&type=markdown&after=2026-01-08T12:00:00%2B02:00").get_data(as_text=True)
