@@ -167,4 +167,6 @@ def document_page(doc_id: str):
 def error_page(status: int, message: str, title: str | None = None):
     """Return the HTML error page."""
     title = title or HTTP_STATUS_CODES.get(status, "Error")
-    return render_template("error.html", status=status, title=title, message=message), status
+    # From a result gone meanwhile (/doc/<id>?q=…), back to the same search rather than an empty form.
+    back = search_args(request.args) if request.args.get("q", "").strip() else {}
+    return render_template("error.html", status=status, title=title, message=message, back=back), status

@@ -168,6 +168,12 @@ def test_the_document_page_marks_what_a_relaxed_search_matched(client):
         assert marked and marked <= set(re.findall(r"<mark[^>]*>([^<]*)</mark>", page)), hit["path"]
 
 
+def test_a_document_gone_from_the_results_links_back_to_them(client):
+    page = client.get("/doc/0123456789abcdef?q=wing&type=text").get_data(as_text=True)
+    assert "Back to the results" in page and {"q": "wing", "type": "text"} in links(page, "/search")
+    assert "Go to search" in client.get("/doc/0123456789abcdef").get_data(as_text=True)
+
+
 def test_a_bad_date_stays_in_its_box_and_gets_no_query_syntax_hint(client):
     page = client.get("/search?q=wing&after=2025-13-45").get_data(as_text=True)
     assert '<input name="after" type="text" value="2025-13-45">' in page  # a date input would drop it
