@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import mimetypes
 import os
+from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, current_app, jsonify, make_response, request, send_file, url_for
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
+from werkzeug.http import is_resource_modified
 
 from search import auth, files, indexer, openapi, query, serialize, spelling
 from search.config import max_file_bytes
@@ -157,18 +159,28 @@ def original(doc_id: str):
     # send_file closes the handle once the response has been sent. Given an open file it knows
     # no size, so it would offer ranges it cannot serve: the size and times come from the handle.
     info = os.fstat(handle.fileno())
+    etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
     response = send_file(
         handle,
         mimetype=mimetype,
         as_attachment=True,
         download_name=name,
         conditional=False,
-        etag=f"{info.st_mtime_ns:x}-{info.st_size:x}",
+        etag=etag,
         last_modified=info.st_mtime,
     )
     response.content_length = info.st_size
+    # One range of bytes is served; any other Range (another unit, several ranges, one that
+    # cannot be read) is ignored, as RFC 9110 allows, and so is a Range on an unchanged file (304).
+    environ, wanted = request.environ, request.range
+    single = wanted is not None and wanted.units == "bytes" and len(wanted.ranges) == 1
+    if "HTTP_RANGE" in environ and (
+        not single
+        or not is_resource_modified(environ, etag=etag, last_modified=datetime.fromtimestamp(info.st_mtime, UTC))
+    ):
+        environ = {name: value for name, value in environ.items() if name != "HTTP_RANGE"}
     try:
-        response = response.make_conditional(request, accept_ranges=True, complete_length=info.st_size)
+        response = response.make_conditional(environ, accept_ranges=True, complete_length=info.st_size)
     except RequestedRangeNotSatisfiable:
         handle.close()
         raise
@@ -220,7 +232,7 @@ def register_error_handlers(app: Flask) -> None:
     from search import web
 
     def wants_json() -> bool:
-        return request.path.startswith(("/api/", "/files/")) or request.path in ("/api", "/healthz", "/livez")
+        return request.path.startswith(("/api/", "/files/")) or request.path in ("/api", "/files", "/healthz", "/livez")
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException):

@@ -203,7 +203,7 @@ def _from_session() -> keys.Key | None:
 
 def _is_api() -> bool:
     # /files/ too: a download is fetched by scripts (curl -OJ) and answers errors in JSON like the API.
-    return request.path == "/api" or request.path.startswith(("/api/", "/files/"))
+    return request.path in ("/api", "/files") or request.path.startswith(("/api/", "/files/"))
 
 
 def _client() -> str:

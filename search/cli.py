@@ -93,10 +93,13 @@ def _usage_problem(args) -> str | None:
         for name in ("workers", "threads"):
             if getattr(args, name) < 1:
                 return f"--{name} must be 1 or more, not {getattr(args, name)}"
-    # An empty --folders "$TEAM" ($TEAM unset) must not hand out a key that sees everything.
-    creating = args.command == "keys" and args.action == "create" and args.folders is not None
-    if creating and not args.folders.replace(",", "").replace("/", "").strip():
-        return "--folders names no folder; leave it out for a key that sees every folder"
+    if args.command == "keys" and args.action == "create" and args.folders is not None:
+        try:
+            folders = keys.normalise_folders(args.folders.split(","))
+        except keys.KeysError as problem:
+            return str(problem)
+        if not folders:  # --folders "$TEAM" with $TEAM unset must not hand out a key that sees everything
+            return "--folders names no folder; leave it out for a key that sees every folder"
     return None
 
 

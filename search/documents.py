@@ -410,13 +410,14 @@ def _damaged_utf8(data: bytes) -> str | None:
     # UTF-8 with a few broken bytes (a bad copy, a cut-off write) is still UTF-8: read as a
     # legacy code page it would become mojibake, or be refused whole. Legacy text almost never
     # forms a valid multi-byte sequence: nearly each of its letters past ASCII is an error
-    # (cp1252's `é` alone, cp1251's lowercase letters), and a valid pair is a rare accident
-    # (cp1251's `В»`). So at least as many valid sequences as errors decide it, even in a line
-    # (`Réunion … café \xff`: two and one).
+    # (cp1252's `é` alone, cp1251's lowercase letters), and a valid pair is an accident that a
+    # short text can hold once beside an error (cp1252's `É»` in `«CAFÉ»`, cp1251's `Ѩ` in
+    # `ВСЁ`). So twice as many valid sequences as errors decide it, even in a line (`Réunion …
+    # café \xff`: two and one).
     text = data.decode("utf-8", "replace")
     damaged = text.count("\ufffd")
     intact = sum(ch > "\x7f" for ch in text) - damaged
-    return text if intact >= max(damaged, 1) else None
+    return text if intact >= 2 * max(damaged, 1) else None
 
 
 def _accept(text: str) -> str:

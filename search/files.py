@@ -198,6 +198,10 @@ def _folder(corpus_dir: str, parts: list[str], created: list[list[str]] | None =
     try:
         for depth, part in enumerate(parts, 1):
             if created is not None:
+                if not _exists(part, fd) and (twin := _twin(part, fd)) is not None:
+                    raise Refused(
+                        409, f"folder {twin!r} is already there, the same name in another Unicode form", "exists"
+                    )
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
                     created.append(parts[:depth])

@@ -28,7 +28,9 @@ def stop_words(langs: tuple[str, ...]) -> frozenset[str]:
     return frozenset(words)
 
 
-def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple[query.Query, list[str] | None]:
+def focus(
+    q: query.Query, reader, langs: Iterable[str], text: str = "", visible=None
+) -> tuple[query.Query, list[str] | None]:
     """Return the words of a natural-language query that rank it, and the words kept when some were dropped.
 
     Every word is indexed, and a query made only of common words ("the who", "to be or not
@@ -41,7 +43,9 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
     MAX_QUERY_SPLIT_WORDS of them are kept: each is matched as a phrase, and fifteen of them
     made a pasted paragraph take seconds at 100k documents. What the query asks for with its
     own syntax (phrases, exclusions, patterns, groups) is kept whole, and takes none of the
-    words' places. Both modes are focused: the default (Coordinated) and any (Or).
+    words' places. Both modes are focused: the default (Coordinated) and any (Or). Words are
+    counted in the documents `visible` shows (a scope.Visible; None: every document), so the words
+    kept never tell a key limited to some folders which words the others hold.
     """
     if type(q) not in (ranking.Coordinated, query.Or):
         return q, None
@@ -56,10 +60,11 @@ def focus(q: query.Query, reader, langs: Iterable[str], text: str = "") -> tuple
     if len(words) + len(split) <= MAX_QUERY_TERMS:
         kept = [sub for sub in q.subqueries if type(sub) is not query.Term] + words
         return group(kept, boost=q.boost).normalize(), None
-    documents = reader.doc_count() or 1
+    documents = (reader.doc_count() if visible is None else visible.count()) or 1
+    frequency = reader.doc_frequency if visible is None else visible.doc_frequency
 
     def rarity(word: str) -> float:
-        found = reader.doc_frequency("words", word)
+        found = frequency("words", word)
         return math.log(1 + documents / found) if found else 0.0
 
     # How informative each candidate is, looked up once: a split word is as specific as its rarest part.

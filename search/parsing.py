@@ -32,7 +32,7 @@ WORD = re.compile(r"\w")
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
-PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s()"]*[*?][^\s()"]*~[^\s()"]*|[^\s()"]*~[^\s()"]*[*?][^\s()"]*)')
+PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
 FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)

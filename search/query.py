@@ -172,14 +172,23 @@ class Prepared:
     highlight: snippets.MatchTerms
 
 
-def prepare(searcher, parsed: query.Query, text: str, deadline: Deadline, near: bool) -> Prepared:
+def prepare(
+    searcher,
+    parsed: query.Query,
+    text: str,
+    deadline: Deadline,
+    near: bool,
+    scope: scoping.Scope = scoping.EVERYTHING,
+) -> Prepared:
     """Return `parsed` (the query `text` in one mode) ready to run; with `near`, the neighbouring words rank higher.
+
+    A long query keeps the words most informative in the documents `scope` shows (focus).
 
     Raises TooBroad for too many patterns, QueryError for a query that only excludes or past the deadline.
     """
     reader = searcher.reader()
     langs = languages(reader)
-    neutral, used = focus(parsed, reader, langs, text)
+    neutral, used = focus(parsed, reader, langs, text, scoping.visible(searcher, scope))
     expanded = Expander(reader, langs, deadline).expand_all(neutral)
     if not positive(expanded):
         raise QueryError("add at least one word to search for; NOT and -word only exclude")
@@ -194,16 +203,18 @@ def prepare(searcher, parsed: query.Query, text: str, deadline: Deadline, near: 
     return Prepared(parsed, expanded, None if used is None else tuple(used), match_terms(expanded))
 
 
-def _prepared(searchers: Searchers, searcher, state, request: SearchRequest, text: str, deadline: Deadline) -> Prepared:
-    """Return prepare() of the request's query as typed, kept per index state (a generation never changes).
+def _prepared(
+    searchers: Searchers, searcher, state, request: SearchRequest, text: str, deadline: Deadline, scope: scoping.Scope
+) -> Prepared:
+    """Return prepare() of the request's query as typed, kept per index state (a generation never changes) and scope.
 
     Only what parsing and expansion make is kept: every search still evaluates it and makes its snippets.
     An error is not kept: past the deadline, the next try may finish.
     """
-    key = (state, request.q, request.match)
+    key = (state, request.q, request.match, scope)
     found = searchers.prepared.get(key)
     if found is None:
-        found = prepare(searcher, parse(request.q, request.match), text, deadline, near=True)
+        found = prepare(searcher, parse(request.q, request.match), text, deadline, near=True, scope=scope)
         leaves = sum(1 for _ in found.expanded.leaves())
         searchers.prepared.put(key, found, size=1024 + 2 * len(request.q) + 400 * leaves)
     return found
@@ -247,7 +258,7 @@ def search(
     # page (and the page says where they end); if they go on, there is no reaching it.
     beyond = _beyond_window(request, config)
     limit = 0 if beyond else request.page * request.per_page
-    first = _prepared(searchers, searcher, state, request, text, deadline)
+    first = _prepared(searchers, searcher, state, request, text, deadline, scope)
     answered = first  # the query whose results are returned
     results, total = _collect(searcher, first.expanded, limit, request, deadline, scope)
     relaxed = "any" if total > 0 and results.complete == 0 else None  # no document holds every word
@@ -258,7 +269,7 @@ def search(
         parsed = fuzzy(parse(request.q, "any"), unknown=lambda word: not in_vocabulary(word))
         if parsed != first.parsed:
             try:
-                answered = prepare(searcher, parsed, text, deadline, near=False)
+                answered = prepare(searcher, parsed, text, deadline, near=False, scope=scope)
             except TooBroad:
                 pass  # a relaxed query too broad to run; the stricter answer stands
             else:

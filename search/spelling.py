@@ -151,7 +151,8 @@ def complete(
     candidates = prefix_frequencies(searcher.reader(), prefix, MAX_COMPLETION_SCAN)
     candidates.pop(prefix, None)
     words = _most_frequent(candidates, scoping.visible(searcher, scope), limit)
-    return [text[: last.start()] + _cased(word, typed) for word in words]
+    # Upper case can make two words one (`straße`, `strasse`: STRASSE): each is offered once.
+    return list(dict.fromkeys(text[: last.start()] + _cased(word, typed) for word in words))
 
 
 def _cased(word: str, typed: str) -> str:

@@ -70,6 +70,7 @@ BUSY_RETRY = 0.5  # seconds before trying again when another writer holds the lo
 # them ends on an error of its own (a folder tree nested ~1,000 deep overflows its walk).
 ALIVE_CHECK = 2.0
 ERROR_RETRY = 5.0  # seconds before a full scan after a reindex failed
+CLOSE_WAIT = 10.0  # seconds close() waits for watchdog's threads to stop
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -154,9 +155,12 @@ class Watcher:
         """Stop receiving events."""
         logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflow)
         if self._observer is not None:
-            self._observer.stop()
-            if self._observer.ident is not None:  # started (start() may have failed before)
-                self._observer.join(timeout=10)
+            # Stopped aside, for at most CLOSE_WAIT: watchdog's stop() waits for its reader thread,
+            # which can be busy for long (walking a tree nested hundreds deep, a folder at a time).
+            # Its threads are daemons: the process may end without them.
+            stopping = threading.Thread(target=_stop_observer, args=(self._observer,), daemon=True)
+            stopping.start()
+            stopping.join(CLOSE_WAIT)
             self._observer = None
         if self._excepthook is not None:
             threading.excepthook, self._excepthook = self._excepthook, None
@@ -271,6 +275,12 @@ class Watcher:
         if any(part.startswith(".") for part in parts) or (not is_directory and documents.is_scratch(parts[-1])):
             return None
         return "/".join(parts)
+
+
+def _stop_observer(observer) -> None:
+    observer.stop()
+    if observer.ident is not None:  # started (start() may have failed before)
+        observer.join()
 
 
 class _Events(FileSystemEventHandler):

@@ -136,6 +136,7 @@ def search_page():
         result=result,
         problem=problem,
         about_query=about_query,
+        sort=args.get("sort", "").lower(),  # as the search reads it: sort=DATE is a date sort
         pages=pages,
         last_page=last_page,
         types=TYPES,

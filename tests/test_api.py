@@ -25,6 +25,7 @@ ERROR_CASES = [
     ("get", "/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "not_found"),
     ("get", "/api/nothing-here", 404, "not_found"),
     ("get", "/api", 404, "not_found"),
+    ("get", "/files", 404, "not_found"),
     ("post", "/api/search?q=x", 405, "method_not_allowed"),
     ("get", "/api/reindex", 405, "method_not_allowed"),
     ("post", "/api/reindex", 401, "unauthorized"),

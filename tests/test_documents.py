@@ -580,3 +580,11 @@ def test_utf8_with_a_few_broken_bytes_stays_utf8(tmp_path, text, damage):
     # Read as a legacy code page, this was refused whole (Russian) or became mojibake (French).
     document = load(source(tmp_path, "damaged.txt", text.encode("utf-8") + damage + b" end\n"))
     assert document.text.startswith(text) and document.text.count("\ufffd") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"), [("Menu \u00abCAF\u00c9\u00bb", "cp1252"), ("\u0412\u0421\u0401", "cp1251")]
+)
+def test_a_short_legacy_text_with_one_accidental_utf8_pair_stays_legacy(tmp_path, text, codec):
+    # cp1252's `É»` and cp1251's `СЁ` happen to be valid UTF-8 pairs, beside one error each.
+    assert load(source(tmp_path, "short.txt", text.encode(codec))).text.strip() == text

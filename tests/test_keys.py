@@ -126,11 +126,14 @@ def test_cli_create_list_revoke(tmp_path, monkeypatch, capsys):
     assert cli.main(["keys", "revoke", "nobody"]) == 1
     assert capsys.readouterr().err.strip() == "error: no key called 'nobody'"
     assert cli.main(["keys", "create", "../bad name"]) == 1
-    assert cli.main(["keys", "create", "x", "--folders", "a/../b"]) == 1
+    assert cli.main(["keys", "create", "x", "--folders", "a/../b"]) == 2
     capsys.readouterr()
-    for empty in ("", ",", " / "):  # --folders "$TEAM" with TEAM unset: not a key that sees everything
+    for empty in ("", ","):  # --folders "$TEAM" with TEAM unset: not a key that sees everything
         assert cli.main(["keys", "create", "x", "--folders", empty]) == 2
         assert "--folders names no folder" in capsys.readouterr().err
+    for bad in (".", "..", "a/..", " / "):  # a bad argument: exit 2, as argparse's own
+        assert cli.main(["keys", "create", "x", "--folders", bad]) == 2
+        assert "not a folder inside the corpus" in capsys.readouterr().err
     assert [key.name for key in keys.KeyStore(path).entries()] == ["hr", "ops"]
 
     assert cli.main(["keys", "revoke", "hr"]) == 0

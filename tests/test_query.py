@@ -107,7 +107,7 @@ def test_fuzzy_with_no_edit_is_the_word_and_a_pattern_cannot_be_fuzzy(searchers)
     exact = query.search(searchers, query.SearchRequest(q="thikens~0"), CONFIG)
     assert exact.relaxed == "fuzzy"  # as the word alone: nothing, then its close spellings
     assert query.search(searchers, query.SearchRequest(q="thikens~1"), CONFIG).relaxed is None
-    for q in ("wing*~", "wing*~2", "w?ng~", "wing~2*", "(tur*b~1)"):
+    for q in ("wing*~", "wing*~2", "w?ng~", "wing~2*", "(tur*b~1)", "(wing*)~", "wing*)~"):
         with pytest.raises(query.QueryError, match="both a pattern"):
             paths(searchers, q)
     assert paths(searchers, '"wing*~ stalls"') == ["en/lift.txt"]  # in a phrase, marks between words
@@ -118,6 +118,8 @@ def test_completions_are_in_the_case_typed(searchers):
     assert spelling.complete(searchers, "Thi", CONFIG) == ["Thickens"]
     assert spelling.complete(searchers, "tHi", CONFIG) == ["thickens"]
     assert spelling.complete(searchers, "РОСС", CONFIG)[0].isupper()
+    # Two words that are one in upper case (ё and е are not; ß and ss are) are offered once.
+    assert len(set(spelling.complete(searchers, "РОСС", CONFIG))) == len(spelling.complete(searchers, "РОСС", CONFIG))
 
 
 def test_stemming_forgives_some_misspellings(searchers):
@@ -420,6 +422,22 @@ def test_results_are_cached_for_one_index_state(tmp_path):
     searchers.close()
 
 
+def test_a_long_query_tells_a_scoped_key_nothing_of_other_folders_words(tmp_path):
+    # The words a long query keeps (used_words) are those the key's documents hold: a word only
+    # another folder has is left out as a word no document has, whatever the mode.
+    root = tmp_path / "corpus"
+    write(root, "aero/wing.txt", "The wing of a glider.\n")
+    write(root, "secret/plan.txt", "The zeppelin plan.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    filler = " ".join(f"filler{i}" for i in range(70))
+    for match in ("all", "any"):
+        request = query.SearchRequest(q=f"wing zeppelin {filler}", match=match)
+        scoped = query.search(searchers, request, CONFIG, scope.of(["aero"]))
+        assert scoped.used_words == ["wing"], match
+        assert query.search(searchers, request, CONFIG).used_words == ["wing", "zeppelin"], match
+
+
 def test_a_query_is_prepared_once_per_index_state_and_evaluated_every_time(tmp_path, monkeypatch):
     root = tmp_path / "corpus"
     write(root, "hang/a.txt", "Gliders soar on thermals over the ridge.\n")
@@ -428,9 +446,9 @@ def test_a_query_is_prepared_once_per_index_state_and_evaluated_every_time(tmp_p
     prepared, suggested = [], []
     prepare, suggest = query.prepare, query.suggest
 
-    def counted_prepare(searcher, parsed, text, deadline, near):
+    def counted_prepare(searcher, parsed, text, deadline, near, scope=scope.EVERYTHING):
         prepared.append((text, near))
-        return prepare(searcher, parsed, text, deadline, near)
+        return prepare(searcher, parsed, text, deadline, near, scope)
 
     def counted_suggest(searcher, parsed, text, deadline, shown=scope.EVERYTHING):
         suggested.append((text, shown))

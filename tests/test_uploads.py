@@ -235,6 +235,13 @@ def test_a_download_serves_the_ranges_it_offers(client, corpus):
         assert unchanged.status_code == 304
     with client.get(f"/files/{doc_id}", headers={"Range": f"bytes={len(whole) + 5}-"}) as past:
         assert past.status_code == 416 and past.get_json()["error"]["code"] == "range_not_satisfiable"
+    # Any other Range is ignored (RFC 9110): another unit, several ranges, one that cannot be read;
+    # and an unchanged file is a 304 whatever range is asked.
+    for other in ("items=0-3", "bytes=abc", "bytes=0-0,5-6"):
+        with client.get(f"/files/{doc_id}", headers={"Range": other}) as ignored:
+            assert ignored.status_code == 200 and ignored.data == whole, other
+    with client.get(f"/files/{doc_id}", headers={"Range": "bytes=2-", "If-None-Match": etag}) as same:
+        assert same.status_code == 304
 
 
 def test_html_is_downloaded_so_that_it_cannot_run_script_here(client, corpus):
@@ -289,6 +296,10 @@ def test_a_name_in_another_unicode_form_is_the_same_name(client, corpus):
     assert first.status_code == 201 and first.get_json()["path"] == "menu/" + composed
     assert upload(client, composed, "Other.\n", folder="menu").status_code == 409
     # A file saved in decomposed form by another program, then uploaded composed: one name, refused.
+    (corpus / "cafe\u0301s").mkdir()  # a folder in decomposed form: an upload into `cafés` is refused, not a twin
+    response = upload(client, "list.txt", "Two.\n", folder="caf\u00e9s")
+    assert response.status_code == 409 and "another Unicode form" in response.get_json()["error"]["message"]
+    assert not (corpus / "caf\u00e9s").exists()
     write(corpus, "menu/th\u00e9\u0301.txt", "Tea.\n")
     (corpus / "menu/th\u00e9\u0301.txt").rename(corpus / "menu/the\u0301.txt")
     response = upload(client, "th\u00e9.txt", "Tea again.\n", folder="menu", replace="true")

@@ -168,6 +168,11 @@ def test_the_document_page_marks_what_a_relaxed_search_matched(client):
         assert marked and marked <= set(re.findall(r"<mark[^>]*>([^<]*)</mark>", page)), hit["path"]
 
 
+def test_a_sort_in_any_case_shows_in_the_form(client):
+    page = client.get("/search?q=wing&sort=DATE").get_data(as_text=True)
+    assert '<option value="date" selected>' in page and "Clear filters" in page
+
+
 def test_a_document_gone_from_the_results_links_back_to_them(client):
     page = client.get("/doc/0123456789abcdef?q=wing&type=text").get_data(as_text=True)
     assert "Back to the results" in page and {"q": "wing", "type": "text"} in links(page, "/search")
