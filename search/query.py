@@ -234,7 +234,7 @@ def _suggestion(
     key = ("suggestion", state, request.q, request.match, scope)
     found = searchers.prepared.get(key)
     if found is None:
-        found = (suggest(searcher, prepared.parsed, text, deadline, scope),)
+        found = (suggest(searcher, prepared.parsed, text, deadline, scope, typed=request.q),)
         if deadline.left() > 0:  # out of time, suggest() gives up early: its None is not the answer
             searchers.prepared.put(key, found, size=512 + 4 * len(request.q))
     return found[0]

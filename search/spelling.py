@@ -73,8 +73,13 @@ def suggest(
     text: str,
     deadline: Deadline,
     scope: scoping.Scope = scoping.EVERYTHING,
+    typed: str | None = None,
 ) -> str | None:
-    """Return `text` with its unknown words replaced by the closest words `scope` shows, if any."""
+    """Return the query with its unknown words replaced by the closest words `scope` shows, if any.
+
+    `text` is the query as parsed (parsing.clean()); the suggestion is `typed`, the query as the
+    user wrote it (`-spar` stays `-spar`, not clean()'s `NOT spar`), when given.
+    """
     reader = searcher.reader()
     langs = languages(reader)
     corrector, holds = VocabularyCorrector(reader, reader.frequency), None
@@ -93,14 +98,35 @@ def suggest(
             return None
         found = corrector.suggest(word, limit=1, maxdist=1 if len(word) <= 4 else 2, prefix=1)
         if found:
-            typed = text[start:end]
-            replacement = found[0].capitalize() if typed[:1].isupper() else found[0]
+            as_typed = text[start:end]
+            replacement = found[0].capitalize() if as_typed[:1].isupper() else found[0]
             replacements.append((start, end, replacement))
     if not replacements:
         return None
+    return _replaced(typed, text, replacements) if typed is not None else _replaced_at(text, replacements)
+
+
+def _replaced_at(text: str, replacements: list[tuple[int, int, str]]) -> str:
     for start, end, replacement in sorted(replacements, reverse=True):
         text = text[:start] + replacement + text[end:]
     return text
+
+
+def _replaced(typed: str, cleaned: str, replacements: list[tuple[int, int, str]]) -> str:
+    """Return `typed` with the words at `replacements` (spans of `cleaned`) replaced.
+
+    clean() changes marks, never letters: the n-th occurrence of a word in `cleaned` is its
+    n-th occurrence in `typed`. Should that not hold, the suggestion is `cleaned`'s.
+    """
+    spans = []
+    for start, end, replacement in replacements:
+        word = re.compile(rf"(?<!\w){re.escape(cleaned[start:end])}(?!\w)")
+        before = len(word.findall(cleaned, 0, start))
+        found = list(word.finditer(typed))
+        if before >= len(found):
+            return _replaced_at(cleaned, replacements)
+        spans.append((found[before].start(), found[before].end(), replacement))
+    return _replaced_at(typed, spans)
 
 
 def _typed_words(parsed: query.Query, text: str) -> Iterator[tuple[str, int, int]]:
