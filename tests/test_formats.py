@@ -305,6 +305,28 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def lying_zip(kind: str) -> bytes:
+    """Return a zip of `kind` with a 40 MB member whose headers declare 1 KB (the libraries would inflate it all)."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(build(kind))) as real,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for member in real.infolist():
+            archive.writestr(member.filename, real.read(member.filename))
+        archive.writestr("padding.xml", bytes(40 * MB))
+    data = bytearray(buffer.getvalue())
+    # The uncompressed size, in the local header (offset 22) and the central directory's (offset 24).
+    for signature, at, name_length, header in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        offset = data.find(signature)
+        while offset != -1:
+            length = int.from_bytes(data[offset + name_length : offset + name_length + 2], "little")
+            if data[offset + header : offset + header + length] == b"padding.xml":
+                data[offset + at : offset + at + 4] = (1024).to_bytes(4, "little")
+            offset = data.find(signature, offset + 4)
+    return bytes(data)
+
+
 def build(kind: str) -> bytes:
     if kind == "docx":
         buffer = io.BytesIO()
@@ -338,6 +360,7 @@ def encrypted_zip(kind: str) -> bytes:
         ("not a zip", "could not read {KIND}: not a valid zip archive"),
         ("empty zip", "could not read {KIND}: "),
         ("zip bomb", "could not read {KIND}: it would unpack to 40 MB, over the 32 MB limit (a zip bomb?)"),
+        ("lying zip bomb", "could not read {KIND}: 'padding.xml' is damaged or lies about its size"),
         ("encrypted zip", "could not read {KIND}: it is password-protected"),
         ("office encrypted", "could not read {KIND}: it is password-protected, or in the older binary format"),
     ],
@@ -348,6 +371,7 @@ def test_broken_zip_documents_are_reported(tmp_path, kind, damage, reason):
         "not a zip": lambda: b"PK\x03\x04" + b"\x00" * 200,
         "empty zip": lambda: zipfile_bytes({}),
         "zip bomb": zip_bomb,
+        "lying zip bomb": lambda: lying_zip(kind),
         "encrypted zip": lambda: encrypted_zip(kind),
         "office encrypted": lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4000),
     }[damage]()
