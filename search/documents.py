@@ -600,7 +600,30 @@ def _docx(data: bytes, limit: int) -> tuple[str | None, str]:
         style = block.style.name if block.style is not None else ""
         if not title and style.startswith(("Heading", "Title")) and block.text.strip():
             title = block.text
-    return title, "\n".join(lines)
+    return title, "\n".join(lines + _margins(document))
+
+
+def _margins(document) -> list[str]:
+    """Return the lines of a DOCX's headers and footers, after its body, each text once."""
+    from docx.table import Table
+
+    lines: dict[str, None] = {}  # in order, without the repeats of one header in every section
+    for section in document.sections:
+        for margin in (
+            section.first_page_header,
+            section.header,
+            section.even_page_header,
+            section.first_page_footer,
+            section.footer,
+            section.even_page_footer,
+        ):
+            if margin.is_linked_to_previous:
+                continue  # none of its own: the previous section's, already read
+            for block in margin.iter_inner_content():
+                for line in _table_lines(block) if isinstance(block, Table) else [block.text]:
+                    if line.strip():
+                        lines[line] = None
+    return list(lines)
 
 
 def _table_lines(table: Table) -> list[str]:
@@ -790,6 +813,8 @@ def _xlsx(data: bytes, limit: int) -> tuple[str | None, str]:
                 # sheet of a few far-flung cells cannot keep the reader busy for hours.
                 for row in sheet.iter_rows(values_only=True):
                     cells = [str(value) for value in row if value is not None]
+                    if title is None and "".join(cells).strip():
+                        title = " ".join(cells)  # no title of its own: the first row with text, not `Sheet1`
                     if not lines.add(" ".join(cells), cost=len(row)):
                         break
                 if lines.left <= 0:
@@ -864,7 +889,10 @@ def _mail(message: email.message.EmailMessage, limit: int, depth: int) -> tuple[
     body = message.get_body(preferencelist=("plain", "html"))
     if body is not None:
         text = _decode(body.get_payload(decode=True) or b"", _codec(body.get_content_charset()))
-        lines.add(_html_to_text(text)[1] if body.get_content_subtype() == "html" else text)
+        text = _html_to_text(text)[1] if body.get_content_subtype() == "html" else text
+        lines.add(text)
+        # No subject: the body's first line, not the first header (`From: …`).
+        title = title or next((line for line in text.splitlines() if line.strip()), None)
     # A message that is all an enclosed one (a bounce, a forward as attachment) has no body part.
     enclosing = message.get_content_type() == "message/rfc822"
     for part in [message] if enclosing else message.iter_attachments():

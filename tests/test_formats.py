@@ -258,6 +258,29 @@ def extract(name: str, data: bytes, max_bytes: int = 20 * MB) -> documents.Docum
     return documents.extract(documents.SourceFile(name, "/nowhere/" + name, kind, len(data), 0, max_bytes), data)
 
 
+def test_docx_headers_and_footers_are_read_once_after_the_body():
+    document = docx.Document()
+    document.add_paragraph("The body comes first.")
+    document.sections[0].header.paragraphs[0].text = "Quarterly zebra report"
+    document.sections[0].footer.paragraphs[0].text = "Page footer quokka"
+    document.add_section()  # its header and footer are the first section's (linked): not read twice
+    buffer = io.BytesIO()
+    document.save(buffer)
+    text = extract("r.docx", buffer.getvalue()).text
+    assert text.index("The body comes first.") < text.index("Quarterly zebra report")
+    assert text.count("Quarterly zebra report") == 1 and text.count("Page footer quokka") == 1
+
+
+def test_a_spreadsheet_or_a_message_without_a_title_is_titled_by_its_first_text():
+    book = openpyxl.Workbook()
+    book.active["B3"] = "Quarterly budget by region"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    assert extract("b.xlsx", buffer.getvalue()).title == "Quarterly budget by region"  # not `Sheet`
+    message = b"From: a@example.org\nTo: b@example.org\n\n\nLunch on Friday?\nAt noon.\n"
+    assert extract("m.eml", message).title == "Lunch on Friday?"  # not `From: a@example.org`
+
+
 def test_mail_reads_plain_body_and_readable_attachments():
     document = extract("m.eml", make_eml("zqmailplover"))
     assert "Hello team,\nthe numbers are attached." in document.text
