@@ -232,6 +232,9 @@ def _serve(args, config: dict) -> int:
         # first to stop would delete) it, and nothing here uses it.
         "--no-control-socket",
         "--access-logfile", "-",
+        # What the command line cannot set: how long a new connection may hold a thread (idle ones
+        # queued every request behind them).
+        "--config", "python:search.server_config",
         "search:create_app()",
     ]  # fmt: skip
     # glibc gives each thread a heap of its own; the worker threads' freed numpy temporaries then

@@ -77,8 +77,9 @@ def document(config: Mapping[str, Any]) -> dict:
                         ),
                         _query_param(
                             "page",
-                            f"result page, from 1; page × per_page may be at most {window}",
-                            {"type": "integer", "minimum": 1, "maximum": window, "default": 1},
+                            f"result page, from 1; a page past the last result is empty (with the total), and"
+                            f" one whose results go on past the first {window} is refused",
+                            {"type": "integer", "minimum": 1, "default": 1},
                         ),
                         _query_param(
                             "per_page",
@@ -248,7 +249,7 @@ def document(config: Mapping[str, Any]) -> dict:
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
-                    "responses": {"200": _json("the OpenAPI document", {"type": "object"})},
+                    "responses": {"200": _json("the OpenAPI document", {"type": "object"}), **_keyed()},
                 }
             },
             "/healthz": {

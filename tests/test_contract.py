@@ -82,6 +82,7 @@ CASES += [
         ("/api/suggest", "/api/suggest?q=pu"),
         ("/api/documents/{doc_id}", f"/api/documents/{SEED_ID}"),
         ("/files/{doc_id}", f"/files/{SEED_ID}"),
+        ("/api/openapi.json", "/api/openapi.json"),
     ]
     for kind, headers, status in [("keyed", {}, 401), ("throttled", WRONG, 429)]
 ]

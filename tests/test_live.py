@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -194,6 +196,20 @@ def test_hostile_raw_requests(site):
     assert server.raw(b"POST /api/reindex HTTP/1.1", b"Authorization: Bearer \xff\xfe\r\n")[0] == 401
     assert server.get("/healthz").status == 200
     assert "Traceback" not in server.log()
+
+
+def test_idle_connections_do_not_hold_up_other_requests(site):
+    # Each new connection held a thread for gunicorn's 5 s wait for its first bytes: behind 100
+    # idle ones, /livez took 120 s (2 workers x 4 threads). search/server_config.py cuts that wait.
+    server, _, _ = site
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(60)]
+    try:
+        started = time.monotonic()
+        assert server.get("/livez").status == 200
+        assert time.monotonic() - started < 10  # 35 s or more with gunicorn's own wait
+    finally:
+        for connection in idle:
+            connection.close()
 
 
 def test_admin_token_never_reaches_the_log(site):
