@@ -153,8 +153,12 @@ def fuzzy(q: query.Query, unknown: Callable[[str], bool] = lambda word: True) ->
     """
 
     def soften(node):
+        if isinstance(node, query.Not):
+            return node  # what is excluded stays as typed: its close spellings would exclude more
+        if isinstance(node, query.AndNot):
+            return query.AndNot(soften(node.a), node.b)
         if type(node) is query.Term and 4 <= len(node.text) <= MAX_FUZZY_CHARS and unknown(node.text):
             return query.FuzzyTerm(node.fieldname, node.text, maxdist=1 if len(node.text) < 7 else 2, prefixlength=1)
-        return node
+        return node if node.is_leaf() else node.apply(soften)
 
-    return q.accept(soften)
+    return soften(q)

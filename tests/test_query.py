@@ -99,6 +99,13 @@ def test_words_the_index_holds_are_not_relaxed_to_close_spellings(searchers):
         assert (result.total, result.relaxed) == (0, None), q
     result = query.search(searchers, query.SearchRequest(q="thikens -hypersonic"), CONFIG)
     assert result.relaxed == "fuzzy" and [hit.path for hit in result.hits] == ["en/boundary.md"]
+    # What is excluded stays as typed: `-turbulenc` (misspelt, in no document) excludes nothing,
+    # where its close spelling `turbulence` would exclude the very document found.
+    result = query.search(searchers, query.SearchRequest(q="thikens -turbulenc"), CONFIG)
+    assert result.relaxed == "fuzzy" and [hit.path for hit in result.hits] == ["en/boundary.md"]
+    assert str(
+        parsing.fuzzy(query_module.AndNot(query_module.Term("text", "thikens"), query_module.Term("text", "turbulenc")))
+    ) == ("(text:thikens~2 ANDNOT text:turbulenc)")
 
 
 def test_fuzzy_with_no_edit_is_the_word_and_a_pattern_cannot_be_fuzzy(searchers):
