@@ -17,7 +17,9 @@ CONTENT_SECURITY_POLICY = (
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the web application: defaults, then SEEDSEARCH_* variables, then `config`."""
     # Imported here, not with the package: the command line's `index` needs none of the web stack.
-    from flask import Flask
+    from urllib.parse import unquote_to_bytes
+
+    from flask import Flask, abort, request
 
     from search import api, auth, evaluate, heap, web
     from search import config as settings
@@ -38,6 +40,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web.bp)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)
+
+    @app.before_request
+    def utf8_parameters():
+        # Werkzeug keeps an escape that is not UTF-8 as its letters (`caf%E9` searched as "caf%E9",
+        # finding nothing): a clear 400 instead.
+        try:
+            unquote_to_bytes(request.query_string).decode("utf-8")
+        except UnicodeDecodeError:
+            abort(400, description="the URL's parameters are not valid UTF-8: percent-encode text as UTF-8")
 
     @app.after_request
     def security_headers(response):

@@ -51,6 +51,7 @@ __all__ = [
 # The query's neighbouring words found side by side add this share of their score (focus.pairs).
 PROXIMITY_WEIGHT = 0.1
 MAX_LISTED_FOLDERS = 500
+ONCE = ("q", "page", "per_page", "sort", "match", "folder", "after", "before")  # parameters with one value
 _NO_SNIPPET = snippets.Snippet("")
 
 
@@ -91,6 +92,9 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
 
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
     """Return the search request described by URL parameters, or raise QueryError."""
+    for name in ONCE:  # a second value would be dropped without a word
+        if hasattr(args, "getlist") and len(given := args.getlist(name)) > 1:
+            raise ParameterError(f"{name} is given {len(given)} times; give it once (only type may repeat)")
     # A MultiDict (Flask's request.args) may repeat type=; a plain mapping holds one value.
     named = args.getlist("type") if hasattr(args, "getlist") else [args.get("type") or ""]
     try:

@@ -156,7 +156,7 @@ def test_two_reindex_calls_at_once(site):
 # Raw request lines: no client library gets to clean up '..', bad bytes or huge lines first.
 # Malformed HTTP is refused by gunicorn itself, before the app, with its own small HTML page.
 RAW = [
-    (b"GET /api/search?q=%ff%fe%00 HTTP/1.1", {200}, "app"),
+    (b"GET /api/search?q=%ff%fe%00 HTTP/1.1", {400}, "app"),  # not UTF-8
     (b"GET /api/search?q=relo%00cate%01%1b HTTP/1.1", {200}, "app"),
     (b"GET /api/search?q=" + quote("漢" * 500).encode() + b" HTTP/1.1", {200}, "app"),
     (b"GET /api/search?q=" + quote("😀" * 500).encode() + b" HTTP/1.1", {200}, "app"),
