@@ -20,6 +20,7 @@ import warnings
 import xml.parsers.expat
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -405,6 +406,14 @@ def _utf16_without_bom(data: bytes) -> str | None:
         return "utf-16-le"
     if data[0::2].count(0) > 0.9 * half and data[1::2].count(0) < 0.1 * half:
         return "utf-16-be"
+    # Text of one alphabet past ASCII (Cyrillic, Greek, Hebrew, Arabic, …): every character's high
+    # byte is its block's (0x04 for Cyrillic) or 0 (spaces, digits, punctuation). UTF-8 and
+    # legacy text hold no NUL, and their every other byte takes many values.
+    for codec, high, low in (("utf-16-le", data[1::2], data[0::2]), ("utf-16-be", data[0::2], data[1::2])):
+        common = Counter(high).most_common(2)
+        zeros = high.count(0)
+        if zeros >= 0.05 * half and sum(n for _, n in common) >= 0.95 * half and low.count(0) < 0.05 * half:
+            return codec
     return None
 
 

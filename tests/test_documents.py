@@ -588,3 +588,10 @@ def test_utf8_with_a_few_broken_bytes_stays_utf8(tmp_path, text, damage):
 def test_a_short_legacy_text_with_one_accidental_utf8_pair_stays_legacy(tmp_path, text, codec):
     # cp1252's `É»` and cp1251's `СЁ` happen to be valid UTF-8 pairs, beside one error each.
     assert load(source(tmp_path, "short.txt", text.encode(codec))).text.strip() == text
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", ["Привет мир, это тест без BOM", "Γειά σου Κόσμε, δοκιμή.", "שלום עולם, בדיקה"])
+def test_utf16_of_one_alphabet_without_a_bom_is_read(tmp_path, text, codec):
+    # Not ASCII: no half of the bytes is NUL, but every high byte is the alphabet's block or 0.
+    assert load(source(tmp_path, "no-bom.txt", text.encode(codec))).text.strip() == text
