@@ -488,15 +488,16 @@ def _markdown_renderer():
     return MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
-_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+)$", re.MULTILINE)
+# YAML front matter (--- … ---, Jekyll, Hugo) or TOML (+++ … +++, Hugo, Zola).
+_FRONT_MATTER = re.compile(r"\A(?:---\n(.*?)\n(?:---|\.\.\.)|\+\+\+\n(.*?)\n\+\+\+)\n", re.DOTALL)
+_FRONT_TITLE = re.compile(r"^title[ \t]*[:=][ \t]*(.+)$", re.MULTILINE)
 
 
 def _markdown(data: bytes, limit: int) -> tuple[str | None, str]:
     source = _decode(data)
-    # YAML front matter (Jekyll, Hugo) would otherwise render as a heading full of keys.
+    # Front matter would otherwise render as a heading full of keys.
     front = _FRONT_MATTER.match(source)
-    own = _FRONT_TITLE.search(front.group(1)) if front else None
+    own = _FRONT_TITLE.search(front.group(1) or front.group(2)) if front else None
     title, text = _html_to_text(_markdown_renderer().render(source[front.end() if front else 0 :]))
     return (own.group(1).strip("'\" ") if own else title), text
 

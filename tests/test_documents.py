@@ -310,12 +310,13 @@ def test_markdown_text_is_readable(tmp_path):
         ("Intro.\n\n### Third level\n", "Third level"),
         ("No heading at all,\njust *text*.\n", "No heading at all, just text."),
         ('---\ntitle: "Hugo post"\ndate: 2024-01-01\n---\n\n# Other\n', "Hugo post"),
+        ('+++\ntitle = "Zola post"\ndate = 2024-01-01\n+++\n\n# Other\n', "Zola post"),  # TOML front matter
     ],
 )
 def test_markdown_titles(tmp_path, markdown, title):
     document = load(source(tmp_path, "notes.markdown", markdown))
     assert document.title == title
-    assert "date:" not in document.text
+    assert "date" not in document.text
 
 
 # --- PDF and DOCX -------------------------------------------------------------------------------
