@@ -234,14 +234,29 @@ def _suggestion(
     deadline: Deadline,
     scope: scoping.Scope,
 ) -> str | None:
-    """Return suggest() for the request, kept per index state and scope unless it ran out of time."""
-    key = ("suggestion", state, request.q, request.match, scope)
+    """Return suggest() for the request if it finds something with the request's filters; kept unless out of time.
+
+    A suggestion is kept per index state, scope and filters: a word the folder asked for lacks is no help.
+    """
+    key = ("suggestion", state, request.q, request.match, request.filters, scope)
     found = searchers.prepared.get(key)
     if found is None:
-        found = (suggest(searcher, prepared.parsed, text, deadline, scope, typed=request.q),)
+        suggestion = suggest(searcher, prepared.parsed, text, deadline, scope, typed=request.q)
+        if suggestion is not None and not _finds(searchers, searcher, state, replace(request, q=suggestion), deadline, scope):
+            suggestion = None
+        found = (suggestion,)
         if deadline.left() > 0:  # out of time, suggest() gives up early: its None is not the answer
             searchers.prepared.put(key, found, size=512 + 4 * len(request.q))
     return found[0]
+
+
+def _finds(searchers: Searchers, searcher, state, request: SearchRequest, deadline: Deadline, scope: scoping.Scope) -> bool:
+    """Return whether `request` finds any document `scope` shows (counted only; False past the deadline)."""
+    try:
+        prepared = _prepared(searchers, searcher, state, request, clean(request.q), deadline, scope)
+        return _collect(searcher, prepared.expanded, 0, request, deadline, scope)[1] > 0
+    except (QueryError, TooBroad):
+        return False
 
 
 def search(

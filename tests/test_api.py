@@ -185,3 +185,10 @@ def test_misspellings_get_a_suggestion_and_results(client, q, suggestion):
     body = client.get("/api/search", query_string={"q": q}).get_json()
     assert body["suggestion"] == suggestion
     assert body["relaxed"] == "fuzzy" and body["total"] >= 1
+
+
+def test_a_suggestion_that_would_find_nothing_is_not_offered(client):
+    assert client.get("/api/search?q=visaz").get_json()["suggestion"] == "visas"
+    # The folder asked for holds no "visas": suggesting it would lead to another empty page.
+    body = client.get("/api/search?q=visaz&folder=ru").get_json()
+    assert body["total"] == 0 and body["suggestion"] is None
