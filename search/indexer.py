@@ -463,7 +463,9 @@ def reindex(
                 scan = documents.scan(corpus_dir, max_bytes, only=paths, leave_out=leave_out)
             skipped_files = [{"path": skip.path, "reason": skip.reason} for skip in scan.skipped]
             summary = Summary(skipped=len(skipped_files), skipped_files=skipped_files)
-            indexed = {} if rebuild else _indexed_files(ix)
+            # A rebuild reads every file again, but still counts the documents it drops.
+            previous = _indexed_files(ix)
+            indexed = {} if rebuild else previous
             if paths is not None:
                 indexed = {path: known for path, known in indexed.items() if _under(path, paths)}
             failed_paths = set()
@@ -477,7 +479,7 @@ def reindex(
             present = {src.path for src in scan.files} | failed_paths
             # A folder that could not be read keeps its documents: they may still exist.
             unreadable = tuple(path + "/" for path in failed_paths)
-            gone = sorted(path for path in indexed.keys() - present if not path.startswith(unreadable))
+            gone = sorted(path for path in (previous if rebuild else indexed).keys() - present if not path.startswith(unreadable))
         replaced: list[str] = []
         emptied: list[str] = []  # indexed files now read with no text in them
         from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it

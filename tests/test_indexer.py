@@ -197,6 +197,13 @@ def test_rebuild_reindexes_everything(corpus, index_dir):
     assert search(index_dir, "relocating").total >= 1
 
 
+def test_a_rebuild_counts_the_documents_it_drops(corpus, index_dir):
+    (corpus / "notes" / "moving.md").unlink()
+    summary = indexer.reindex(corpus, index_dir, rebuild=True)
+    assert (summary.added, summary.deleted) == (4, 1)
+    assert search(index_dir, "visas").total == 0
+
+
 def test_failures_are_reported_and_skipped(corpus, tmp_path):
     write(corpus, "empty.txt", b"")
     write(corpus, "junk.txt", bytes(range(256)) * 64)
