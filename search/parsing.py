@@ -58,8 +58,12 @@ class _QueryParser(qparser.QueryParser):
         return SplitWord(fieldname, texts, boost=boost)
 
 
-class CoordinatedGroup(qparser.syntax.AndGroup):
-    """Words side by side (no operator between them) make a Coordinated query; an explicit AND stays And."""
+class CoordinatedGroup(qparser.syntax.GroupNode):
+    """Words side by side (no operator between them) make a Coordinated query; an explicit AND stays And.
+
+    Not an AndGroup: Whoosh's AND merges its right side into a left side that is one, so the AND in
+    `(wing OR flap) AND lift` would be lost into the bracket's group.
+    """
 
     qclass = ranking.Coordinated
 

@@ -44,6 +44,9 @@ def paths(searchers, q, **kwargs):
     [
         ("wing", ["en/lift.txt", "en/wings.txt"]),
         ("wings AND stalls", ["en/lift.txt"]),
+        ("(hypersonic OR swept) AND plate", ["en/heat.txt"]),  # AND after a group is kept
+        ("(plate) AND hypersonic", ["en/heat.txt"]),
+        ("stalls OR (plate AND shock)", ["en/heat.txt", "en/lift.txt"]),
         ('"boundary layer"', ["en/boundary.md"]),
         ('"plate boundary"', []),
         ("plate OR stalls", ["en/boundary.md", "en/heat.txt", "en/lift.txt"]),
