@@ -45,7 +45,7 @@ def vocabulary(searcher, scope: scoping.Scope = scoping.EVERYTHING) -> Callable[
 
 
 class VocabularyCorrector(Corrector):
-    """Whoosh's ReaderCorrector over the `words` vocabulary, ranking by `frequency("words", word)`, in C.
+    """Whoosh's ReaderCorrector over the `words` vocabulary, ranking by distance then `frequency("words", word)`, in C.
 
     The same words as Whoosh's reader over several segments (every word sharing the prefix within
     its damerau_levenshtein, which is rapidfuzz's optimal string alignment distance), measured in
@@ -61,10 +61,12 @@ class VocabularyCorrector(Corrector):
         from rapidfuzz.distance import OSA  # here, not at start: 3.6 MB a worker that may never correct a word
 
         for word in close_words(self.reader, text, maxdist, prefix, OSA.distance):
-            frequency = self.frequency("words", word)
+            frequency = self.frequency("words", word) if word != text else 0  # never the word itself
             if frequency:
-                # ReaderCorrector's score: higher is better, more frequent words first.
-                yield 0 - (maxdist + (1.0 / frequency * 0.5)), word
+                # Higher is better: the closest words first (as Lucene's DirectSpellChecker ranks),
+                # then the most frequent. Whoosh's ReaderCorrector scores every word at `maxdist`
+                # and so ranks by frequency alone: `recieve` was corrected to *receiver*, not *receive*.
+                yield 0 - (OSA.distance(word, text) + (1.0 / frequency * 0.5)), word
 
 
 def suggest(

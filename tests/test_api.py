@@ -179,7 +179,7 @@ def test_a_title_search_is_marked_where_the_text_has_its_words(client, q):
 
 
 @pytest.mark.parametrize(
-    ("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocating"), ("relocatoin Rusia", "relocating Russia")]
+    ("q", "suggestion"), [("Rusia", "Russia"), ("relocatoin", "relocation"), ("relocatoin Rusia", "relocation Russia")]
 )
 def test_misspellings_get_a_suggestion_and_results(client, q, suggestion):
     body = client.get("/api/search", query_string={"q": q}).get_json()

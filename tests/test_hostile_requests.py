@@ -270,7 +270,7 @@ def test_vocabulary_walks_stop_at_the_deadline(app):
 def test_suggestions_are_skipped_when_out_of_time(app):
     searcher = app.extensions["seedsearch"].get()
     parsed = parsing.parse("relocatoin")
-    assert spelling.suggest(searcher, parsed, "relocatoin", deadline.Deadline(60)) == "relocating"
+    assert spelling.suggest(searcher, parsed, "relocatoin", deadline.Deadline(60)) == "relocation"
     assert spelling.suggest(searcher, parsed, "relocatoin", deadline.Deadline(0)) is None
 
 

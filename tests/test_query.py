@@ -286,14 +286,28 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     assert "prestige" in dict(expander._within("prestgie", 1, 1))
     assert {"cat", "act"} <= set(dict(expander._within("act", 1, 0)))
     assert "retrieval" in dict(expander._within("retreival", 1, 1))
-    # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there).
+    # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there):
+    # the same words as Whoosh's corrector but the word itself, ranked closest first, then most frequent.
     ours = spelling.VocabularyCorrector(reader, reader.frequency)
     whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
     for text in typed:
         for maxdist in (1, 2):
             for prefix in sorted({0, 1, min(2, len(text))}):
-                assert ours.suggest(text, 10, maxdist, prefix) == whooshs.suggest(text, 10, maxdist, prefix)
+                found = ours.suggest(text, 100, maxdist, prefix)
+                assert sorted(found) == sorted(set(whooshs.suggest(text, 100, maxdist, prefix)) - {text})
+                ranks = [(OSA.distance(word, text), -reader.frequency("words", word), word) for word in found]
+                assert ranks == sorted(ranks), (text, maxdist, prefix)
     assert ours.suggest("retreival", 1, 1, 1) == ["retrieval"]
+
+
+def test_did_you_mean_prefers_the_closest_word_to_a_more_frequent_one(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "The receiver must sign. Every receiver signs.\n")
+    write(root, "b.txt", "A receiver of parcels.\n")
+    write(root, "c.txt", "You will receive the parcel tomorrow.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="recieve"), CONFIG)
+    assert result.suggestion == "receive"  # one swap away; *receiver* is two edits
 
 
 def test_the_words_under_a_prefix_are_walked_once_per_index_generation(tmp_path, monkeypatch):
