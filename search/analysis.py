@@ -31,13 +31,21 @@ LANGUAGES: tuple[str, ...] = tuple(
     for lang in ("en", "ru", "de", "fr", "es", "it", "pt", "nl", "sv", "no", "da", "fi", "hu", "ro", "tr", "ar")
     if has_stemmer(lang)
 )
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Chinese and Japanese are written without spaces: each ideograph or kana is a token of its own,
 # as Lucene's StandardTokenizer makes them, and a word of several is found as a phrase of them
-# (`北京` in `我爱北京天安门`). Every other run of letters and digits is a token, with inner dots
-# (`3.5`, `U.S`): Hangul is written with spaces between words and stays whole.
+# (`北京` in `我爱北京天安门`). Every other run of letters and digits is a token: Hangul is written
+# with spaces between words and stays whole. A dot, an underscore or an @ separates tokens, as
+# Meilisearch splits them (Lucene's StandardTokenizer keeps `config.yaml` whole): `config` finds
+# config.yaml, `john` finds john.doe@example.com, `3.11` finds 3.11.7, and a query of the whole
+# (`report_2024.pdf`) is the phrase of its parts.
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-TOKEN_PATTERN = rf"[^\W{CJK}]+(?:\.?[^\W{CJK}]+)*|[{CJK}]"  # the common case first: as fast as \w+
+TOKEN_PATTERN = (  # the common case first: as fast as \w+
+    rf"\d+(?:\.\d+)+(?![^\W_])|[^\W_{CJK}]{{2,}}|[^\W\d_{CJK}](?:\.[^\W\d_{CJK}])+(?![^\W_])|[^\W_{CJK}]|[{CJK}]"
+)
+# Marks that are not text: a soft hyphen (HTML's &shy;), zero-width spaces and joiners, a byte order
+# mark inside text. Documents and queries drop them, so `non&shy;breaking` is the word *nonbreaking*.
+INVISIBLE = dict.fromkeys(map(ord, "\x00\u00ad\u200b\u2060\ufeff"))
 # Russian stemming expects ё spelled as е; accents are folded only after stemming
 # because Snowball's suffix rules for French, German, etc. need them.
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}

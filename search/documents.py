@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from odf.namespaces import TABLENS, TEXTNS
 
+from search.analysis import INVISIBLE
+
 # The parsing libraries are imported where a format needs them: a web worker imports this module
 # for uploads, and bs4, charset_normalizer and markdown-it cost it ~15 MB it may never use.
 if TYPE_CHECKING:
@@ -330,7 +332,7 @@ def extract(src: SourceFile, data: bytes) -> Document:
     title, text = _extract_kind(src.type, data, src.max_bytes)
     if not text.strip():
         raise NoText("no text found")
-    own_title = " ".join((title or "").split())
+    own_title = " ".join((title or "").translate(INVISIBLE).split())
     title = _shorten(own_title) or _shorten(text) or PurePosixPath(src.path).name
     sha256 = content_hash(data)
     return Document(src.path, title, text, src.type, len(data), src.mtime_ns, sha256, src.ctime_ns)
@@ -439,7 +441,7 @@ def _accept(text: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(INVISIBLE)
 
 
 def _shorten(text: str, limit: int = 120) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from whoosh import fields, qparser, query
 
 from search import ranking
-from search.analysis import word_analyzer
+from search.analysis import INVISIBLE, word_analyzer
 from search.errors import QueryError
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
 PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
+# A pattern or fuzzy mark on a word inside quotes ("boundary lay*"): a phrase is matched exactly,
+# and Whoosh would search the letters alone ("boundary lay"), finding nothing without a word.
+QUOTED = re.compile(r'"([^"]*)"')
+MARKED_WORD = re.compile(r"[^\s\"]*(?:[^\W\d_][*?~]|[*?][^\W\d_])[^\s\"]*")  # on letters: `"5* hotel"` is a rating
 FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
@@ -84,7 +88,7 @@ _PARSERS = {"all": _parser(CoordinatedGroup), "any": _parser(qparser.OrGroup)}
 
 def clean(text: str) -> str:
     """Return the query text with control characters and punctuation-only marks neutralised."""
-    text = CONTROL.sub(" ", text)
+    text = CONTROL.sub(" ", text.translate(INVISIBLE))
     text = TRAILING_QUESTION.sub("", text)
     text = LEADING_QUESTION.sub(" ", text)
     # Boosts are not part of the query language: "wing^3" is the words wing and 3, not a phrase of them.
@@ -123,6 +127,12 @@ def parse(text: str, match: str = "all") -> query.Query:
     for found in PATTERN_AND_FUZZY.finditer(cleaned):
         if found.group(1):  # not a phrase
             raise QueryError(f"{found.group(1)[:40]!r} is both a pattern (* or ?) and fuzzy (~): use one of them")
+    for phrase in QUOTED.findall(cleaned):
+        if found := MARKED_WORD.search(phrase):
+            raise QueryError(
+                f"{found.group()[:40]!r} is inside quotes, where words are matched exactly:"
+                " * ? and ~ work outside a phrase"
+            )
     try:
         parsed = _PARSERS[match].parse(cleaned).accept(_simplify)
     except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.

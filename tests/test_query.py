@@ -120,7 +120,11 @@ def test_fuzzy_with_no_edit_is_the_word_and_a_pattern_cannot_be_fuzzy(searchers)
     for q in ("wing*~", "wing*~2", "w?ng~", "wing~2*", "(tur*b~1)", "(wing*)~", "wing*)~"):
         with pytest.raises(query.QueryError, match="both a pattern"):
             paths(searchers, q)
-    assert paths(searchers, '"wing*~ stalls"') == ["en/lift.txt"]  # in a phrase, marks between words
+    # In a phrase, words are matched exactly: a mark on a word is a 400, not a search for its letters.
+    for q in ('"wing*~ stalls"', '"the wing stall*"', '"w?ng stalls"', '"wing~ stalls"'):
+        with pytest.raises(query.QueryError, match="inside quotes"):
+            paths(searchers, q)
+    assert paths(searchers, '"the wing stalls?"') == ["en/lift.txt"]  # a question mark after a word is punctuation
 
 
 def test_completions_are_in_the_case_typed(searchers):
@@ -565,3 +569,37 @@ def test_a_split_word_keeps_where_it_was_typed_and_never_marks_the_shared_null_q
 @pytest.mark.parametrize("q", ["Title:wings", "TITLE:wings", "title:Wings"])
 def test_field_names_in_any_case(q):
     assert parsing.parse(q) == parsing.parse("title:wings")
+
+
+def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "Edit config.yaml, run make_backup.sh and mail john.doe@example.com. The meeting ended.Next we left.\n")
+    write(root, "b.txt", "Python 3.11.7 replaces 3.10.2; the dose was 12.5 mg in the U.S. trial.\n")
+    write(root, "c.html", "<p>A non&shy;breaking space, and a zero\u200bwidth one.</p>\n")
+    write(root, "d.txt", "Twelve doses of 5 mg; a config of yaml files.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    cases = {
+        "config": ["a.txt", "d.txt"],
+        "backup": ["a.txt"],
+        "john": ["a.txt"],
+        "example": ["a.txt"],
+        "next": ["a.txt"],
+        '"meeting ended"': ["a.txt"],
+        "make_backup.sh": ["a.txt"],
+        "john.doe@example.com": ["a.txt"],
+        "3.11.7": ["b.txt"],
+        "12.5": ["b.txt"],  # a decimal stays one number
+        "U.S.": ["b.txt"],  # so does an abbreviation of single letters
+        "nonbreaking": ["c.html"],  # a soft hyphen is not a break
+        "zerowidth": ["c.html"],
+    }
+    for q, expected in cases.items():
+        assert paths(searchers, q, match="any") == expected, q
+    # The whole ranks as a compound does: the exact one first, then its words apart ("config of yaml").
+    assert [hit.path for hit in query.search(searchers, query.SearchRequest(q="config.yaml"), CONFIG).hits] == [
+        "a.txt",
+        "d.txt",
+    ]
+    hit = query.search(searchers, query.SearchRequest(q="nonbreaking"), CONFIG).hits[0]
+    assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == ["nonbreaking"]
