@@ -101,8 +101,14 @@ def doc_id(path: str) -> str:
 
 
 def exists(index_dir: str | Path) -> bool:
-    """Return whether `index_dir` holds a Seedsearch index."""
-    return Path(index_dir).is_dir() and whoosh_index.exists_in(str(index_dir), indexname=INDEX_NAME)
+    """Return whether `index_dir` holds a Seedsearch index (a generation's table of contents).
+
+    Not Whoosh's exists_in(), which opens the newest generation: a commit that replaces it meanwhile
+    deletes its table of contents, and exists_in() raised FileNotFoundError. Whoosh writes a table
+    of contents under a temporary name and renames it into place, so one that is listed is whole.
+    """
+    folder = Path(index_dir)
+    return folder.is_dir() and any(folder.glob(f"_{INDEX_NAME}_*.toc"))
 
 
 def fields_missing(index_dir: str | Path) -> list[str]:
