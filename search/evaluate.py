@@ -137,14 +137,15 @@ def run(
         keys = np.concatenate(found_keys) if found_keys else np.zeros(0, dtype=np.int64)
         order = np.lexsort((docs, -scores, -keys))[:limit]
     else:
-        # The tier first, then the score: one key that orders the same way (scores are >= 0).
-        ranks = tiers * (float(scores.max()) + 1.0) + scores if total and tiers.any() else scores
+        # The tier first, then the score: one key that orders the same way (scores are >= 0). It is
+        # the score each result is given, so scores never rise down the list, as clients expect.
+        scores = tiers * (float(scores.max()) + 1.0) + scores if total and tiers.any() else scores
         if total > limit > 0:
             # Only keys at least the limit-th best can be in the top; sort those alone.
-            kth = np.partition(ranks, total - limit)[total - limit]
-            keep = ranks >= kth
-            ranks, scores, docs = ranks[keep], scores[keep], docs[keep]
-        order = np.lexsort((docs, -ranks))[:limit]
+            kth = np.partition(scores, total - limit)[total - limit]
+            keep = scores >= kth
+            scores, docs = scores[keep], docs[keep]
+        order = np.lexsort((docs, -scores))[:limit]
     top = [(float(scores[i]), int(docs[i])) for i in order]
     results = segments.results_with_total(searcher, q, top, total)
     # How many documents hold every word of a Coordinated query (all of them for any other query).

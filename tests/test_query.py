@@ -603,3 +603,17 @@ def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_pa
     ]
     hit = query.search(searchers, query.SearchRequest(q="nonbreaking"), CONFIG).hits[0]
     assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == ["nonbreaking"]
+
+
+def test_scores_never_rise_down_the_list(tmp_path):
+    # The documents holding every word come first, whatever their score alone: the score given is
+    # the ranking's own key, so a client sorting by it keeps the order.
+    root = tmp_path / "corpus"
+    write(root, "partial.txt", "Volcano. Volcano eruptions, volcano ash volcano volcano.\n")
+    write(root, "complete.txt", "Notes on travel planning " + "and more notes " * 200 + "near a volcano.\n")
+    for number in range(20):
+        write(root, f"travel{number}.txt", f"Travel tips, number {number}.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    hits = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="volcano travel"), CONFIG).hits
+    assert hits[0].path == "complete.txt"
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
