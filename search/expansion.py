@@ -162,9 +162,11 @@ class Expander:
             word = self._words(q.fieldname, [q.words[0]], q.boost)
             return Or([word, whole.with_boost(whole.boost * WHOLE_WEIGHT)]).normalize()
         identifier = not all(len(word) > 1 and word.isalpha() for word in q.words)
-        # Written as one word ("neoliberal" for "neo-liberal", "IL6" for "IL-6"): the same word.
-        # Not when a letter stands alone without a digit: "I'm" is not "im".
-        joinable = JOINED_WEIGHT and (not identifier or any(word.isdigit() for word in q.words))
+        # Written as one word ("neoliberal" for "neo-liberal", "IL6" for "IL-6", "email" for "e-mail"):
+        # the same word. Not when a letter stands alone without a digit or a hyphen: "I'm" is not "im".
+        joinable = JOINED_WEIGHT and (
+            not identifier or any(word.isdigit() for word in q.words) or getattr(q, "hyphenated", False)
+        )
         joined = [self._words(q.fieldname, ["".join(q.words)], q.boost * JOINED_WEIGHT)] if joinable else []
         if exact or identifier:
             return Or([whole, *joined]).normalize()

@@ -33,6 +33,7 @@ MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
 PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
+HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 # A pattern or fuzzy mark on a word inside quotes ("boundary lay*"): a phrase is matched exactly,
 # and Whoosh would search the letters alone ("boundary lay"), finding nothing without a word.
 QUOTED = re.compile(r'"([^"]*)"')
@@ -44,13 +45,18 @@ REPEATED_NOT = re.compile(r"\"[^\"]*\"|(?<![^\s(\"])NOT(?:\s+NOT)+(?=\s*[(\"]|\s
 
 
 class SplitWord(query.Phrase):
-    """A word the analyzer splits into several ("shock-sound", "IL-6", "U.S."): expansion.py ranks it by its parts."""
+    """A word the analyzer splits into several ("shock-sound", "IL-6", "U.S."): expansion.py ranks it by its parts.
+
+    `hyphenated`: typed as letters joined by hyphens ("e-mail", "x-ray"), which may be written as one word.
+    """
+
+    hyphenated = False
 
     def normalize(self):
         # Whoosh's Phrase.normalize builds a new phrase; keep where the word was typed (focus lists it so).
         found = super().normalize()
         if found is not self and isinstance(found, (query.Phrase, query.Term)):  # never the shared NullQuery
-            for name in ("startchar", "endchar"):
+            for name in ("startchar", "endchar", "hyphenated"):
                 if hasattr(self, name):
                     setattr(found, name, getattr(self, name))
         return found
@@ -60,6 +66,12 @@ class _QueryParser(qparser.QueryParser):
     def multitoken_query(self, spec, texts, fieldname, termclass, boost):
         # Whoosh would make a plain Phrase, as for a quoted one: a split word is told apart.
         return SplitWord(fieldname, texts, boost=boost)
+
+    def term_query(self, fieldname, text, termclass, boost=1.0, tokenize=True, removestops=True):
+        found = super().term_query(fieldname, text, termclass, boost, tokenize, removestops)
+        if isinstance(found, SplitWord):
+            found.hyphenated = HYPHENATED.fullmatch(text) is not None
+        return found
 
 
 class CoordinatedGroup(qparser.syntax.GroupNode):

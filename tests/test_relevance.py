@@ -39,6 +39,8 @@ DOCS = {
     "wing-lift.txt": "Lift on a swept wing falls as the angle grows past the stall.",
     "wing-only.txt": "A wing, a wing, a wing: the wing of the aircraft, wing after wing, wing and wing.",
     "lift-only.txt": "An elevator lift carries passengers; the lift stops at every floor of the lift shaft.",
+    "email.txt": "Email campaigns reach customers.",
+    "im.txt": "The im prefix means not.",
     "beijing.txt": "我爱北京天安门。",
     "tokyo.txt": "東京は日本の首都です。京都は古い都です。",
 }
@@ -128,6 +130,9 @@ def test_a_compound_finds_the_word_written_joined(searchers):
     # And the documents with one of its parts: "liberal" weighs as much as "neoliberal" (bench/RESULTS.md).
     assert set(ranked(searchers, "neo-liberal")) == {"neoliberal.txt", "liberal.txt"}
     assert ranked(searchers, '"neo-liberal"') == []  # quoted: the exact sequence only
+    # A single letter joined by a hyphen too: e-mail is email; "I'm" (an apostrophe) is not "im".
+    assert ranked(searchers, "e-mail") == ["email.txt"]
+    assert ranked(searchers, "I'm") == []
 
 
 def test_excluding_a_compound_leaves_out_the_compound_not_its_parts(searchers):
