@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import unicodedata
 from itertools import islice
 
 from whoosh import columns, fields, formats
@@ -46,6 +47,21 @@ TOKEN_PATTERN = (  # the common case first: as fast as \w+
 # Marks that are not text: a soft hyphen (HTML's &shy;), zero-width spaces and joiners, a byte order
 # mark inside text. Documents and queries drop them, so `non&shy;breaking` is the word *nonbreaking*.
 INVISIBLE = dict.fromkeys(map(ord, "\x00\u00ad\u200b\u2060\ufeff"))
+
+
+def _greek_folded() -> dict[int, str]:
+    """Return Greek letters with a tonos or dialytika mapped to the bare letter, and final sigma to sigma."""
+    found = {ord("ς"): "σ"}
+    for code in (*range(0x370, 0x400), *range(0x1F00, 0x2000)):
+        bare = "".join(c for c in unicodedata.normalize("NFD", chr(code)) if not unicodedata.combining(c))
+        if len(bare) == 1 and bare != chr(code) and unicodedata.name(bare, "").startswith("GREEK"):
+            found[code] = bare
+    return found
+
+
+# Accents folded away: Whoosh's map covers Latin letters; Greek is written with and without its
+# accents too (`Αθήνα`, `ΑΘΗΝΑ`, `αθηνα`), as Lucene's GreekLowerCaseFilter has it.
+FOLDED = {**accent_map, **_greek_folded()}
 # Russian stemming expects ё spelled as е; accents are folded only after stemming
 # because Snowball's suffix rules for French, German, etc. need them.
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}
@@ -66,7 +82,7 @@ def language_analyzer(lang: str) -> Analyzer:
     # No stop words and no minimum length: every word is indexed at its position, so phrases
     # are exact ("moved in Moscow"), common words are answered ("the who") and short tokens
     # keep their meaning ("vitamin d", "type 2"). The ranking makes common words count little.
-    return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(accent_map)
+    return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(FOLDED)
 
 
 @functools.cache

@@ -30,6 +30,7 @@ def searchers(tmp_path):
     write(root, "ru/b.txt", "Президент России подписал указ о сотрудничестве с Россией и соседями.\n")
     write(root, "fr/c.txt", "Les chercheurs étudient les écoulements hypersoniques autour des véhicules spatiaux.\n")
     write(root, "de/d.txt", "Die Forscher untersuchen die Strömungen um Flugzeuge bei hohen Geschwindigkeiten.\n")
+    write(root, "el/e.txt", "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας και η μεγαλύτερη πόλη της.\n")
     indexer.reindex(root, tmp_path / "ix")
     return query.Searchers(tmp_path / "ix")
 
@@ -68,6 +69,12 @@ def paths(searchers, q, **kwargs):
 )
 def test_query_language(searchers, q, expected):
     assert paths(searchers, q) == expected
+
+
+@pytest.mark.parametrize("q", ["αθηνα", "ΑΘΗΝΑ", "πρωτευουσα", "Αθηνα"])
+def test_greek_is_found_without_its_accents(searchers, q):
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    assert [hit.path for hit in result.hits] == ["el/e.txt"] and result.relaxed is None  # not by close spellings
 
 
 def test_documents_are_stemmed_in_their_own_language(searchers):
