@@ -55,7 +55,8 @@ def focus(
     split = [sub for sub in q.subqueries if type(sub) is SplitWord]
     others = [sub for sub in q.subqueries if type(sub) not in (query.Term, SplitWord)]
     content = [sub for sub in words if sub.text not in stops]
-    if content or split or others:
+    # An exclusion asks for nothing: `the -quokka` is answered with "the", as `the` alone is.
+    if content or split or any(not isinstance(sub, query.Not) for sub in others):
         words = content
     if len(words) + len(split) <= MAX_QUERY_TERMS:
         kept = [sub for sub in q.subqueries if type(sub) is not query.Term] + words

@@ -150,6 +150,16 @@ def test_a_lone_common_word_is_answered(searchers):
     assert result.suggestion is None
 
 
+@pytest.mark.parametrize("match", ["all", "any"])
+def test_common_words_with_an_exclusion_are_answered(searchers, match):
+    having = {name for name, text in DOCS.items() if re.search(r"\bthe\b", text, re.IGNORECASE)}
+    for q in ("the -moscow", "the NOT moscow", '"the" -moscow'):
+        result = query.search(searchers, query.SearchRequest(q=q, match=match, per_page=50), CONFIG)
+        assert {hit.path for hit in result.hits} == having - {"moved-in.txt", "moved-to.txt"}, q
+    result = query.search(searchers, query.SearchRequest(q="the who -london", match=match), CONFIG)
+    assert result.total >= 1 and "band.txt" not in {hit.path for hit in result.hits}
+
+
 def test_documents_with_all_the_words_come_first(searchers):
     # wing-only and lift-only repeat one word many times; BM25 alone could rank them above.
     paths = ranked(searchers, "wing lift")
