@@ -30,7 +30,7 @@ LOOSE_WILDCARD = re.compile(r"(?<!\w)[*?]+(?!\w)")
 WORD = re.compile(r"\w")
 # '-word' excludes; a '-' inside a word or standing alone is text.
 MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks and tabs too: a phrase may be pasted across lines
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
 PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
 HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")

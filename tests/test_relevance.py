@@ -74,6 +74,11 @@ def test_phrases_with_common_words_are_exact(searchers, q, expected):
     assert ranked(searchers, q) == expected
 
 
+def test_a_phrase_pasted_across_lines_is_exact(searchers):
+    for q in ('"moved in\nMoscow"', '"moved\r\nin Moscow"', '"moved in\tMoscow"'):
+        assert ranked(searchers, q) == ["moved-in.txt"], repr(q)
+
+
 def test_phrase_highlights_its_common_words(searchers):
     result = query.search(searchers, query.SearchRequest(q='"moved in Moscow"'), CONFIG)
     assert "<mark>moved in Moscow</mark>" in snippets.to_html(result.hits[0].snippet)
