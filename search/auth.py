@@ -76,6 +76,18 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
+    def open_session(self, app: Flask, request):
+        # Flask opens the session before any view runs: once keys exist (perhaps created since this
+        # worker started), it needs the secret now, or the request gets a session it cannot write.
+        if not app.secret_key:
+            try:
+                configured = app.extensions["seedsearch_auth"].store.configured()
+            except keys.KeysError:
+                configured = False  # _authenticate reports the damaged file
+            if configured:
+                _ensure_secret_key()
+        return super().open_session(app, request)
+
 
 def init_app(app: Flask) -> None:
     """Check every request's key, and add /login and /logout."""

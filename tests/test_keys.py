@@ -189,6 +189,18 @@ def test_open_without_keys(index, tmp_path):
     assert client.post("/logout").status_code == 302  # nor to sign out of (no secret key needed)
 
 
+def test_signing_in_works_at_once_when_the_first_key_is_created_on_a_running_server(index, tmp_path):
+    corpus, index_dir = index
+    store = keys.KeyStore(tmp_path / "instance" / "keys.json")
+    client = create_app({"INDEX_DIR": str(index_dir), "KEYS_FILE": str(store.path)}).test_client()
+    assert client.get("/login").status_code == 302  # open: nothing to sign in to
+    token = store.create("first", [], False)[1]  # `keys create` while it runs; no SEEDSEARCH_SECRET_KEY
+    assert client.get("/login").status_code == 200
+    response = sign_in(client, token, "/search?q=budget")
+    assert response.status_code == 302 and response.headers["Location"] == "/search?q=budget"
+    assert "Signed in as first" in client.get("/search?q=budget").get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "path",
     [
