@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _usage_problem(args) -> str | None:
     """Return what is wrong with the arguments argparse accepted, or None."""
+    # An empty folder or address is no default: `--index ""` was the index/ the server reads.
+    for name in ("corpus", "index", "host"):
+        value = getattr(args, name, None)
+        if value is not None and not value.strip():
+            return f"--{name} is empty; leave it out to use the default"
     if args.command == "search" and args.limit < 1:
         return "--limit must be 1 or more"
     if args.command == "serve":

@@ -90,6 +90,22 @@ def test_bad_arguments_exit_2(tmp_path):
     assert run("search", "x", "--limit", "many").returncode == 2
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["index", "--index", ""],
+        ["index", "--corpus", " "],
+        ["watch", "--index", ""],
+        ["search", "x", "--index", ""],
+        ["serve", "--host", ""],
+    ],
+)
+def test_an_empty_folder_or_address_is_refused_not_the_default(argv, capsys):
+    # `--index ""` used to be index/, the one the server reads: indexing another corpus into it emptied it.
+    assert main(argv) == 2
+    assert "is empty; leave it out to use the default" in capsys.readouterr().err
+
+
 def test_busy_index_exits_1(corpus, index_dir, capsys):
     with indexer.writer_lock(index_dir):
         code = main(["index", "--corpus", str(corpus), "--index", str(index_dir)])
