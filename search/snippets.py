@@ -29,7 +29,10 @@ ALLOWED_TAGS = frozenset({"mark"})
 FRAGMENT_CHARS = 220
 MAX_FRAGMENTS = 3
 WINDOW = 400  # characters analysed on each side of a candidate hit
-MAX_WINDOWS = 200  # regions of a document analysed to highlight its matches (the document page)
+# The document page analyses a text this long whole, every match marked (~0.04 s a 100,000
+# characters); a longer one around MAX_WINDOWS of its matches, and the page says so if some are left.
+FULL_HIGHLIGHT_CHARS = 2_000_000
+MAX_WINDOWS = 200
 SNIPPET_WINDOWS = 12  # of them, to choose a result's passages: enough to find three good ones
 DENSE_HITS = 4  # a word found more than this many times its share of the windows is on nearly every line
 DENSE_WINDOWS = 4  # windows such a word gets for a snippet: one more than the passages shown
@@ -57,6 +60,7 @@ class Snippet:
     text: str  # plain text, with "…" where the document's text is left out
     marks: tuple[tuple[int, int], ...] = ()  # the matches shown, as (start, end) spans of `text`
     matches: tuple[tuple[int, int], ...] = ()  # the matches wholly shown, as spans of the document's text
+    partial: bool = False  # the text was too long to look for every match: some may be unmarked
 
 
 _cleaners = threading.local()
@@ -79,18 +83,19 @@ def _needles(terms: set[str], phrases: set[tuple[str, ...]]) -> set[str]:
     return {word[: max(2, min(len(word) - 1, 4))] for word in words if word}
 
 
-def _windows(text: str, needles: set[str], most: int, dense: int | None = None) -> list[tuple[int, int]]:
+def _windows(text: str, needles: set[str], most: int, dense: int | None = None) -> tuple[list[tuple[int, int]], bool]:
     """Return the regions of `text` to analyse: around up to `most` occurrences of the needles, shared between them.
 
     A needle found more than DENSE_HITS times its share of the windows gets only `dense` of them
     (when given): a word on nearly every line ("the") fills any window, and the three best
-    passages of a result are among a few of them.
+    passages of a result are among a few of them. Also return whether every occurrence is in a region.
     """
     if len(text) <= 2 * WINDOW:
-        return [(0, len(text))]
+        return [(0, len(text))], True
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters change length when lowercased
-        return [(0, len(text))]
+        return [(0, len(text))], True
+    every = True
     # Each needle gets its share of the windows, spread over its occurrences, so a rare word's
     # one occurrence is analysed even when a common word ("the") occurs on every line.
     share = max(1, most // max(1, len(needles)))
@@ -109,9 +114,11 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
             step = len(lowered) / take
             found = sorted({lowered.find(needle, int(i * step)) for i in range(take)} - {-1})
             around = DENSE_WINDOW if dense else WINDOW
+            every = False
         elif len(found) > share:
             step = len(found) / share
             found = [found[int(i * step)] for i in range(share)]
+            every = False
         hits += [(hit, around) for hit in found]
     hits.sort()
     windows: list[tuple[int, int]] = []
@@ -126,26 +133,30 @@ def _windows(text: str, needles: set[str], most: int, dense: int | None = None) 
             windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
         else:
             windows.append((start, end))
-    return windows
+    return windows, every
 
 
 def find_matches(
-    text: str, lang: str, match: MatchTerms, windows: int = MAX_WINDOWS, dense: int | None = None
-) -> list[tuple[int, int]]:
-    """Return the (start, end) character spans of the term and phrase matches in `text`.
+    text: str, lang: str, match: MatchTerms, windows: int | None = MAX_WINDOWS, dense: int | None = None
+) -> tuple[list[tuple[int, int]], bool]:
+    """Return the (start, end) character spans of the term and phrase matches in `text`, and whether they are all.
 
     A long text is analysed only around `windows` occurrences of the query's words' beginnings
-    (shared between the words, spread over the text; `dense`: see _windows).
+    (shared between the words, spread over the text; `dense`: see _windows); None: the whole text.
     """
     terms = match.terms.get(lang, set())
     phrases = match.phrases.get(lang, set())
     if not terms and not phrases:
-        return []
+        return [], True
     analyzer = language_analyzer(lang)
     compiled = compile_analyzer(analyzer)
     heads = terms.union(phrase[0] for phrase in phrases)  # the words a match can start with
     spans: list[tuple[int, int]] = []
-    for start, end in _windows(text, _needles(terms, phrases), windows, dense):
+    if windows is None:
+        regions, every = [(0, len(text))], True
+    else:
+        regions, every = _windows(text, _needles(terms, phrases), windows, dense)
+    for start, end in regions:
         if compiled is not None:
             words, firsts, lasts = compiled.located(text[start:end])
         else:
@@ -160,7 +171,7 @@ def find_matches(
             for phrase in phrases:
                 if phrase[0] == word and tuple(words[i : i + len(phrase)]) == phrase:
                     spans.append((firsts[i] + start, lasts[i + len(phrase) - 1] + start))
-    return _merge(spans)
+    return _merge(spans), every
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -250,7 +261,7 @@ def _candidates(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int,
 
 def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the best passages of `text`, with every match in them, as data (see to_html)."""
-    spans = find_matches(text, lang, match, SNIPPET_WINDOWS, DENSE_WINDOWS)
+    spans, _ = find_matches(text, lang, match, SNIPPET_WINDOWS, DENSE_WINDOWS)
     head, tail = _content_bounds(text)  # an ellipsis only where text is left out, not whitespace
     if not spans:
         end = len(text) if len(text) <= FRAGMENT_CHARS else _fragment_bounds(text, 0, 0)[1]
@@ -288,9 +299,13 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
 
 
 def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
-    """Return the whole of `text` with every match in it, as data (see to_html)."""
-    spans = tuple(find_matches(text, lang, match))
-    return Snippet(text, spans, spans)
+    """Return the whole of `text` with every match in it, as data (see to_html).
+
+    A text longer than FULL_HIGHLIGHT_CHARS is analysed around MAX_WINDOWS of its matches: `partial` says when some are left.
+    """
+    found, every = find_matches(text, lang, match, None if len(text) <= FULL_HIGHLIGHT_CHARS else MAX_WINDOWS)
+    spans = tuple(found)
+    return Snippet(text, spans, spans, partial=not every)
 
 
 # Bleach costs about a millisecond a call, most of it the same whatever the length (an html5lib

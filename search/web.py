@@ -162,6 +162,7 @@ def document_page(doc_id: str):
         back=url_for("web.search_page", **search_args(request.args)),
         body=highlighted,
         matches=len(highlighted.matches),
+        partial=highlighted.partial,
     )
 
 

@@ -74,22 +74,32 @@ def test_a_rare_word_is_shown_beside_a_word_on_every_line():
 
 def test_a_word_on_every_line_gets_its_passages_from_a_few_of_its_matches():
     text = "The cat sat on the mat by the door. " * 500
-    spans = snippets.find_matches(text, "en", terms(en={"the"}))
-    assert len(spans) > 1_000
+    spans, every = snippets.find_matches(text, "en", terms(en={"the"}))
+    assert len(spans) > 1_000 and not every
     assert len(snippets._candidates(text, spans)) <= snippets.CANDIDATES_PER_WORD
 
 
-def test_a_word_on_every_line_is_marked_through_the_whole_of_a_long_document():
-    # The document page analyses up to MAX_WINDOWS regions, spread over the whole text, not
-    # over the first few thousand of a common word's occurrences.
+def test_the_document_page_marks_every_match():
+    text = "The cat sat on the mat by the door. " * 20_000  # 720,000 characters, 60,000 matches
+    found = snippets.highlight_all(text, "en", terms(en={"the"}))
+    assert len(found.marks) == 60_000 and not found.partial
+
+
+def test_a_word_on_every_line_is_marked_through_the_whole_of_a_very_long_document(monkeypatch):
+    # Past FULL_HIGHLIGHT_CHARS, the page analyses up to MAX_WINDOWS regions, spread over the
+    # whole text, not over the first few thousand of a common word's occurrences, and says so.
+    monkeypatch.setattr(snippets, "FULL_HIGHLIGHT_CHARS", 100_000)
     text = "The cat sat on the mat by the door. " * 20_000
-    spans = snippets.highlight_all(text, "en", terms(en={"the"})).marks
-    assert spans[0][0] < len(text) * 0.05 and spans[-1][1] > len(text) * 0.95
+    found = snippets.highlight_all(text, "en", terms(en={"the"}))
+    assert found.marks[0][0] < len(text) * 0.05 and found.marks[-1][1] > len(text) * 0.95
+    assert found.partial and len(found.marks) < 60_000
+    rare = snippets.highlight_all(text + " A hovercraft.", "en", terms(en={"hovercraft"}))
+    assert len(rare.marks) == 1 and not rare.partial  # every occurrence was looked at
 
 
 def test_a_snippet_analyses_a_few_windows_of_a_word_on_every_line_and_all_of_a_rarer_ones():
     text = "The cat sat on the mat by the door. " * 2_000 + "A hovercraft. " + "The end. " * 2_000
-    windows = snippets._windows(text, {"th", "hove"}, snippets.SNIPPET_WINDOWS, snippets.DENSE_WINDOWS)
+    windows, _ = snippets._windows(text, {"th", "hove"}, snippets.SNIPPET_WINDOWS, snippets.DENSE_WINDOWS)
     assert len(windows) <= snippets.DENSE_WINDOWS + 1
     assert any(start <= text.index("hovercraft") < end for start, end in windows)
     shown = marked(snippets.to_html(snippets.snippet(text, "en", terms(en={"the", "hovercraft"}))))
