@@ -19,10 +19,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Imported here, not with the package: the command line's `index` needs none of the web stack.
     from urllib.parse import unquote_to_bytes
 
-    from flask import Flask, abort, request
+    from flask import Flask, request
 
     from search import api, auth, evaluate, heap, web
     from search import config as settings
+    from search.errors import ParameterError
     from search.searchers import Searchers
 
     app = Flask(__name__)
@@ -48,7 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         try:
             unquote_to_bytes(request.query_string).decode("utf-8")
         except UnicodeDecodeError:
-            abort(400, description="the URL's parameters are not valid UTF-8: percent-encode text as UTF-8")
+            raise ParameterError("the URL's parameters are not valid UTF-8: percent-encode text as UTF-8") from None
 
     @app.after_request
     def security_headers(response):

@@ -73,8 +73,8 @@ def search():
 def suggest():
     if "q" not in request.args:
         return error(400, "the q parameter is required (it may be empty)", "bad_query")
-    text = request.args["q"]
     try:
+        text = query.single(request.args, "q")
         suggestions = spelling.complete(_searchers(), text, _settings(), scope=auth.scope())
     except query.QueryError as problem:
         return error(400, str(problem), "bad_query")
@@ -246,6 +246,11 @@ def register_error_handlers(app: Flask) -> None:
         if valid_methods:  # a 405 names the methods the route does answer
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
+
+    @app.errorhandler(query.QueryError)
+    def bad_query(problem: query.QueryError):
+        # Raised outside a view's own handling (the URL's encoding, checked before any view).
+        return error(400, str(problem), "bad_query") if wants_json() else web.error_page(400, str(problem))
 
     @app.errorhandler(indexer.IndexMissing)
     def index_missing(problem: indexer.IndexMissing):

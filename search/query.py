@@ -90,11 +90,20 @@ def _date(args: Mapping[str, str], name: str, end_of_day: bool = False) -> datet
         raise ParameterError(f"{name} is out of range: {raw[:40]!r}") from None
 
 
+def single(args: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """Return parameter `name` of `args` (a MultiDict, such as request.args), or raise ParameterError if repeated.
+
+    A second value would otherwise be dropped without a word.
+    """
+    if hasattr(args, "getlist") and len(given := args.getlist(name)) > 1:
+        raise ParameterError(f"{name} is given {len(given)} times; give it once (only type may repeat)")
+    return args.get(name, default)
+
+
 def parse_request(args: Mapping[str, str]) -> SearchRequest:
     """Return the search request described by URL parameters, or raise QueryError."""
-    for name in ONCE:  # a second value would be dropped without a word
-        if hasattr(args, "getlist") and len(given := args.getlist(name)) > 1:
-            raise ParameterError(f"{name} is given {len(given)} times; give it once (only type may repeat)")
+    for name in ONCE:
+        single(args, name)
     # A MultiDict (Flask's request.args) may repeat type=; a plain mapping holds one value.
     named = args.getlist("type") if hasattr(args, "getlist") else [args.get("type") or ""]
     try:

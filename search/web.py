@@ -153,7 +153,10 @@ def document_page(doc_id: str):
     stored = query.get_document(_searchers(), doc_id, auth.scope())
     if stored is None:
         abort(404, description="There is no document with this id.")
-    q = request.args.get("q", "")
+    try:
+        q = query.single(request.args, "q", "")
+    except query.QueryError as problem:
+        abort(400, description=str(problem))
     highlighted = query.highlight_document(_searchers(), stored, q, current_app.config["SEEDSEARCH"])
     return render_template(
         "document.html",

@@ -25,7 +25,8 @@ ERROR_CASES = [
     ("get", "/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "not_found"),
     ("get", "/api/nothing-here", 404, "not_found"),
     ("get", "/api", 404, "not_found"),
-    ("get", "/api/search?q=caf%E9", 400, "bad_request"),  # Latin-1, not UTF-8: not searched as "caf%E9"
+    ("get", "/api/search?q=caf%E9", 400, "bad_query"),  # Latin-1, not UTF-8: not searched as "caf%E9"
+    ("get", "/api/suggest?q=pu&q=zz", 400, "bad_query"),  # one q, or say so
     ("get", "/api/search?q=wing&folder=a&folder=b", 400, "bad_query"),  # one folder, or say so
     ("get", "/files", 404, "not_found"),
     ("post", "/api/search?q=x", 405, "method_not_allowed"),

@@ -82,6 +82,8 @@ def test_hostile_document_is_text(client):
     assert "&lt;script&gt;" in page and "<img src=x" not in page
     doc_id = re.search(r'href="/doc/([0-9a-f]{16})', page).group(1)
     doc = client.get(f"/doc/{doc_id}?q=beware").get_data(as_text=True)
+    twice = client.get(f"/doc/{doc_id}?q=beware&q=text")
+    assert twice.status_code == 400 and "q is given 2 times" in twice.get_data(as_text=True)
     assert "<mark>Beware</mark>" in doc and "<img src=x" not in doc and "&lt;script&gt;" in doc
 
 
