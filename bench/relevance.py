@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("datasets", type=Path, nargs="*", help=f"dataset folders (default: every one in {EVAL_DIR})")
     parser.add_argument("--match", choices=contract.MATCHES, help="match mode (default: the API's default)")
     args = parser.parse_args(argv)
+    if not args.datasets and not EVAL_DIR.is_dir():
+        print(f"error: no datasets given and no {EVAL_DIR}: name the dataset folders", file=sys.stderr)
+        return 1
     datasets = args.datasets or sorted(p for p in EVAL_DIR.iterdir() if (p / "corpus.jsonl").is_file())
     for dataset in datasets:
         missing = [p.name for p in (dataset / "corpus.jsonl", dataset / "queries.jsonl") if not p.is_file()]

@@ -60,6 +60,12 @@ def test_a_folder_without_judgements_is_refused(tmp_path, capsys):
     assert "has no qrels.tsv" in capsys.readouterr().err
 
 
+def test_without_datasets_or_the_shared_folder_it_says_what_to_give(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(relevance, "EVAL_DIR", tmp_path / "no-such-folder")
+    assert relevance.main([]) == 1
+    assert "name the dataset folders" in capsys.readouterr().err
+
+
 def test_the_harness_indexes_each_text_field_as_its_analyzer_reads_the_document(tmp_path):
     corpus = [{"id": doc_id, "title": title, "text": text} for doc_id, title, text in DOCUMENTS]
     relevance.build_index(corpus, tmp_path / "index")
