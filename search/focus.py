@@ -28,6 +28,32 @@ def stop_words(langs: tuple[str, ...]) -> frozenset[str]:
     return frozenset(words)
 
 
+@functools.cache
+def letter_stop_words(langs: tuple[str, ...]) -> frozenset[str]:
+    """Return the one-letter stop words of `langs` ("a", "i"): a name's letter after a word, else common words."""
+    words: set[str] = set()
+    for lang in langs:
+        if has_stopwords(lang):
+            words.update(word for word in stopwords_for_language(lang) if len(word) == 1)
+    return frozenset(words)
+
+
+def _unnamed_letters(text: str, langs: tuple[str, ...]) -> set[str]:
+    """Return the one-letter stop words of `text` that never follow a word of meaning ("a volcano", "I am").
+
+    After one ("vitamin a", "hepatitis a", "world war i") the letter names something, and is kept;
+    so it is in a query without such words.
+    """
+    letters, stops = letter_stop_words(langs), stop_words(langs)
+    if not letters:
+        return set()
+    tokens = [token.text for token in word_analyzer()(text)]
+    if not any(len(token) > 1 and token not in stops for token in tokens):
+        return set()  # letters among letters ("a - b"): nothing says which are names
+    naming = {second for first, second in zip(tokens, tokens[1:], strict=False) if len(first) > 1 and first not in stops}
+    return {token for token in tokens if token in letters} - naming
+
+
 def focus(
     q: query.Query, reader, langs: Iterable[str], text: str = "", visible=None
 ) -> tuple[query.Query, list[str] | None]:
@@ -50,7 +76,7 @@ def focus(
     if type(q) not in (ranking.Coordinated, query.Or):
         return q, None
     group = type(q)
-    stops = stop_words(tuple(langs))
+    stops = stop_words(tuple(langs)) | _unnamed_letters(text, tuple(langs))
     words = [sub for sub in q.subqueries if type(sub) is query.Term]
     split = [sub for sub in q.subqueries if type(sub) is SplitWord]
     others = [sub for sub in q.subqueries if type(sub) not in (query.Term, SplitWord)]

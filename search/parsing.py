@@ -33,6 +33,7 @@ MINUS = re.compile(r"(?<![^\s(])-(?=[\w\"(])")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks and tabs too: a phrase may be pasted across lines
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
 PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
+DOTTED_NUMBER = re.compile(r"\d+(?:\.\d+)+")
 HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 # A pattern or fuzzy mark on a word inside quotes ("boundary lay*"): a phrase is matched exactly,
 # and Whoosh would search the letters alone ("boundary lay"), finding nothing without a word.
@@ -126,6 +127,14 @@ def _simplify(node: query.Query) -> query.Query:
     return node
 
 
+def _versions(node: query.Query) -> query.Query:
+    # A dotted number is one word ("3.11.7"), and typed short it finds the longer ones too:
+    # `3.11` finds 3.11 and 3.11.7, as a version is looked for (`3.1` does not find 3.11).
+    if type(node) is query.Term and DOTTED_NUMBER.fullmatch(node.text):
+        return query.Or([node, query.Prefix(node.fieldname, node.text + ".", boost=node.boost)])
+    return node
+
+
 def _cancel_nots(run: re.Match) -> str:
     found = run.group()
     if found.startswith('"'):
@@ -146,7 +155,7 @@ def parse(text: str, match: str = "all") -> query.Query:
                 " * ? and ~ work outside a phrase"
             )
     try:
-        parsed = _PARSERS[match].parse(cleaned).accept(_simplify)
+        parsed = _PARSERS[match].parse(cleaned).accept(_simplify).accept(_versions)
     except Exception as error:  # Whoosh's parser raises assorted errors on odd nesting.
         log.debug("query not parsed (%s: %s): %r", type(error).__name__, error, text[:200])
         raise QueryError("could not understand this query; check its quotes, brackets and AND, OR, NOT") from None

@@ -624,3 +624,27 @@ def test_scores_never_rise_down_the_list(tmp_path):
     hits = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="volcano travel"), CONFIG).hits
     assert hits[0].path == "complete.txt"
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+
+
+def test_a_letter_that_is_a_common_word_counts_only_after_a_word_it_may_name(searchers):
+    # "a plate", "I am looking for plate": the article and the pronoun are common words, left out
+    # of the ranking as "the" is; after a word of meaning ("vitamin a", "world war i") it is kept.
+    def ranked(q):
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        return [(hit.path, hit.score) for hit in result.hits], result.relaxed
+
+    assert ranked("a plate") == ranked("plate") == ranked("I plate")
+    assert ranked("plate a") != ranked("plate")
+    assert {path for path, _ in ranked("plate a")[0]} >= {"en/heat.txt", "en/boundary.md"}
+
+
+def test_a_short_version_finds_the_longer_ones(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "Python 3.11.7 is out.\n")
+    write(root, "b.txt", "Python 3.11 was released in 2022.\n")
+    write(root, "c.txt", "Python 3.1 is old, and 3.110 does not exist.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    assert paths(searchers, "3.11") == ["a.txt", "b.txt"]
+    assert paths(searchers, "3.11.7") == ["a.txt"]
+    assert paths(searchers, '"python 3.11"') == ["b.txt"]  # a phrase is exact
