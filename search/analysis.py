@@ -41,6 +41,8 @@ SCHEMA_VERSION = 5
 # config.yaml, `john` finds john.doe@example.com, `3.11` finds 3.11.7, and a query of the whole
 # (`report_2024.pdf`) is the phrase of its parts.
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+FOLDER_SEPARATOR = "\x00"
+FOLDER_PATTERN = r"[^\x00]+"
 TOKEN_PATTERN = (  # the common case first: as fast as \w+
     rf"\d+(?:\.\d+)+(?![^\W_])|[^\W_{CJK}]{{2,}}|[^\W\d_{CJK}](?:\.[^\W\d_{CJK}])+(?![^\W_])|[^\W_{CJK}]|[{CJK}]"
 )
@@ -213,7 +215,9 @@ def build_schema() -> fields.Schema:
     schema = fields.Schema(
         id=fields.ID(stored=True, unique=True),
         path=_not_indexed(fields.ID(stored=True, sortable=True)),
-        folder=fields.KEYWORD(commas=True),
+        # Every ancestor folder of the document, exactly as named (spaces, commas and case kept: a
+        # key limited to `HR` must not see `HR ` or `hr`), separated by NUL, which no name holds.
+        folder=fields.KEYWORD(analyzer=RegexTokenizer(FOLDER_PATTERN)),
         type=fields.ID(stored=True),
         lang=fields.ID(stored=True),
         modified=_one_term(fields.DATETIME(stored=True, sortable=True)),

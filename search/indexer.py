@@ -29,7 +29,7 @@ from whoosh.searching import Searcher
 from whoosh.writing import CLEAR
 
 from search import documents, segments
-from search.analysis import SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
+from search.analysis import FOLDER_SEPARATOR, SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
 from search.writing import BufferedSegmentWriter, merge_small
 
 LOCK_NAME = ".seedsearch-writer.lock"
@@ -203,11 +203,11 @@ def document_fields(doc: documents.Document, default_language: str = "en", lang:
     if lang is None:
         lang = detect_language(doc.title + "\n" + doc.text, default_language)
     parts = doc.path.split("/")[:-1]
-    folders = ["/".join(parts[: i + 1]).replace(",", " ") for i in range(len(parts))]
+    folders = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     return {
         "id": doc_id(doc.path),
         "path": doc.path,
-        "folder": ",".join(folders),
+        "folder": FOLDER_SEPARATOR.join(folders),
         "type": doc.type,
         "lang": lang,
         "modified": datetime.fromtimestamp(doc.mtime_ns / 1e9, tz=UTC).replace(tzinfo=None),

@@ -35,9 +35,12 @@ def build_corpus(root: Path) -> None:
     write(root, "Eng/cluster.txt", f"Cluster notes\n\nThe {ENG_ONLY} cluster budget and its upgrade plan.\n")
     write(root, "Eng/runbook.md", f"# Runbook\n\nRestart the {ENG_ONLY} nodes in order.\n")
     write(root, "HRX/lookalike.txt", f"Look-alike\n\nA folder whose name starts like HR: {HR_ONLY} budget.\n")
+    for lookalike in LOOKALIKES[1:]:  # named HR but for spaces or case: other folders
+        write(root, lookalike, f"Look-alike\n\nA folder named nearly HR: {HR_ONLY} budget.\n")
     write(root, "readme.txt", "Company handbook\n\nThe budget of the whole company.\n")
 
 
+LOOKALIKES = ("HRX/lookalike.txt", "HR /trailing.txt", " HR/leading.txt", "hr/lower.txt")
 HR_DOCS = {"HR/pay.txt", "HR/private/review.md"}
 ENG_DOCS = {"Eng/cluster.txt", "Eng/runbook.md"}
 
@@ -183,7 +186,7 @@ def test_serve_warns_when_open_beyond_loopback(tmp_path, monkeypatch, capsys, ho
 def test_open_without_keys(index, tmp_path):
     corpus, index_dir = index
     client = create_app({"INDEX_DIR": str(index_dir), "KEYS_FILE": str(tmp_path / "none.json")}).test_client()
-    assert client.get("/api/search?q=budget").get_json()["total"] == 5
+    assert client.get("/api/search?q=budget").get_json()["total"] == 5 + len(LOOKALIKES) - 1
     assert client.get("/").status_code == 200
     assert client.get("/login").status_code == 302  # nothing to sign in to
     assert client.post("/logout").status_code == 302  # nor to sign out of (no secret key needed)
@@ -233,7 +236,7 @@ def test_open_routes(client, path):
 
 
 def test_health_is_open_and_counts_everything(client):
-    assert client.get("/healthz").get_json()["documents"] == 6
+    assert client.get("/healthz").get_json()["documents"] == 6 + len(LOOKALIKES) - 1
 
 
 def test_repeated_wrong_keys_get_429(client, tokens):
@@ -282,7 +285,7 @@ def test_admin_routes(client, tokens):
     assert client.post("/api/reindex", headers=bearer(tokens["admin"])).status_code == 200
     # The admin token is an admin key too, and searches everything.
     assert client.post("/api/reindex", headers=bearer(TOKEN)).status_code == 200
-    assert api_search(client, TOKEN, q="budget")["total"] == 5
+    assert api_search(client, TOKEN, q="budget")["total"] == 5 + len(LOOKALIKES) - 1
 
 
 def test_a_session_cannot_change_the_index(client, tokens):
@@ -348,7 +351,7 @@ def test_a_scoped_key_sees_only_its_folders(client, tokens, name, mine, theirs, 
     assert api_search(client, token, q=their_word)["total"] == 0
     assert api_search(client, token, q=their_word, match="any")["total"] == 0
     # Filters cannot widen a scope: another folder, or the look-alike one.
-    for folder in ("HR", "Eng", "HRX", ""):
+    for folder in ("HR", "Eng", "HRX", "HR ", " HR", "hr", ""):
         assert paths(api_search(client, token, q="budget", folder=folder)) <= mine
     assert api_search(client, token, q="budget", sort="date")["total"] == result["total"]
     # Relaxed queries: no document has both words, so the query is relaxed, within the scope.
@@ -365,7 +368,7 @@ def test_a_scoped_key_sees_only_its_folders(client, tokens, name, mine, theirs, 
     # Documents: their own 200, the others' 404 on the API and the page.
     for path in mine:
         assert client.get(f"/api/documents/{doc_id(path)}", headers=bearer(token)).status_code == 200
-    for path in theirs | {"HRX/lookalike.txt", "readme.txt"}:
+    for path in theirs | {*LOOKALIKES, "readme.txt"}:
         response = client.get(f"/api/documents/{doc_id(path)}", headers=bearer(token))
         assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
         assert client.get(f"/doc/{doc_id(path)}", headers=bearer(token)).status_code == 404
@@ -374,7 +377,7 @@ def test_a_scoped_key_sees_only_its_folders(client, tokens, name, mine, theirs, 
 def test_the_other_folder_is_what_leaks_without_a_scope(client, tokens):
     """The words the scoped keys must not see are there: an unscoped key sees them."""
     token = tokens["all"]
-    assert api_search(client, token, q=HR_ONLY)["total"] == 3
+    assert api_search(client, token, q=HR_ONLY)["total"] == 2 + len(LOOKALIKES)
     assert api_search(client, token, q="sevrance")["suggestion"] == HR_ONLY
     completions = client.get("/api/suggest?q=kub", headers=bearer(token)).get_json()["suggestions"]
     assert completions == [ENG_ONLY]
