@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
+from search.analysis import LANGUAGES
 from search.contract import DEFAULT_PER_PAGE
 
 PREFIX = "SEEDSEARCH_"
@@ -21,6 +23,8 @@ def flag(raw: str) -> bool:
     raise ValueError(raw)
 
 
+# Settings that must be more than 0: a size, a limit or a time of 0 would refuse or drop everything.
+POSITIVE = ("MAX_FILE_MB", "MAX_QUERY_CHARS", "SEARCH_TIME_LIMIT")
 # name -> (default, parser); every setting is documented in the README.
 SETTINGS: dict[str, tuple[Any, type]] = {
     "CORPUS_DIR": ("seeds", str),
@@ -54,11 +58,21 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
             value = kind(raw)
         except ValueError:
             raise ValueError(f"{PREFIX}{name}={raw!r} is not a valid {kind.__name__}") from None
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"{PREFIX}{name}={raw!r} must be a finite number")
         if kind is not str and value < 0:
             raise ValueError(f"{PREFIX}{name}={raw!r} must not be negative")
+        if name in POSITIVE and value <= 0:
+            raise ValueError(f"{PREFIX}{name}={raw!r} must be more than 0")
         config[name] = value
     for name, value in (overrides or {}).items():
         config[name.upper()] = value
+    if max_file_bytes(config) < 1:  # every file "too big": an index would drop every document
+        raise ValueError(f"{PREFIX}MAX_FILE_MB={config['MAX_FILE_MB']} is below one byte")
+    if config["DEFAULT_LANGUAGE"] not in LANGUAGES:
+        raise ValueError(
+            f"{PREFIX}DEFAULT_LANGUAGE={config['DEFAULT_LANGUAGE']!r} is not one of {', '.join(LANGUAGES)}"
+        )
     for name in ("MAX_PER_PAGE", "MAX_RESULTS_WINDOW"):
         # Every search without a per_page asks for the default page: a smaller bound refuses them all.
         if config[name] < DEFAULT_PER_PAGE:

@@ -187,11 +187,27 @@ def test_search_counts_one_result_in_the_singular(index_dir):
     assert done.stdout.startswith("3 results in ")
 
 
-@pytest.mark.parametrize("value", ["abc", "-1"])
-def test_bad_environment_value_is_fatal(value, capsys, monkeypatch, corpus, tmp_path):
-    monkeypatch.setenv("SEEDSEARCH_MAX_FILE_MB", value)
-    code = main(["index", "--corpus", str(corpus), "--index", str(tmp_path / "ix")])
-    assert code == 1 and "SEEDSEARCH_MAX_FILE_MB" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_FILE_MB", "abc"),
+        ("MAX_FILE_MB", "-1"),
+        ("MAX_FILE_MB", "0"),  # every file too big: the index would drop every document
+        ("MAX_FILE_MB", "1e-9"),
+        ("MAX_FILE_MB", "inf"),
+        ("MAX_FILE_MB", "nan"),
+        ("SEARCH_TIME_LIMIT", "nan"),  # a limit that never fires
+        ("SEARCH_TIME_LIMIT", "0"),
+        ("DEFAULT_LANGUAGE", "xx"),
+    ],
+)
+def test_bad_environment_value_is_fatal(name, value, capsys, monkeypatch, corpus, index_dir):
+    monkeypatch.setenv(f"SEEDSEARCH_{name}", value)
+    before = indexer._indexed_files(indexer.open_index(index_dir))
+    code = main(["index", "--corpus", str(corpus), "--index", str(index_dir)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"error: SEEDSEARCH_{name}=") and len(err.splitlines()) == 1
+    assert indexer._indexed_files(indexer.open_index(index_dir)) == before  # nothing dropped
 
 
 def test_file_names_cannot_forge_lines_or_drive_the_terminal(tmp_path, capsys, monkeypatch):
