@@ -111,6 +111,7 @@ class Watcher:
         self._observer = None
         self._overflow = _OverflowSignal(self.rescan)
         self._failure: BaseException | None = None  # what ended the thread reading events
+        self._root_identity: tuple[int, int] | None = None  # the watched folder's device and inode
         self._excepthook = None  # threading's, while ours is in place (start() to close())
         self.runs = 0  # reindex runs finished, for tests and the bench
 
@@ -122,6 +123,7 @@ class Watcher:
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflow)
         self._excepthook, threading.excepthook = threading.excepthook, self._thread_failed
         self._observer = Observer()
+        self._root_identity = _identity(self._root)
         # The watches are in place when start() returns: nothing saved after it is missed.
         try:
             self._observer.schedule(_Events(self), self._root, recursive=True, event_filter=EVENTS)
@@ -237,9 +239,14 @@ class Watcher:
         """Raise WatchingFailed if watchdog's threads have stopped reading events; the caller holds self._changed."""
         observer, failure = self._observer, self._failure
         if failure is None and observer is not None:  # started and not closed (tests may drive run() alone)
-            if observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters):
+            if _identity(self._root) != self._root_identity:
+                # The watches follow the folder (its inode), wherever it went: a folder swapped in
+                # under its name (`mv corpus old; mv new corpus`) would never be heard.
+                failure = RuntimeError("the folder was moved, replaced or removed; start again to follow the one there now")
+            elif observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters):
                 return
-            failure = RuntimeError("the thread reading its events ended")
+            else:
+                failure = RuntimeError("the thread reading its events ended")
         if failure is None:
             return
         cause = "its folders are nested too deep to follow" if isinstance(failure, RecursionError) else str(failure)
@@ -275,6 +282,15 @@ class Watcher:
         if any(part.startswith(".") for part in parts) or (not is_directory and documents.is_scratch(parts[-1])):
             return None
         return "/".join(parts)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Return the device and inode of the folder at `path`, or None if there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _stop_observer(observer) -> None:

@@ -331,3 +331,25 @@ def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
     with running, _deep(corpus, 1100):  # watchdog's reader thread ends on it
         assert wait_for(lambda: failed, TIMEOUT), "the watcher went on, hearing nothing"
     assert "nested too deep" in str(failed[0])
+
+
+def test_a_corpus_folder_swapped_under_its_name_is_said_and_stops(folders, tmp_path):
+    # `mv corpus old; mv new corpus`: the watches follow the old folder; the new one would go unheard.
+    corpus, index_dir = folders
+    failed: list[BaseException] = []
+    running = Running(corpus, index_dir)
+
+    def run() -> None:
+        try:
+            running.watcher.run()
+        except WatchingFailed as failure:
+            failed.append(failure)
+
+    running.thread = threading.Thread(target=run)
+    with running:
+        fresh = tmp_path / "fresh"
+        shutil.copytree(corpus, fresh)
+        corpus.rename(tmp_path / "old")
+        fresh.rename(corpus)
+        assert wait_for(lambda: failed, TIMEOUT), "the watcher went on, deaf to the folder now there"
+    assert "moved, replaced or removed" in str(failed[0])
