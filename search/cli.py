@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +95,8 @@ def _usage_problem(args) -> str | None:
     if args.command == "search" and args.limit < 1:
         return "--limit must be 1 or more"
     if args.command == "serve":
+        if ":" in args.host and not _is_ipv6(args.host.strip("[]")):
+            return f"--host takes an address without a port ({args.host!r}); give the port with --port"
         if not 1 <= args.port <= MAX_PORT:
             return f"--port must be between 1 and {MAX_PORT}, not {args.port}"
         for name in ("workers", "threads"):
@@ -205,6 +209,38 @@ def _described(key: keys.Key) -> str:
     return f"{'admin' if key.admin else 'search'}, {reach}"
 
 
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def _bind_address(host: str, port: int) -> str:
+    """Return gunicorn's --bind for `host` and `port` (an IPv6 address in brackets)."""
+    host = host.strip("[]")
+    return f"[{host}]:{port}" if _is_ipv6(host) else f"{host}:{port}"
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Return why `host`:`port` cannot be listened on (in use, no such address), or None if it can."""
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as problem:
+        return f"cannot listen on {host}: {problem.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except OSError as problem:
+            if problem.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use (another server?); choose another with --port"
+            return f"cannot listen on {host} port {port}: {problem.strerror}"
+    return None
+
+
 def _loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -213,6 +249,11 @@ def _loopback(host: str) -> bool:
 
 
 def _serve(args, config: dict) -> int:
+    # Said in one line here: gunicorn retries a taken port for 5 s, logging each try, then exits.
+    problem = _port_taken(args.host, args.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FATAL
     if not _loopback(args.host) and not keys.KeyStore(config["KEYS_FILE"]).configured():
         print(
             f"warning: serving on {args.host} with no API key: anyone who can reach port {args.port} reads every "
@@ -221,7 +262,7 @@ def _serve(args, config: dict) -> int:
         )
     command = [
         sys.executable, "-m", "gunicorn",
-        "--bind", f"{args.host}:{args.port}",
+        "--bind", _bind_address(args.host, args.port),
         "--workers", str(args.workers),
         "--worker-class", "gthread",
         "--threads", str(args.threads),

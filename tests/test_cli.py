@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from search import indexer
+from search import cli, indexer
 from search.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,12 +145,32 @@ def test_search_without_index_exits_1_and_creates_nothing(tmp_path, capsys):
         (["--workers", "0"], "error: --workers must be 1 or more, not 0"),
         (["--threads", "0"], "error: --threads must be 1 or more, not 0"),
         (["--threads", "-3"], "error: --threads must be 1 or more, not -3"),
+        (
+            ["--host", "0.0.0.0:9238"],
+            "error: --host takes an address without a port ('0.0.0.0:9238'); give the port with --port",
+        ),
     ],
 )
 def test_serve_checks_its_arguments(args, message):
     done = run("serve", *args)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == message + "\n"
+
+
+def test_serve_says_in_one_line_when_its_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("serve", "--port", str(port), env={"SEEDSEARCH_INDEX_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    assert done.stderr == f"error: port {port} on 127.0.0.1 is in use (another server?); choose another with --port\n"
+
+
+def test_serve_binds_an_ipv6_address_in_brackets():
+    assert cli._bind_address("::", 8000) == "[::]:8000"
+    assert cli._bind_address("[::1]", 8000) == "[::1]:8000"
+    assert cli._bind_address("127.0.0.1", 8000) == "127.0.0.1:8000"
 
 
 def test_serve_help_describes_every_option():
