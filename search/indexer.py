@@ -7,6 +7,7 @@ import ctypes
 import fcntl
 import gc
 import hashlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -32,6 +33,7 @@ from search import documents, segments
 from search.analysis import FOLDER_SEPARATOR, SCHEMA_VERSION, body_field, build_schema, detect_language, title_field
 from search.writing import BufferedSegmentWriter, merge_small
 
+log = logging.getLogger(__name__)
 LOCK_NAME = ".seedsearch-writer.lock"
 INDEX_NAME = f"seedsearch_v{SCHEMA_VERSION}"
 # The files of an index of any schema version: its TOCs, segment files and Whoosh's lock file.
@@ -62,6 +64,10 @@ Outcome = tuple[str, str, str | None]  # path, what happened, failure reason
 
 class IndexBusy(RuntimeError):
     """Another process is writing the index."""
+
+
+class IndexingFailed(OSError):
+    """An indexing worker process failed (a full disk) or died (killed, out of memory); the index is as it was."""
 
 
 class IndexMissing(FileNotFoundError):
@@ -353,8 +359,9 @@ def _worker(
         while (batch := jobs.get()) is not None:
             results.put(("files", _index_batch(writer, batch, default_language)))
         results.put(("segments", writer.finish()))
-    except BaseException:
-        results.put(("error", traceback.format_exc()))
+    except BaseException as problem:
+        # What failed, in a line, as the one-process path would say it; the traceback for the log.
+        results.put(("error", (str(problem) or type(problem).__name__, traceback.format_exc())))
 
 
 def _start_method() -> str:
@@ -398,7 +405,7 @@ def _index_parallel(
                 kind, payload = results.get(timeout=1.0)
             except Empty:
                 if not any(worker.is_alive() for worker in workers):
-                    raise RuntimeError("an indexing worker died without reporting") from None
+                    raise IndexingFailed("an indexing worker process died (killed, or out of memory?)") from None
                 continue
             if kind == "files":
                 on_files(payload)
@@ -409,7 +416,9 @@ def _index_parallel(
                 errors.append(payload)
                 running -= 1
         if errors:
-            raise RuntimeError("an indexing worker failed:\n" + errors[0])
+            message, details = errors[0]
+            log.debug("an indexing worker failed:\n%s", details)
+            raise IndexingFailed(f"an indexing worker failed: {message}")
     finally:
         if running:
             # Unread batches must not keep this process from exiting.

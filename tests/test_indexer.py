@@ -409,7 +409,8 @@ def test_a_failing_worker_commits_nothing(corpus, index_dir, parallel, monkeypat
 
     monkeypatch.setattr(indexer, "_start_method", lambda: "fork")  # the child sees the patch
     monkeypatch.setattr(indexer, "document_fields", broken)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    # One line, as the one-process path says it (an OSError: the CLI prints it and exits 1).
+    with pytest.raises(indexer.IndexingFailed, match="^an indexing worker failed: simulated crash$"):
         indexer.reindex(corpus, index_dir, procs=2)
     assert search(index_dir, "gliders").total == 0  # the last commit is what readers see
     monkeypatch.setattr(indexer, "document_fields", real)
