@@ -40,6 +40,7 @@ ERROR_CODES = {
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 # Room for the multipart framing and the form's other fields around an upload's bytes.
 UPLOAD_OVERHEAD = 64 * 1024

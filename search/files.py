@@ -116,14 +116,26 @@ def store(
     created: list[list[str]] = []
     try:
         _place(config["CORPUS_DIR"], parents, name, stream, replace, limit, created)
-    except BaseException:
+    except BaseException as problem:
         _remove_empty(config["CORPUS_DIR"], created)  # a refused upload leaves no folder behind
+        if isinstance(problem, OSError) and problem.errno in DISK_FULL:
+            raise Refused(507, "the server's disk is full; nothing was saved", "insufficient_storage") from None
         raise
-    summary = _reindex(config, path)
+    try:
+        summary = _reindex(config, path)
+    except OSError as problem:
+        if problem.errno not in DISK_FULL:
+            raise
+        raise Refused(
+            507, f"{path} is saved, but the index's disk is full: the next reindex with room indexes it", "insufficient_storage"
+        ) from None
     for failure in summary.failures:
         if failure["path"] == path:  # changed on disk since it was checked
             raise Refused(422, f"{path} cannot be indexed: {failure['reason']}", "unreadable_document")
     return path
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _place(corpus_dir: str, parents: list[str], name: str, stream, replace: bool, limit: int, created) -> None:

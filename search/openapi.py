@@ -179,6 +179,7 @@ def document(config: Mapping[str, Any]) -> dict:
                         "422": _error_response("the file cannot be read as a document of its type"),
                         "429": _error_response(TOO_MANY),
                         "500": _error_response("the corpus folder is missing (code corpus_missing)"),
+                        "507": _error_response("the disk is full (nothing saved, or saved and not yet indexed)"),
                     },
                 }
             },

@@ -316,3 +316,24 @@ def test_openapi_describes_the_new_routes(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     assert {"post", "delete"} <= set(paths["/api/documents"]) | set(paths["/api/documents/{doc_id}"])
     assert "get" in paths["/files/{doc_id}"]
+
+
+def test_a_full_disk_is_507_and_says_what_was_kept(client, corpus, monkeypatch):
+    import errno
+
+    before = files_in(corpus)
+    real_copy = files._copy
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_copy", full)
+    response = upload(client, "minutes.txt", "The zeppelin minutes.\n", folder="new/team")
+    assert response.status_code == 507 and response.get_json()["error"]["code"] == "insufficient_storage"
+    assert "nothing was saved" in response.get_json()["error"]["message"]
+    assert files_in(corpus) == before and not (corpus / "new").exists()
+    monkeypatch.setattr(files, "_copy", real_copy)
+    monkeypatch.setattr(files, "_reindex", full)  # the index's disk full, after the file is in place
+    response = upload(client, "minutes.txt", "The zeppelin minutes.\n")
+    assert response.status_code == 507 and "is saved" in response.get_json()["error"]["message"]
+    assert (corpus / "minutes.txt").is_file()
