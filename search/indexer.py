@@ -114,7 +114,11 @@ def exists(index_dir: str | Path) -> bool:
     of contents under a temporary name and renames it into place, so one that is listed is whole.
     """
     folder = Path(index_dir)
-    return folder.is_dir() and any(folder.glob(f"_{INDEX_NAME}_*.toc"))
+    if not folder.is_dir():
+        return False
+    if not os.access(folder, os.R_OK | os.X_OK):  # glob() would list nothing: "no index yet" would be wrong
+        raise PermissionError(f"cannot read the index folder {folder}: permission denied")
+    return any(folder.glob(f"_{INDEX_NAME}_*.toc"))
 
 
 def fields_missing(index_dir: str | Path) -> list[str]:

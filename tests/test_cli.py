@@ -291,3 +291,10 @@ def test_search_json_errors_are_the_apis(index_dir):
     assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "bad_query"
     done = run("search", "wing", "--limit", "150", "--index", str(index_dir))
     assert done.returncode == 2 and done.stderr.strip() == "error: --limit must be between 1 and 100"
+
+
+def test_an_unreadable_index_folder_is_said_as_such_not_as_missing(index_dir, capsys, monkeypatch):
+    # Tests run as root, who reads any folder: os.access stands for a folder at mode 000.
+    monkeypatch.setattr(indexer.os, "access", lambda path, mode: Path(path) != index_dir)
+    assert main(["search", "putin", "--index", str(index_dir)]) == 1
+    assert capsys.readouterr().err == f"error: cannot read the index folder {index_dir}: permission denied\n"
