@@ -19,7 +19,7 @@ from whoosh import query
 from whoosh.query.compound import DefaultOr
 
 from search import ranking, snippets
-from search.analysis import LANGUAGES, analyze, body_field, title_field
+from search.analysis import FOLDED, LANGUAGES, analyze, body_field, title_field
 from search.deadline import ClockedPhrase, ClockedTerm, Deadline
 from search.errors import QueryError, TooBroad
 from search.parsing import MAX_FUZZY_CHARS, SplitWord
@@ -43,6 +43,33 @@ MAX_FUZZY_DISTANCE = 2
 # phrase clauses mixed in, documents silently drop out of the top N (Cranfield:
 # recall@100 fell from 0.75 to 0.65). The binary tree of unions is always right.
 Or = DefaultOr
+# Languages whose stemmers read accents (a word typed without them may stem apart): not English,
+# Russian (ё is folded before stemming) or Arabic.
+ACCENTED_STEMMING = frozenset(LANGUAGES) - {"en", "ru", "ar"}
+# A letter -> itself and the letters that fold to it: where the vocabulary's accented forms of a word begin.
+UNFOLDED: dict[str, str] = {}
+for _code, _bare in FOLDED.items():  # Latin letters with accents (Latin-1 and Latin Extended-A), and Greek
+    if (
+        isinstance(_bare, str)
+        and len(_bare) == 1
+        and chr(_code).islower()
+        and (_code < 0x180 or 0x370 <= _code < 0x400)
+    ):
+        UNFOLDED[_bare] = UNFOLDED.get(_bare, _bare) + chr(_code)
+
+
+def _any_word(reader, prefix: str) -> bool:
+    """Return whether any vocabulary word starts with `prefix`."""
+    return any(next(_vocabulary(leaf, prefix), None) is not None for leaf, _ in reader.leaf_readers())
+
+
+def _folded_distance(word: str):
+    """Return a distance for close_words(): 0 for a vocabulary word that folds to `word`, else more."""
+
+    def distance(candidate: str, text: str, score_cutoff: int = 0) -> int:
+        return 0 if candidate.translate(FOLDED) == word else score_cutoff + 1
+
+    return distance
 
 
 def languages(reader) -> list[str]:
@@ -59,6 +86,40 @@ class Expander:
         self.languages = tuple(languages)
         self.deadline = deadline  # the search's own: the vocabulary walks stop when it has passed
         self.expansions = 0  # words this query's patterns have turned into so far
+        self._accented: dict[str, list[str]] = {}  # a word typed without accents -> its accented forms indexed
+
+    def _stems(self, word: str, lang: str) -> list[tuple[str, ...]]:
+        """Return the stems `word` is searched as in `lang`: its own, or those of its accented forms.
+
+        Accents are folded after stemming (Snowball's suffixes need them), so a word typed without
+        them may stem apart from the indexed one: `assemblees` is *assemble*, `assemblées` *assembl*.
+        A word the vocabulary lacks as typed, whose stem `lang`'s documents lack, is searched as the
+        accented forms the vocabulary has (`assemblées`, `corrían`), in phrases too.
+        """
+        own = tuple(analyze(word, lang))
+        if len(own) != 1 or lang not in ACCENTED_STEMMING or self._holds(body_field(lang), own[0]):
+            return [own]
+        found = {tuple(analyze(form, lang)) for form in self._accented_forms(word)}
+        found = [stem for stem in found if len(stem) == 1 and self._holds(body_field(lang), stem[0])]
+        return found or [own]
+
+    def _holds(self, fieldname: str, text: str) -> bool:
+        return fieldname in self.reader.schema and self.reader.doc_frequency(fieldname, text) > 0
+
+    def _accented_forms(self, word: str) -> list[str]:
+        """Return the vocabulary's words that are `word` with accents (most frequent first), if it lacks `word`."""
+        found = self._accented.get(word)
+        if found is None:
+            found = []
+            if word == word.translate(FOLDED) and not self._holds("words", word):
+                for first in UNFOLDED.get(word[0], word[0]):
+                    if first == word[0] or _any_word(self.reader, first):  # (an empty walk would still be kept)
+                        found += close_words(
+                            self.reader, first + word[1:], 0, 1, _folded_distance(word), self.deadline.check
+                        )
+                found.sort(key=lambda form: -self.reader.doc_frequency("words", form))
+            self._accented[word] = found
+        return found
 
     def expand_all(self, q: query.Query) -> query.Query:
         """Return `q` over the language fields, refusing up front a query with too many patterns."""
@@ -121,7 +182,7 @@ class Expander:
     def _words(self, fieldname: str, words: list[str], boost: float = 1.0) -> query.Query:
         clauses = []
         for lang in self.languages:
-            stems = {tuple(analyze(word, lang)) for word in words}
+            stems = {stem for word in words for stem in self._stems(word, lang)}
             stems.discard(())
             fields = self._fields(fieldname, lang)
             for stem in stems:
@@ -135,7 +196,7 @@ class Expander:
     def _phrase(self, q: query.Phrase) -> query.Query:
         clauses = []
         for lang in self.languages:
-            stems = [stem for word in q.words for stem in analyze(word, lang)]
+            stems = [stem for word in q.words for stem in self._stems(word, lang)[0]]  # the most frequent form's
             if not stems:
                 continue
             for name, weight in self._fields(q.fieldname, lang):

@@ -127,7 +127,9 @@ def store(
         if problem.errno not in DISK_FULL:
             raise
         raise Refused(
-            507, f"{path} is saved, but the index's disk is full: the next reindex with room indexes it", "insufficient_storage"
+            507,
+            f"{path} is saved, but the index's disk is full: the next reindex with room indexes it",
+            "insufficient_storage",
         ) from None
     for failure in summary.failures:
         if failure["path"] == path:  # changed on disk since it was checked

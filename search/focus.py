@@ -50,7 +50,9 @@ def _unnamed_letters(text: str, langs: tuple[str, ...]) -> set[str]:
     tokens = [token.text for token in word_analyzer()(text)]
     if not any(len(token) > 1 and token not in stops for token in tokens):
         return set()  # letters among letters ("a - b"): nothing says which are names
-    naming = {second for first, second in zip(tokens, tokens[1:], strict=False) if len(first) > 1 and first not in stops}
+    naming = {
+        second for first, second in zip(tokens, tokens[1:], strict=False) if len(first) > 1 and first not in stops
+    }
     return {token for token in tokens if token in letters} - naming
 
 

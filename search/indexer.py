@@ -498,7 +498,9 @@ def reindex(
             present = {src.path for src in scan.files} | failed_paths
             # A folder that could not be read keeps its documents: they may still exist.
             unreadable = tuple(path + "/" for path in failed_paths)
-            gone = sorted(path for path in (previous if rebuild else indexed).keys() - present if not path.startswith(unreadable))
+            gone = sorted(
+                path for path in (previous if rebuild else indexed).keys() - present if not path.startswith(unreadable)
+            )
         replaced: list[str] = []
         emptied: list[str] = []  # indexed files now read with no text in them
         from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it

@@ -251,7 +251,9 @@ def _suggestion(
     found = searchers.prepared.get(key)
     if found is None:
         suggestion = suggest(searcher, prepared.parsed, text, deadline, scope, typed=request.q)
-        if suggestion is not None and not _finds(searchers, searcher, state, replace(request, q=suggestion), deadline, scope):
+        if suggestion is not None and not _finds(
+            searchers, searcher, state, replace(request, q=suggestion), deadline, scope
+        ):
             suggestion = None
         found = (suggestion,)
         if deadline.left() > 0:  # out of time, suggest() gives up early: its None is not the answer
@@ -259,7 +261,9 @@ def _suggestion(
     return found[0]
 
 
-def _finds(searchers: Searchers, searcher, state, request: SearchRequest, deadline: Deadline, scope: scoping.Scope) -> bool:
+def _finds(
+    searchers: Searchers, searcher, state, request: SearchRequest, deadline: Deadline, scope: scoping.Scope
+) -> bool:
     """Return whether `request` finds any document `scope` shows (counted only; False past the deadline)."""
     try:
         prepared = _prepared(searchers, searcher, state, request, clean(request.q), deadline, scope)

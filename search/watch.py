@@ -242,7 +242,9 @@ class Watcher:
             if _identity(self._root) != self._root_identity:
                 # The watches follow the folder (its inode), wherever it went: a folder swapped in
                 # under its name (`mv corpus old; mv new corpus`) would never be heard.
-                failure = RuntimeError("the folder was moved, replaced or removed; start again to follow the one there now")
+                failure = RuntimeError(
+                    "the folder was moved, replaced or removed; start again to follow the one there now"
+                )
             elif observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters):
                 return
             else:

@@ -580,7 +580,11 @@ def test_field_names_in_any_case(q):
 
 def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_path):
     root = tmp_path / "corpus"
-    write(root, "a.txt", "Edit config.yaml, run make_backup.sh and mail john.doe@example.com. The meeting ended.Next we left.\n")
+    write(
+        root,
+        "a.txt",
+        "Edit config.yaml, run make_backup.sh and mail john.doe@example.com. The meeting ended.Next we left.\n",
+    )
     write(root, "b.txt", "Python 3.11.7 replaces 3.10.2; the dose was 12.5 mg in the U.S. trial.\n")
     write(root, "c.html", "<p>A non&shy;breaking space, and a zero\u200bwidth one.</p>\n")
     write(root, "d.txt", "Twelve doses of 5 mg; a config of yaml files.\n")
@@ -648,3 +652,23 @@ def test_a_short_version_finds_the_longer_ones(tmp_path):
     assert paths(searchers, "3.11") == ["a.txt", "b.txt"]
     assert paths(searchers, "3.11.7") == ["a.txt"]
     assert paths(searchers, '"python 3.11"') == ["b.txt"]  # a phrase is exact
+
+
+def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
+    # Accents are folded after stemming: unaccented, `corrian` stems apart from *corrían*.
+    root = tmp_path / "corpus"
+    write(root, "es.txt", "Los niños corrían por el parque de Andalucía mientras sus padres hablaban de política.\n")
+    write(root, "fr.txt", "Les assemblées nationales ont voté la loi après un long débat sur les écoles publiques.\n")
+    write(root, "en.txt", "The children ran in the park while their parents talked about the weather and the news.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for q, expected in [
+        ("corrian", "es.txt"),
+        ('"los ninos corrian"', "es.txt"),
+        ("assemblees", "fr.txt"),
+        ('"assemblees nationales"', "fr.txt"),
+        ("débat ecoles", "fr.txt"),
+    ]:
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert [hit.path for hit in result.hits] == [expected] and result.relaxed is None, q
+        assert result.hits[0].snippet.marks, q  # the accented words are marked
