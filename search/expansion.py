@@ -46,16 +46,19 @@ Or = DefaultOr
 # Languages whose stemmers read accents (a word typed without them may stem apart): not English,
 # Russian (ё is folded before stemming) or Arabic.
 ACCENTED_STEMMING = frozenset(LANGUAGES) - {"en", "ru", "ar"}
-# A letter -> itself and the letters that fold to it: where the vocabulary's accented forms of a word begin.
-UNFOLDED: dict[str, str] = {}
-for _code, _bare in FOLDED.items():  # Latin letters with accents (Latin-1 and Latin Extended-A), and Greek
-    if (
-        isinstance(_bare, str)
-        and len(_bare) == 1
-        and chr(_code).islower()
-        and (_code < 0x180 or 0x370 <= _code < 0x400)
-    ):
-        UNFOLDED[_bare] = UNFOLDED.get(_bare, _bare) + chr(_code)
+
+
+def _unfolded() -> dict[str, str]:
+    """Return each letter -> itself and the lowercase letters that fold to it (Latin-1, Latin Extended-A, Greek)."""
+    found: dict[str, str] = {}
+    for code, bare in FOLDED.items():
+        if isinstance(bare, str) and len(bare) == 1 and chr(code).islower() and (code < 0x180 or 0x370 <= code < 0x400):
+            found[bare] = found.get(bare, bare) + chr(code)
+    return found
+
+
+# Where the vocabulary's accented forms of a word begin: `e` -> e, è, é, ê, ë, ...
+UNFOLDED = _unfolded()
 
 
 def _any_word(reader, prefix: str) -> bool:
