@@ -525,6 +525,12 @@ def _declared_html_codec(data: bytes) -> str | None:
 
 # Not "head": html.parser leaves an unclosed <head> wrapping the whole <body>.
 _HIDDEN = {"script", "style", "noscript", "template", "title"}
+# A page's chrome, repeated on every page of a site: its menus (any <nav>), and its banner, footer
+# and sidebars (<header>, <footer>, <aside> outside the <main> or <article> they could belong to,
+# or marked with their ARIA role). Indexed, a footer's "Quick links: wifi, parking" made every
+# page match `wifi`, and a menu filled snippets. A page with nothing else keeps it all.
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+_CHROME_OUTSIDE_CONTENT = {"header", "footer", "aside"}
 _BLOCKS = re.compile(
     r"address|article|aside|blockquote|caption|dd|details|dialog|div|dl|dt|fieldset|figcaption|figure|footer"
     r"|form|h[1-6]|header|hgroup|hr|legend|li|main|nav|ol|option|p|pre|section|summary|table|tbody|tfoot|thead|tr|ul"
@@ -533,6 +539,7 @@ _HEADINGS = re.compile(r"^h[1-6]$")
 # Decoding strips NULs, so one can mark block boundaries until the whitespace is collapsed.
 _BREAK = "\x00"
 _PRE_END = object()
+_CONTENT_END = object()
 
 
 def _html_to_text(markup: str) -> tuple[str | None, str]:
@@ -549,25 +556,39 @@ def _html_to_text(markup: str) -> tuple[str | None, str]:
     if not (title and title.strip()):
         heading = soup.find(_HEADINGS)
         title = heading.get_text(" ") if heading else None
-    lines = (" ".join(part.split()) for part in _visible_text(soup).split(_BREAK))
-    return title, "\n".join(line for line in lines if line)
+    text = _lines(_visible_text(soup, skip_chrome=True))
+    return title, text if text.strip() else _lines(_visible_text(soup, skip_chrome=False))
 
 
-def _visible_text(soup: BeautifulSoup) -> str:
+def _lines(text: str) -> str:
+    lines = (" ".join(part.split()) for part in text.split(_BREAK))
+    return "\n".join(line for line in lines if line)
+
+
+def _chrome(tag, in_content: int) -> bool:
+    """Return whether `tag` is the page's chrome (see _CHROME_ROLES): menus, banner, footer, sidebars."""
+    if tag.name == "nav" or str(tag.get("role", "")).lower() in _CHROME_ROLES:
+        return True
+    return tag.name in _CHROME_OUTSIDE_CONTENT and not in_content
+
+
+def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True) -> str:
     # A stack instead of recursion or tree edits (bs4 inserts cost O(siblings)): huge or deeply
     # nested pages stay linear.
     from bs4 import CData, NavigableString, Tag
 
-    parts, stack, in_pre = [], [soup], 0
+    parts, stack, in_pre, in_content = [], [soup], 0, 0  # in <pre>; in <main> or <article>
     while stack:
         node = stack.pop()
         if node is _PRE_END:
             in_pre -= 1
+        elif node is _CONTENT_END:
+            in_content -= 1
         elif type(node) is str:  # a separator pushed below
             parts.append(node)
         elif type(node) in (NavigableString, CData):  # not comments, doctypes, ...
             parts.append(node.replace("\n", _BREAK) if in_pre else node)
-        elif isinstance(node, Tag) and node.name not in _HIDDEN:
+        elif isinstance(node, Tag) and node.name not in _HIDDEN and not (skip_chrome and _chrome(node, in_content)):
             if node.name == "br":
                 parts.append(_BREAK)
             elif _BLOCKS.fullmatch(node.name):
@@ -578,6 +599,9 @@ def _visible_text(soup: BeautifulSoup) -> str:
             if node.name == "pre":
                 in_pre += 1
                 stack.append(_PRE_END)
+            elif node.name in ("main", "article"):
+                in_content += 1
+                stack.append(_CONTENT_END)
             stack.extend(reversed(node.contents))
     return "".join(parts)
 

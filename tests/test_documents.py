@@ -248,6 +248,25 @@ def test_html_visible_text_and_title(tmp_path):
     assert "secret" not in document.text.lower()
 
 
+def test_html_leaves_out_the_pages_chrome_but_not_an_articles_own(tmp_path):
+    html = (
+        "<html><head><title>Accounts</title></head><body>"
+        "<header><a href='/'>Home</a><nav>Password reset | Benefits</nav></header>"
+        "<div role='navigation'>Home &rsaquo; Accounts</div>"
+        "<main><article><header><h1>Accounts and passwords</h1><p>By the IT desk</p></header>"
+        "<p>Reset your password at the portal.</p><aside>See also: VPN</aside>"
+        "<footer>Updated in March</footer></article></main>"
+        "<aside>Company news</aside><footer>Quick links: wifi, parking</footer></body></html>"
+    )
+    document = load(source(tmp_path, "accounts.html", html))
+    assert document.text == (
+        "Accounts and passwords\nBy the IT desk\nReset your password at the portal.\nSee also: VPN\nUpdated in March"
+    )
+    # A page that is all chrome keeps it: something to find it by.
+    only = load(source(tmp_path, "menu.html", "<html><body><nav>Sitemap: wifi, parking</nav></body></html>"))
+    assert only.text == "Sitemap: wifi, parking"
+
+
 def test_html_title_from_first_heading(tmp_path):
     html = "<html><body><p>Intro</p><h2>The <em>real</em> heading</h2><h1>Later</h1></body></html>"
     assert load(source(tmp_path, "h.htm", html)).title == "The real heading"
