@@ -61,9 +61,12 @@ def _greek_folded() -> dict[int, str]:
     return found
 
 
+# Letters folded to two, as Lucene's ASCIIFoldingFilter does (Whoosh's map has ß as one s, the others not
+# at all): `Torstrasse` is *Torstraße* whatever language the document was read as.
+LIGATURES = {"ß": "ss", "ẞ": "ss", "æ": "ae", "œ": "oe"}
 # Accents folded away: Whoosh's map covers Latin letters; Greek is written with and without its
 # accents too (`Αθήνα`, `ΑΘΗΝΑ`, `αθηνα`), as Lucene's GreekLowerCaseFilter has it.
-FOLDED = {**accent_map, **_greek_folded()}
+FOLDED = {**accent_map, **_greek_folded(), **{ord(letter): folded for letter, folded in LIGATURES.items()}}
 # Russian stemming expects ё spelled as е; accents are folded only after stemming
 # because Snowball's suffix rules for French, German, etc. need them.
 YO_MAP = {ord("ё"): "е", ord("Ё"): "Е"}

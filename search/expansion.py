@@ -67,7 +67,10 @@ def _any_word(reader, prefix: str) -> bool:
 
 
 def _folded_distance(word: str):
-    """Return a distance for close_words(): 0 for a vocabulary word that folds to `word`, else more."""
+    """Return a distance for close_words(): 0 for a vocabulary word that folds to `word`, else more.
+
+    Called with a maxdist of 2: a word folds to one up to two letters longer (`ß` is `ss`).
+    """
 
     def distance(candidate: str, text: str, score_cutoff: int = 0) -> int:
         return 0 if candidate.translate(FOLDED) == word else score_cutoff + 1
@@ -118,7 +121,7 @@ class Expander:
                 for first in UNFOLDED.get(word[0], word[0]):
                     if first == word[0] or _any_word(self.reader, first):  # (an empty walk would still be kept)
                         found += close_words(
-                            self.reader, first + word[1:], 0, 1, _folded_distance(word), self.deadline.check
+                            self.reader, first + word[1:], 2, 1, _folded_distance(word), self.deadline.check
                         )
                 found.sort(key=lambda form: -self.reader.doc_frequency("words", form))
             self._accented[word] = found

@@ -672,3 +672,20 @@ def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
         result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
         assert [hit.path for hit in result.hits] == [expected] and result.relaxed is None, q
         assert result.hits[0].snippet.marks, q  # the accented words are marked
+
+
+def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "de.txt", "Das Büro liegt in der Torstraße 12, gleich neben der großen Straße am Markt in Berlin Mitte.\n")
+    write(root, "en.txt", "Our office: Torstraße 12. Ask for the encyclopædia and the œuvre.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for q, expected in [
+        ("torstrasse", ["de.txt", "en.txt"]),
+        ("strasse", ["de.txt"]),
+        ("grosse", ["de.txt"]),
+        ("encyclopaedia", ["en.txt"]),
+        ("oeuvre", ["en.txt"]),
+    ]:
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert sorted(hit.path for hit in result.hits) == expected and result.relaxed is None, q
