@@ -109,6 +109,23 @@ class Expander:
         found = [stem for stem in found if len(stem) == 1 and self._holds(body_field(lang), stem[0])]
         return found or [own]
 
+    def _broken(self, word: str) -> tuple[str, str] | None:
+        """Return the two words the vocabulary has that make `word`, which it lacks (`email`: *e mail*), or None.
+
+        A word typed joined finds it written apart or with a hyphen (*e-mail*, *wi-fi*, *data base*),
+        as Lucene's WordBreakSpellChecker breaks words: the split whose rarer part is most frequent.
+        The second part has two letters or more; the first may be one (`e`, `x`, `a desk`).
+        """
+        if len(word) < 4 or not word.isalpha() or self._holds("words", word):
+            return None
+        best, parts = 0, None
+        for cut in range(1, len(word) - 1):
+            first, second = word[:cut], word[cut:]
+            found = min(self.reader.doc_frequency("words", first), self.reader.doc_frequency("words", second))
+            if found > best:
+                best, parts = found, (first, second)
+        return parts
+
     def _holds(self, fieldname: str, text: str) -> bool:
         return fieldname in self.reader.schema and self.reader.doc_frequency(fieldname, text) > 0
 
@@ -150,7 +167,11 @@ class Expander:
         if isinstance(q, query.Wildcard):
             return self._words(q.fieldname, self._wildcard_words(q.text), q.boost)
         if isinstance(q, query.Term):
-            return self._words(q.fieldname, [q.text], q.boost)
+            found = self._words(q.fieldname, [q.text], q.boost)
+            parts = self._broken(q.text)
+            if parts is None:
+                return found
+            return Or([found, self._phrase(query.Phrase(q.fieldname, list(parts), boost=q.boost))]).normalize()
         if isinstance(q, query.CompoundQuery):
             return self._compound(q)
         if isinstance(q, query.Not):

@@ -689,3 +689,22 @@ def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
     ]:
         result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
         assert sorted(hit.path for hit in result.hits) == expected and result.relaxed is None, q
+
+
+def test_a_word_typed_joined_finds_it_written_apart_or_with_a_hyphen(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "a.txt", "Send an e-mail to the desk. The guest Wi-Fi password is on the wall.\n")
+    write(root, "b.txt", "The data base holds every record.\n")
+    write(root, "c.txt", "Mail arrives daily at the front office.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for q, expected, marked in [
+        ("email", ["a.txt"], "e-mail"),
+        ("wifi", ["a.txt"], "Wi-Fi"),
+        ("database", ["b.txt"], "data base"),
+    ]:
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert [hit.path for hit in result.hits] == expected and result.relaxed is None, q
+        hit = result.hits[0]
+        assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == [marked]
+    assert paths(searchers, "mail") == ["a.txt", "c.txt"]  # a word the index has is searched as it is
