@@ -10,6 +10,7 @@ query finds Russian ones across inflections.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import unicodedata
 from itertools import islice
@@ -25,6 +26,8 @@ from whoosh.analysis import (
 )
 from whoosh.lang import has_stemmer, has_stopwords, stopwords_for_language
 from whoosh.support.charset import accent_map
+
+from search.fastanalysis import WordFilter
 
 # The Snowball languages Whoosh ships stemmers for.
 LANGUAGES: tuple[str, ...] = tuple(
@@ -78,6 +81,20 @@ MIN_DETECT_CONFIDENCE = 0.8
 QUICK_DETECT_CHARS = 300
 
 
+class GermanUmlauts(WordFilter):
+    """Read German `ae`, `oe` and `ue` as the umlauts they stand for, as Lucene's GermanNormalizationFilter.
+
+    After folding (`ä` is `a`): `Muenchen`, `Koeln` and `Kaesespaetzle`, typed where umlauts are
+    not at hand, are *München*, *Köln* and *Käsespätzle*. A `ue` after a vowel or `q` (`Bauer`,
+    `Quelle`) is two letters.
+    """
+
+    PATTERN = re.compile(r"(?<=[ao])e|(?<=u)(?<![aeiouyq]u)e")
+
+    def word(self, text: str) -> str:
+        return self.PATTERN.sub("", text) if "e" in text else text
+
+
 @functools.cache
 def language_analyzer(lang: str) -> Analyzer:
     """Return the analyzer that tokenises, folds and stems text in `lang`."""
@@ -87,7 +104,8 @@ def language_analyzer(lang: str) -> Analyzer:
     # No stop words and no minimum length: every word is indexed at its position, so phrases
     # are exact ("moved in Moscow"), common words are answered ("the who") and short tokens
     # keep their meaning ("vitamin d", "type 2"). The ranking makes common words count little.
-    return chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(FOLDED)
+    chain = chain | StemFilter(lang=lang, cachesize=100_000) | CharsetFilter(FOLDED)
+    return chain | GermanUmlauts() if lang == "de" else chain
 
 
 @functools.cache

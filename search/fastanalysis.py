@@ -20,7 +20,21 @@ import threading
 from collections.abc import Callable
 from itertools import accumulate
 
-from whoosh.analysis import CharsetFilter, CompositeAnalyzer, LowercaseFilter, RegexTokenizer, StemFilter
+from whoosh.analysis import CharsetFilter, CompositeAnalyzer, Filter, LowercaseFilter, RegexTokenizer, StemFilter
+
+
+class WordFilter(Filter):
+    """A filter that maps each token's text to one text (`word`), in place: compiled as one more step."""
+
+    def word(self, text: str) -> str:
+        raise NotImplementedError
+
+    def __call__(self, tokens):
+        word = self.word
+        for token in tokens:
+            token.text = word(token.text)
+            yield token
+
 
 TERM_CACHE_SIZE = 200_000  # distinct tokens remembered per analyzer before the cache starts over
 
@@ -109,6 +123,8 @@ def _compile(analyzer) -> CompiledAnalyzer | None:
             steps.append(_translate(item.charmap))
         elif kind is StemFilter:
             steps.append(_stem(item))
+        elif isinstance(item, WordFilter):
+            steps.append(item.word)
         else:
             return None
     return CompiledAnalyzer(expression, steps)

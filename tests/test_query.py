@@ -708,3 +708,13 @@ def test_a_word_typed_joined_finds_it_written_apart_or_with_a_hyphen(tmp_path):
         hit = result.hits[0]
         assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == [marked]
     assert paths(searchers, "mail") == ["a.txt", "c.txt"]  # a word the index has is searched as it is
+
+
+def test_german_umlauts_typed_as_two_letters(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "de.txt", "Übermorgen fahren wir von München nach Köln und essen dort Käsespätzle mit den Bauern.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for q in ("Muenchen", "koeln", "kaesespaetzle", "uebermorgen", "muenchen koeln", '"nach koeln"'):
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert [hit.path for hit in result.hits] == ["de.txt"] and result.relaxed is None, q
