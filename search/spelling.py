@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from bisect import insort
 from collections.abc import Callable, Iterable, Iterator
+from os.path import commonprefix
 
 from whoosh import query
 from whoosh.spelling import Corrector
@@ -64,9 +65,12 @@ class VocabularyCorrector(Corrector):
             frequency = self.frequency("words", word) if word != text else 0  # never the word itself
             if frequency:
                 # Higher is better: the closest words first (as Lucene's DirectSpellChecker ranks),
-                # then the most frequent. Whoosh's ReaderCorrector scores every word at `maxdist`
-                # and so ranks by frequency alone: `recieve` was corrected to *receiver*, not *receive*.
-                yield 0 - (OSA.distance(word, text) + (1.0 / frequency * 0.5)), word
+                # then those sharing more first letters (as Jaro-Winkler weighs them: `recieved` is
+                # *receive*, not the more frequent *reviewed*), then the most frequent. Whoosh's
+                # ReaderCorrector scores every word at `maxdist`, so by frequency alone: `recieve`
+                # was corrected to *receiver*.
+                shared = min(len(commonprefix((word, text))), 9)
+                yield -OSA.distance(word, text) + 0.01 * shared + 0.001 * (1 - 1 / frequency), word
 
 
 def suggest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from os.path import commonprefix
 
 import pytest
 from conftest import write
@@ -298,7 +299,8 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     assert {"cat", "act"} <= set(dict(expander._within("act", 1, 0)))
     assert "retrieval" in dict(expander._within("retreival", 1, 1))
     # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there):
-    # the same words as Whoosh's corrector but the word itself, ranked closest first, then most frequent.
+    # the same words as Whoosh's corrector but the word itself, ranked closest first, then by the first
+    # letters they share with it, then most frequent.
     ours = spelling.VocabularyCorrector(reader, reader.frequency)
     whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
     for text in typed:
@@ -306,12 +308,19 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
             for prefix in sorted({0, 1, min(2, len(text))}):
                 found = ours.suggest(text, 100, maxdist, prefix)
                 assert sorted(found) == sorted(set(whooshs.suggest(text, 100, maxdist, prefix)) - {text})
-                ranks = [(OSA.distance(word, text), -reader.frequency("words", word), word) for word in found]
+                ranks = [
+                    (
+                        OSA.distance(word, text),
+                        -min(len(commonprefix((word, text))), 9),
+                        -reader.frequency("words", word),
+                    )
+                    for word in found
+                ]
                 assert ranks == sorted(ranks), (text, maxdist, prefix)
     assert ours.suggest("retreival", 1, 1, 1) == ["retrieval"]
 
 
-def test_did_you_mean_prefers_the_closest_word_to_a_more_frequent_one(tmp_path):
+def test_did_you_mean_prefers_the_closest_word_then_the_one_sharing_more_first_letters(tmp_path):
     root = tmp_path / "corpus"
     write(root, "a.txt", "The receiver must sign. Every receiver signs.\n")
     write(root, "b.txt", "A receiver of parcels.\n")
@@ -319,6 +328,11 @@ def test_did_you_mean_prefers_the_closest_word_to_a_more_frequent_one(tmp_path):
     indexer.reindex(root, tmp_path / "ix")
     result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="recieve"), CONFIG)
     assert result.suggestion == "receive"  # one swap away; *receiver* is two edits
+    write(root, "d.txt", "Every form is reviewed. Reviewed twice, reviewed again, reviewed by all.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="recieved"), CONFIG)
+    # Two edits from *receive*, *receiver* and the more frequent *reviewed*: the first two share "rec".
+    assert result.suggestion in ("receive", "receiver")
 
 
 def test_the_words_under_a_prefix_are_walked_once_per_index_generation(tmp_path, monkeypatch):
@@ -676,7 +690,9 @@ def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
 
 def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
     root = tmp_path / "corpus"
-    write(root, "de.txt", "Das Büro liegt in der Torstraße 12, gleich neben der großen Straße am Markt in Berlin Mitte.\n")
+    write(
+        root, "de.txt", "Das Büro liegt in der Torstraße 12, gleich neben der großen Straße am Markt in Berlin Mitte.\n"
+    )
     write(root, "en.txt", "Our office: Torstraße 12. Ask for the encyclopædia and the œuvre.\n")
     indexer.reindex(root, tmp_path / "ix")
     searchers = query.Searchers(tmp_path / "ix")
