@@ -35,7 +35,7 @@ LANGUAGES: tuple[str, ...] = tuple(
     for lang in ("en", "ru", "de", "fr", "es", "it", "pt", "nl", "sv", "no", "da", "fi", "hu", "ro", "tr", "ar")
     if has_stemmer(lang)
 )
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Chinese and Japanese are written without spaces: each ideograph or kana is a token of its own,
 # as Lucene's StandardTokenizer makes them, and a word of several is found as a phrase of them
 # (`北京` in `我爱北京天安门`). Every other run of letters and digits is a token: Hangul is written
