@@ -40,6 +40,9 @@ HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 QUOTED = re.compile(r'"([^"]*)"')
 MARKED_WORD = re.compile(r"[^\s\"]*(?:[^\W\d_][*?~]|[*?][^\W\d_])[^\s\"]*")  # on letters: `"5* hotel"` is a rating
 FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
+# An operator written against a bracket (`(a OR b)AND c`, `AND(c)`): Whoosh reads it only between spaces.
+OPERATOR_AFTER_BRACKET = re.compile(r"\)(?=(?:AND|OR|NOT)\b)")
+OPERATOR_BEFORE_BRACKET = re.compile(r"(?<![\w\"])(AND|OR|NOT)(?=\()")
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
 REPEATED_NOT = re.compile(r"\"[^\"]*\"|(?<![^\s(\"])NOT(?:\s+NOT)+(?=\s*[(\"]|\s+[^\s)])")
@@ -109,6 +112,7 @@ def clean(text: str) -> str:
     if WORD.search(text):
         text = LOOSE_WILDCARD.sub(" ", text)
     text = MINUS.sub("NOT ", text)
+    text = OPERATOR_BEFORE_BRACKET.sub(r"\1 ", OPERATOR_AFTER_BRACKET.sub(") ", text))
     text = FIELD_NAME.sub("title:", text)  # Title: as title: (field names are lowercase)
     return REPEATED_NOT.sub(_cancel_nots, text)
 

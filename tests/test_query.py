@@ -49,6 +49,8 @@ def paths(searchers, q, **kwargs):
         ("(hypersonic OR swept) AND plate", ["en/heat.txt"]),  # AND after a group is kept
         ("(plate) AND hypersonic", ["en/heat.txt"]),
         ("stalls OR (plate AND shock)", ["en/heat.txt", "en/lift.txt"]),
+        ("(hypersonic OR swept)AND plate", ["en/heat.txt"]),  # an operator against a bracket
+        ("plate AND(hypersonic OR swept)", ["en/heat.txt"]),
         ('"boundary layer"', ["en/boundary.md"]),
         ('"plate boundary"', []),
         ("plate OR stalls", ["en/boundary.md", "en/heat.txt", "en/lift.txt"]),
