@@ -503,6 +503,7 @@ def reindex(
             )
         replaced: list[str] = []
         emptied: list[str] = []  # indexed files now read with no text in them
+        written: set[str] = set()  # files a rebuild indexed (each is ADDED there)
         from tqdm import tqdm  # here, not at the top: a web worker that only searches never needs it
 
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, leave=False)
@@ -521,6 +522,7 @@ def reindex(
                     replaced.append(path)
                 elif outcome == ADDED:
                     summary.added += 1
+                    written.add(path)
                 else:
                     summary.updated += 1
                     replaced.append(path)
@@ -542,7 +544,8 @@ def reindex(
                 # A file that now fails to read keeps its last good version (it is in `present`).
                 for path in replaced + gone + emptied:
                     writer.delete_by_term("id", doc_id(path))
-                summary.deleted = len(gone) + len(emptied)
+                # A rebuild's CLEAR drops every old version, a failing file's last good one too.
+                summary.deleted = len(previous.keys() - written) if rebuild else len(gone) + len(emptied)
                 # CLEAR drops the old segments in the same atomic commit, so readers see
                 # the old index until the new one is complete.
                 writer.commit(mergetype=CLEAR if rebuild else merge_small, extra_segments=segments)

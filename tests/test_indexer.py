@@ -202,6 +202,12 @@ def test_a_rebuild_counts_the_documents_it_drops(corpus, index_dir):
     summary = indexer.reindex(corpus, index_dir, rebuild=True)
     assert (summary.added, summary.deleted) == (4, 1)
     assert search(index_dir, "visas").total == 0
+    # A file that no longer reads keeps its last good version in a plain reindex; a rebuild drops it.
+    write(corpus, "hostile.txt", bytes(range(256)) * 64)
+    assert indexer.reindex(corpus, index_dir).deleted == 0 and search(index_dir, "beware").total == 1
+    summary = indexer.reindex(corpus, index_dir, rebuild=True)
+    assert (summary.added, summary.deleted, summary.failed) == (3, 1, 1)
+    assert search(index_dir, "beware").total == 0
 
 
 def test_failures_are_reported_and_skipped(corpus, tmp_path):
