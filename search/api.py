@@ -19,6 +19,7 @@ bp = Blueprint("api", __name__)
 # whoever runs the server, do).
 INDEX_MISSING_MESSAGE = "there is no search index yet; run 'python -m search index' to build it, then try again"
 WRITER_BUSY = "another reindex is writing the index"
+INDEX_UNREADABLE = "the server cannot read its index folder (its permissions); the error has been logged"
 CORPUS_MISSING = "the corpus folder is missing on the server (SEEDSEARCH_CORPUS_DIR)"
 INDEX_MISSING_PAGE = (
     "Search is not ready: the documents have not been indexed yet. "
@@ -252,6 +253,13 @@ def register_error_handlers(app: Flask) -> None:
     def bad_query(problem: query.QueryError):
         # Raised outside a view's own handling (the URL's encoding, checked before any view).
         return error(400, str(problem), "bad_query") if wants_json() else web.error_page(400, str(problem))
+
+    @app.errorhandler(indexer.IndexUnreadable)
+    def index_unreadable(problem: indexer.IndexUnreadable):
+        log.error("%s", problem)  # the path is for the log, not the client
+        if wants_json():
+            return error(503, INDEX_UNREADABLE, "index_unreadable")
+        return web.error_page(503, INDEX_UNREADABLE, title="Search is not available")
 
     @app.errorhandler(indexer.IndexMissing)
     def index_missing(problem: indexer.IndexMissing):

@@ -70,6 +70,10 @@ class IndexingFailed(OSError):
     """An indexing worker process failed (a full disk) or died (killed, out of memory); the index is as it was."""
 
 
+class IndexUnreadable(PermissionError):
+    """The index folder cannot be read (its permissions)."""
+
+
 class IndexMissing(FileNotFoundError):
     """There is no index to read yet: only the indexer creates one."""
 
@@ -117,7 +121,7 @@ def exists(index_dir: str | Path) -> bool:
     if not folder.is_dir():
         return False
     if not os.access(folder, os.R_OK | os.X_OK):  # glob() would list nothing: "no index yet" would be wrong
-        raise PermissionError(f"cannot read the index folder {folder}: permission denied")
+        raise IndexUnreadable(f"cannot read the index folder {folder}: permission denied")
     return any(folder.glob(f"_{INDEX_NAME}_*.toc"))
 
 
@@ -194,7 +198,10 @@ def writer_lock(index_dir: str | Path) -> Iterator[None]:
     index_dir.mkdir(parents=True, exist_ok=True)
     # flock is released by the kernel when the holder dies, so a killed indexer
     # never leaves a stale lock behind.
-    fd = os.open(index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        raise PermissionError(f"cannot write the index folder {index_dir}: permission denied") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -193,3 +193,15 @@ def test_a_suggestion_that_would_find_nothing_is_not_offered(client):
     # The folder asked for holds no "visas": suggesting it would lead to another empty page.
     body = client.get("/api/search?q=visaz&folder=ru").get_json()
     assert body["total"] == 0 and body["suggestion"] is None
+
+
+def test_an_unreadable_index_folder_is_a_503_that_says_so(app, index_dir, monkeypatch):
+    # Tests run as root, who reads any folder: os.access stands for a folder at mode 000.
+    monkeypatch.setattr(indexer.os, "access", lambda path, mode: str(path) != str(index_dir))
+    client = create_app({"INDEX_DIR": str(index_dir)}).test_client()
+    for path in ("/healthz", "/api/search?q=putin"):
+        response = client.get(path)
+        assert response.status_code == 503 and response.get_json()["error"]["code"] == "index_unreadable", path
+        assert str(index_dir) not in response.get_data(as_text=True)  # messages never name a server path
+    page = client.get("/search?q=putin")
+    assert page.status_code == 503 and "cannot read its index folder" in page.get_data(as_text=True)
