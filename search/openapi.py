@@ -12,7 +12,10 @@ MOMENT = (
     ": a date (YYYY-MM-DD, the whole day) or an ISO 8601 date and time (with an offset, or UTC without one);"
     " empty for none"
 )
-INDEX_MISSING = "no index has been built yet (code index_missing): run `python -m search index` (code index_missing), or the index folder cannot be read (index_unreadable)"
+INDEX_MISSING = (
+    "no index has been built yet (code index_missing): run `python -m search index`;"
+    " or the index folder cannot be read (code index_unreadable)"
+)
 FORBIDDEN = "a key that is not an admin key, or no admin token or key configured"
 TOO_MANY = "too many wrong keys from this address; see Retry-After"
 DOC_ID = {"name": "doc_id", "in": "path", "required": True, "schema": {"type": "string"}}
