@@ -33,6 +33,9 @@ WINDOW = 400  # characters analysed on each side of a candidate hit
 # characters); a longer one around MAX_WINDOWS of its matches, and the page says so if some are left.
 FULL_HIGHLIGHT_CHARS = 2_000_000
 MAX_WINDOWS = 200
+# Marks on one page at most: each costs the sanitiser, and a text of one word repeated (285,713
+# marks) took 7.6 s a view. The first ones are marked, and the page says more are left.
+MAX_MARKS = 10_000
 SNIPPET_WINDOWS = 12  # of them, to choose a result's passages: enough to find three good ones
 DENSE_HITS = 4  # a word found more than this many times its share of the windows is on nearly every line
 DENSE_WINDOWS = 4  # windows such a word gets for a snippet: one more than the passages shown
@@ -301,11 +304,12 @@ def snippet(text: str, lang: str, match: MatchTerms) -> Snippet:
 def highlight_all(text: str, lang: str, match: MatchTerms) -> Snippet:
     """Return the whole of `text` with every match in it, as data (see to_html).
 
-    A text longer than FULL_HIGHLIGHT_CHARS is analysed around MAX_WINDOWS of its matches: `partial` says when some are left.
+    A text longer than FULL_HIGHLIGHT_CHARS is analysed around MAX_WINDOWS of its matches, and at
+    most MAX_MARKS are marked: `partial` says when some are left.
     """
     found, every = find_matches(text, lang, match, None if len(text) <= FULL_HIGHLIGHT_CHARS else MAX_WINDOWS)
-    spans = tuple(found)
-    return Snippet(text, spans, spans, partial=not every)
+    spans = tuple(found[:MAX_MARKS])
+    return Snippet(text, spans, spans, partial=not every or len(found) > MAX_MARKS)
 
 
 # Bleach costs about a millisecond a call, most of it the same whatever the length (an html5lib
