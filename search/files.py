@@ -72,6 +72,8 @@ def _check_name(name: str) -> None:
         raise Refused(400, f"{name!r}: a file name cannot contain '/'; use the folder field", "bad_path")
     if _CONTROL.search(name):
         raise Refused(400, "names cannot contain control characters or NUL", "bad_path")
+    if "\ufffd" in name:  # what the form parser made of bytes that are not UTF-8
+        raise Refused(400, "names must be UTF-8; the name sent has bytes that are not", "bad_path")
     if _BIDI.search(name):
         # An override (U+202E) shows the rest of a name backwards: "txt.exe" read as "exe.txt".
         raise Refused(400, "names cannot contain text-direction control characters", "bad_path")

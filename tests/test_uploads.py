@@ -92,6 +92,8 @@ def test_an_existing_path_is_a_conflict_unless_replaced(client, corpus):
         ("team\u202e", "escape.txt"),  # a right-to-left override: the rest of a name shown backwards
         ("", "invoice\u202etxt.exe"),
         ("", "a\u2066b.txt"),
+        ("HR\ufffd", "escape.txt"),  # bytes that were not UTF-8, as the form parser reads them
+        ("", "caf\ufffd.txt"),
     ],
 )
 def test_names_that_would_leave_the_corpus_or_hide_are_refused(client, corpus, tmp_path, folder, name):
