@@ -298,7 +298,14 @@ class Expander:
     def _prefix_words(self, prefix: str) -> list[str]:
         if not prefix:
             raise QueryError("a wildcard needs at least one letter, e.g. 'rel*'")
-        return self._most_frequent(self._walk(prefix), f"'{prefix}*'")
+        found = self._most_frequent(self._walk(prefix), f"'{prefix}*'")
+        if found:
+            return found
+        # None as typed: those that begin so but for accents (`cafe*`: *café*, `αθην*`: *Αθήνα*).
+        folded = folded_words(self.reader, prefix, self.deadline.check)
+        return self._most_frequent(
+            ((word, self.reader.doc_frequency("words", word)) for word in folded), f"'{prefix}*'"
+        )
 
     def _wildcard_words(self, pattern: str) -> list[str]:
         if not pattern.strip("*?"):
@@ -328,8 +335,29 @@ class Expander:
         """
         from rapidfuzz.distance import OSA  # here, not at start: 3.6 MB a worker that may never need it
 
-        for word in close_words(self.reader, text, maxdist, prefix, OSA.distance, self.deadline.check):
+        def distance(word: str, typed: str, score_cutoff: int) -> int:
+            # Accents cost no edit: `ελλαδα~` finds *Ελλάδας*, as `ελλάδα~` does.
+            found = OSA.distance(word, typed, score_cutoff=score_cutoff)
+            if found > score_cutoff and not (word.isascii() and typed.isascii()):
+                found = OSA.distance(word.translate(FOLDED), typed.translate(FOLDED), score_cutoff=score_cutoff)
+            return found
+
+        for word in close_words(self.reader, text, maxdist, prefix, distance, self.deadline.check):
             yield word, self.reader.doc_frequency("words", word)
+
+
+def folded_words(reader, prefix: str, check=None) -> Iterator[str]:
+    """Yield the vocabulary words that begin with `prefix` but for accents (both folded), in order per first letter.
+
+    Walks every word under each letter folding to the prefix's first: a fallback for a prefix
+    that, as typed, begins no word.
+    """
+    folded = prefix.translate(FOLDED)
+    if not folded:
+        return
+    for first in UNFOLDED.get(folded[0], folded[0]):
+        if first == folded[0] or _any_word(reader, first):
+            yield from vocabulary_words(reader, first, lambda word: word.translate(FOLDED).startswith(folded), check)
 
 
 def vocabulary_words(reader, prefix: str, keep: Callable[[str], object], check=None) -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from bisect import insort
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from os.path import commonprefix
 
 from whoosh import query
@@ -15,7 +16,7 @@ from search.analysis import analyze, body_field
 from search.contract import MAX_COMPLETIONS
 from search.deadline import Deadline
 from search.errors import QueryError
-from search.expansion import close_words, languages, prefix_frequencies
+from search.expansion import close_words, folded_words, languages, prefix_frequencies
 from search.parsing import MAX_FUZZY_CHARS, plain_terms
 from search.searchers import Searchers
 
@@ -180,7 +181,11 @@ def complete(
     typed = last.group()
     prefix = typed.lower()
     searcher = searchers.get()
-    candidates = prefix_frequencies(searcher.reader(), prefix, MAX_COMPLETION_SCAN)
+    reader = searcher.reader()
+    candidates = prefix_frequencies(reader, prefix, MAX_COMPLETION_SCAN)
+    if not candidates:  # none as typed: those that begin so but for accents (`αθη`: *αθήνα*)
+        words = islice(folded_words(reader, prefix), MAX_COMPLETION_SCAN)
+        candidates = {word: reader.doc_frequency("words", word) for word in words}
     candidates.pop(prefix, None)
     words = _most_frequent(candidates, scoping.visible(searcher, scope), limit)
     # Upper case can make two words one (`straße`, `strasse`: STRASSE): each is offered once.

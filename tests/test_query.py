@@ -736,3 +736,16 @@ def test_german_umlauts_typed_as_two_letters(tmp_path):
     for q in ("Muenchen", "koeln", "kaesespaetzle", "uebermorgen", "muenchen koeln", '"nach koeln"'):
         result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
         assert [hit.path for hit in result.hits] == ["de.txt"] and result.relaxed is None, q
+
+
+def test_patterns_fuzzy_words_and_completions_forgive_accents(tmp_path):
+    root = tmp_path / "corpus"
+    write(root, "el.txt", "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.\n")
+    write(root, "fr.txt", "Le café du coin est ouvert tous les jours.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    searchers = query.Searchers(tmp_path / "ix")
+    for q, expected in [("αθην*", "el.txt"), ("ελλαδα~", "el.txt"), ("cafe*", "fr.txt"), ("caf*", "fr.txt")]:
+        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+        assert [hit.path for hit in result.hits] == [expected] and result.relaxed is None, q
+    assert spelling.complete(searchers, "αθη", CONFIG) == ["αθήνα"]
+    assert spelling.complete(searchers, "le cafe", CONFIG) == ["le café"]
