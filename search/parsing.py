@@ -34,6 +34,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks and tabs too: a phrase m
 # A word with both a wildcard and a '~' ("wing*~", "w?ng~1"): Whoosh would drop one or match nothing.
 PATTERN_AND_FUZZY = re.compile(r'"[^"]*"|([^\s"]*[*?][^\s"]*~[^\s"]*|[^\s"]*~[^\s"]*[*?][^\s"]*)')
 DOTTED_NUMBER = re.compile(r"\d+(?:\.\d+)+")
+HYPHENS = {0x2010: "-", 0x2011: "-"}  # Unicode's hyphen and non-breaking hyphen, as typed by some keyboards and editors
 HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 # A pattern or fuzzy mark on a word inside quotes ("boundary lay*"): a phrase is matched exactly,
 # and Whoosh would search the letters alone ("boundary lay"), finding nothing without a word.
@@ -104,7 +105,7 @@ _PARSERS = {"all": _parser(CoordinatedGroup), "any": _parser(qparser.OrGroup)}
 
 def clean(text: str) -> str:
     """Return the query text with control characters and punctuation-only marks neutralised."""
-    text = CONTROL.sub(" ", text.translate(INVISIBLE))
+    text = CONTROL.sub(" ", text.translate(INVISIBLE).translate(HYPHENS))
     text = TRAILING_QUESTION.sub("", text)
     text = LEADING_QUESTION.sub(" ", text)
     # Boosts are not part of the query language: "wing^3" is the words wing and 3, not a phrase of them.
