@@ -594,18 +594,38 @@ def test_field_names_in_any_case(q):
     assert parsing.parse(q) == parsing.parse("title:wings")
 
 
-def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_path):
+def indexed(tmp_path, files: dict[str, str]) -> query.Searchers:
+    """Return searchers over an index of `files` (corpus path -> text)."""
     root = tmp_path / "corpus"
-    write(
-        root,
-        "a.txt",
-        "Edit config.yaml, run make_backup.sh and mail john.doe@example.com. The meeting ended.Next we left.\n",
-    )
-    write(root, "b.txt", "Python 3.11.7 replaces 3.10.2; the dose was 12.5 mg in the U.S. trial.\n")
-    write(root, "c.html", "<p>A non&shy;breaking space, and a zero\u200bwidth one.</p>\n")
-    write(root, "d.txt", "Twelve doses of 5 mg; a config of yaml files.\n")
+    for path, text in files.items():
+        write(root, path, text)
     indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    return query.Searchers(tmp_path / "ix")
+
+
+def found_exactly(searchers, q: str) -> list[str]:
+    """Return the paths `q` finds, in order, asserting it found them without relaxing."""
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    assert result.relaxed is None, q
+    return [hit.path for hit in result.hits]
+
+
+def marked(searchers, q: str) -> list[str]:
+    """Return the marked words of the first hit's snippet for `q`."""
+    hit = query.search(searchers, query.SearchRequest(q=q), CONFIG).hits[0]
+    return [hit.snippet.text[start:end] for start, end in hit.snippet.marks]
+
+
+def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_path):
+    searchers = indexed(
+        tmp_path,
+        {
+            "a.txt": "Edit config.yaml, run make_backup.sh and mail john.doe@example.com. The meeting ended.Next we left.\n",
+            "b.txt": "Python 3.11.7 replaces 3.10.2; the dose was 12.5 mg in the U.S. trial.\n",
+            "c.html": "<p>A non&shy;breaking space, and a zero\u200bwidth one.</p>\n",
+            "d.txt": "Twelve doses of 5 mg; a config of yaml files.\n",
+        },
+    )
     cases = {
         "config": ["a.txt", "d.txt"],
         "backup": ["a.txt"],
@@ -624,24 +644,17 @@ def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_pa
     for q, expected in cases.items():
         assert paths(searchers, q, match="any") == expected, q
     # The whole ranks as a compound does: the exact one first, then its words apart ("config of yaml").
-    assert [hit.path for hit in query.search(searchers, query.SearchRequest(q="config.yaml"), CONFIG).hits] == [
-        "a.txt",
-        "d.txt",
-    ]
-    hit = query.search(searchers, query.SearchRequest(q="nonbreaking"), CONFIG).hits[0]
-    assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == ["nonbreaking"]
+    assert found_exactly(searchers, "config.yaml") == ["a.txt", "d.txt"]
+    assert marked(searchers, "nonbreaking") == ["nonbreaking"]
 
 
 def test_scores_never_rise_down_the_list(tmp_path):
     # The documents holding every word come first, whatever their score alone: the score given is
     # the ranking's own key, so a client sorting by it keeps the order.
-    root = tmp_path / "corpus"
-    write(root, "partial.txt", "Volcano. Volcano eruptions, volcano ash volcano volcano.\n")
-    write(root, "complete.txt", "Notes on travel planning " + "and more notes " * 200 + "near a volcano.\n")
-    for number in range(20):
-        write(root, f"travel{number}.txt", f"Travel tips, number {number}.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    hits = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="volcano travel"), CONFIG).hits
+    files = {f"travel{number}.txt": f"Travel tips, number {number}.\n" for number in range(20)}
+    files["partial.txt"] = "Volcano. Volcano eruptions, volcano ash volcano volcano.\n"
+    files["complete.txt"] = "Notes on travel planning " + "and more notes " * 200 + "near a volcano.\n"
+    hits = query.search(indexed(tmp_path, files), query.SearchRequest(q="volcano travel"), CONFIG).hits
     assert hits[0].path == "complete.txt"
     assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
 
@@ -659,12 +672,14 @@ def test_a_letter_that_is_a_common_word_counts_only_after_a_word_it_may_name(sea
 
 
 def test_a_short_version_finds_the_longer_ones(tmp_path):
-    root = tmp_path / "corpus"
-    write(root, "a.txt", "Python 3.11.7 is out.\n")
-    write(root, "b.txt", "Python 3.11 was released in 2022.\n")
-    write(root, "c.txt", "Python 3.1 is old, and 3.110 does not exist.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    searchers = indexed(
+        tmp_path,
+        {
+            "a.txt": "Python 3.11.7 is out.\n",
+            "b.txt": "Python 3.11 was released in 2022.\n",
+            "c.txt": "Python 3.1 is old, and 3.110 does not exist.\n",
+        },
+    )
     assert paths(searchers, "3.11") == ["a.txt", "b.txt"]
     assert paths(searchers, "3.11.7") == ["a.txt"]
     assert paths(searchers, '"python 3.11"') == ["b.txt"]  # a phrase is exact
@@ -672,12 +687,14 @@ def test_a_short_version_finds_the_longer_ones(tmp_path):
 
 def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
     # Accents are folded after stemming: unaccented, `corrian` stems apart from *corrían*.
-    root = tmp_path / "corpus"
-    write(root, "es.txt", "Los niños corrían por el parque de Andalucía mientras sus padres hablaban de política.\n")
-    write(root, "fr.txt", "Les assemblées nationales ont voté la loi après un long débat sur les écoles publiques.\n")
-    write(root, "en.txt", "The children ran in the park while their parents talked about the weather and the news.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    searchers = indexed(
+        tmp_path,
+        {
+            "es.txt": "Los niños corrían por el parque de Andalucía mientras sus padres hablaban de política.\n",
+            "fr.txt": "Les assemblées nationales ont voté la loi après un long débat sur les écoles publiques.\n",
+            "en.txt": "The children ran in the park while their parents talked about the weather and the news.\n",
+        },
+    )
     for q, expected in [
         ("corrian", "es.txt"),
         ('"los ninos corrian"', "es.txt"),
@@ -685,19 +702,18 @@ def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
         ('"assemblees nationales"', "fr.txt"),
         ("débat ecoles", "fr.txt"),
     ]:
-        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-        assert [hit.path for hit in result.hits] == [expected] and result.relaxed is None, q
-        assert result.hits[0].snippet.marks, q  # the accented words are marked
+        assert found_exactly(searchers, q) == [expected]
+        assert marked(searchers, q), q  # the accented words are marked
 
 
 def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
-    root = tmp_path / "corpus"
-    write(
-        root, "de.txt", "Das Büro liegt in der Torstraße 12, gleich neben der großen Straße am Markt in Berlin Mitte.\n"
+    searchers = indexed(
+        tmp_path,
+        {
+            "de.txt": "Das Büro liegt in der Torstraße 12, gleich neben der großen Straße am Markt in Berlin Mitte.\n",
+            "en.txt": "Our office: Torstraße 12. Ask for the encyclopædia and the œuvre.\n",
+        },
     )
-    write(root, "en.txt", "Our office: Torstraße 12. Ask for the encyclopædia and the œuvre.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
     for q, expected in [
         ("torstrasse", ["de.txt", "en.txt"]),
         ("strasse", ["de.txt"]),
@@ -705,47 +721,43 @@ def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
         ("encyclopaedia", ["en.txt"]),
         ("oeuvre", ["en.txt"]),
     ]:
-        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-        assert sorted(hit.path for hit in result.hits) == expected and result.relaxed is None, q
+        assert sorted(found_exactly(searchers, q)) == expected
 
 
 def test_a_word_typed_joined_finds_it_written_apart_or_with_a_hyphen(tmp_path):
-    root = tmp_path / "corpus"
-    write(root, "a.txt", "Send an e-mail to the desk. The guest Wi-Fi password is on the wall.\n")
-    write(root, "b.txt", "The data base holds every record.\n")
-    write(root, "c.txt", "Mail arrives daily at the front office.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
-    for q, expected, marked in [
-        ("email", ["a.txt"], "e-mail"),
-        ("wifi", ["a.txt"], "Wi-Fi"),
-        ("database", ["b.txt"], "data base"),
+    searchers = indexed(
+        tmp_path,
+        {
+            "a.txt": "Send an e-mail to the desk. The guest Wi-Fi password is on the wall.\n",
+            "b.txt": "The data base holds every record.\n",
+            "c.txt": "Mail arrives daily at the front office.\n",
+        },
+    )
+    for q, expected, words in [
+        ("email", ["a.txt"], ["e-mail"]),
+        ("wifi", ["a.txt"], ["Wi-Fi"]),
+        ("database", ["b.txt"], ["data base"]),
     ]:
-        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-        assert [hit.path for hit in result.hits] == expected and result.relaxed is None, q
-        hit = result.hits[0]
-        assert [hit.snippet.text[start:end] for start, end in hit.snippet.marks] == [marked]
+        assert found_exactly(searchers, q) == expected and marked(searchers, q) == words
     assert paths(searchers, "mail") == ["a.txt", "c.txt"]  # a word the index has is searched as it is
 
 
 def test_german_umlauts_typed_as_two_letters(tmp_path):
-    root = tmp_path / "corpus"
-    write(root, "de.txt", "Übermorgen fahren wir von München nach Köln und essen dort Käsespätzle mit den Bauern.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    text = "Übermorgen fahren wir von München nach Köln und essen dort Käsespätzle mit den Bauern.\n"
+    searchers = indexed(tmp_path, {"de.txt": text})
     for q in ("Muenchen", "koeln", "kaesespaetzle", "uebermorgen", "muenchen koeln", '"nach koeln"'):
-        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-        assert [hit.path for hit in result.hits] == ["de.txt"] and result.relaxed is None, q
+        assert found_exactly(searchers, q) == ["de.txt"]
 
 
 def test_patterns_fuzzy_words_and_completions_forgive_accents(tmp_path):
-    root = tmp_path / "corpus"
-    write(root, "el.txt", "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.\n")
-    write(root, "fr.txt", "Le café du coin est ouvert tous les jours.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    searchers = indexed(
+        tmp_path,
+        {
+            "el.txt": "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας.\n",
+            "fr.txt": "Le café du coin est ouvert tous les jours.\n",
+        },
+    )
     for q, expected in [("αθην*", "el.txt"), ("ελλαδα~", "el.txt"), ("cafe*", "fr.txt"), ("caf*", "fr.txt")]:
-        result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-        assert [hit.path for hit in result.hits] == [expected] and result.relaxed is None, q
+        assert found_exactly(searchers, q) == [expected]
     assert spelling.complete(searchers, "αθη", CONFIG) == ["αθήνα"]
     assert spelling.complete(searchers, "le cafe", CONFIG) == ["le café"]

@@ -316,8 +316,8 @@ def test_a_tree_too_deep_to_watch_is_said_in_one_line(folders):
     watcher.close()
 
 
-def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
-    corpus, index_dir = folders
+def _failing(corpus: Path, index_dir: Path) -> tuple[Running, list[BaseException]]:
+    """Return a Running watcher whose thread records the WatchingFailed that ends it, and that record."""
     failed: list[BaseException] = []
     running = Running(corpus, index_dir)
 
@@ -328,6 +328,12 @@ def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
             failed.append(failure)
 
     running.thread = threading.Thread(target=run)
+    return running, failed
+
+
+def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
+    corpus, index_dir = folders
+    running, failed = _failing(corpus, index_dir)
     with running, _deep(corpus, 1100):  # watchdog's reader thread ends on it
         assert wait_for(lambda: failed, TIMEOUT), "the watcher went on, hearing nothing"
     assert "nested too deep" in str(failed[0])
@@ -336,16 +342,7 @@ def test_a_watcher_whose_events_stop_says_so_and_stops(folders):
 def test_a_corpus_folder_swapped_under_its_name_is_said_and_stops(folders, tmp_path):
     # `mv corpus old; mv new corpus`: the watches follow the old folder; the new one would go unheard.
     corpus, index_dir = folders
-    failed: list[BaseException] = []
-    running = Running(corpus, index_dir)
-
-    def run() -> None:
-        try:
-            running.watcher.run()
-        except WatchingFailed as failure:
-            failed.append(failure)
-
-    running.thread = threading.Thread(target=run)
+    running, failed = _failing(corpus, index_dir)
     with running:
         fresh = tmp_path / "fresh"
         shutil.copytree(corpus, fresh)
