@@ -177,8 +177,13 @@ def run_child(phase: str, rebuild: bool, env: dict, delay: float | None) -> tupl
                 process.wait(delay)
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=600)
+    # Not communicate(): it reads stderr too, and closed it under the reader thread ("I/O
+    # operation on closed file"). stdout (the JSON summary, unused) is drained so the child never blocks.
+    process.stdout.read()
+    process.wait(timeout=600)
     reader.join(10)
+    process.stdout.close()
+    process.stderr.close()
     return process.returncode, time.monotonic() - (began or time.monotonic()), "".join(lines)
 
 
