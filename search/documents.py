@@ -525,12 +525,19 @@ def _declared_html_codec(data: bytes) -> str | None:
 
 # Not "head": html.parser leaves an unclosed <head> wrapping the whole <body>.
 _HIDDEN = {"script", "style", "noscript", "template", "title"}
-# A page's chrome, repeated on every page of a site: its menus (any <nav>), and its banner, footer
-# and sidebars (<header>, <footer>, <aside> outside the <main> or <article> they could belong to,
-# or marked with their ARIA role). Indexed, a footer's "Quick links: wifi, parking" made every
-# page match `wifi`, and a menu filled snippets. A page with nothing else keeps it all.
+# A page's chrome, repeated on every page of a site: indexed, a footer's "Quick links: wifi,
+# parking" made every page match `wifi`, and menus filled snippets. Left out only where the page
+# says what its content is (a <main>, or role="main"): then its menus, banner, footer and sidebars
+# outside the content (<nav>, <header>, <footer>, <aside>, or an ARIA landmark role) go; inside
+# <main> or an <article> nothing does. On a page that does not say, only a <nav> that is a list of
+# links (most of its text in <a>) goes: a blog's own header and footer, an EPUB chapter's heading
+# and footnotes, a <nav> left unclosed around the article, all stay. So does a page left with under
+# a quarter of its text (a <main> that says only "Loading…").
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
-_CHROME_OUTSIDE_CONTENT = {"header", "footer", "aside"}
+_CHROME_TAGS = {"nav", "header", "footer", "aside"}
+_CONTENT_ROLES = {"main", "article"}
+_LINK_SHARE = 0.6  # of a <nav>'s text in links, for it to be a menu
+_MENU_NODES = 2000  # nodes of a <nav> looked at to tell; a larger one is kept
 _BLOCKS = re.compile(
     r"address|article|aside|blockquote|caption|dd|details|dialog|div|dl|dt|fieldset|figcaption|figure|footer"
     r"|form|h[1-6]|header|hgroup|hr|legend|li|main|nav|ol|option|p|pre|section|summary|table|tbody|tfoot|thead|tr|ul"
@@ -556,8 +563,10 @@ def _html_to_text(markup: str) -> tuple[str | None, str]:
     if not (title and title.strip()):
         heading = soup.find(_HEADINGS)
         title = heading.get_text(" ") if heading else None
-    text = _lines(_visible_text(soup, skip_chrome=True))
-    return title, text if text.strip() else _lines(_visible_text(soup, skip_chrome=False))
+    whole = _lines(_visible_text(soup, skip_chrome=False))
+    marked = soup.find("main") is not None or soup.find(attrs={"role": "main"}) is not None
+    text = _lines(_visible_text(soup, skip_chrome=True, marked=marked))
+    return title, text if len(text) * 4 >= len(whole) else whole
 
 
 def _lines(text: str) -> str:
@@ -565,19 +574,42 @@ def _lines(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _chrome(tag, in_content: int) -> bool:
-    """Return whether `tag` is the page's chrome (see _CHROME_ROLES): menus, banner, footer, sidebars."""
-    if tag.name == "nav" or str(tag.get("role", "")).lower() in _CHROME_ROLES:
-        return True
-    return tag.name in _CHROME_OUTSIDE_CONTENT and not in_content
+def _roles(tag) -> set[str]:
+    return set(str(tag.get("role", "")).lower().split())
 
 
-def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True) -> str:
+def _chrome(tag, marked: bool) -> bool:
+    """Return whether `tag`, outside the content, is the page's chrome (see _CHROME_ROLES)."""
+    if marked:
+        return tag.name in _CHROME_TAGS or bool(_roles(tag) & _CHROME_ROLES)
+    return (tag.name == "nav" or "navigation" in _roles(tag)) and _menu(tag)
+
+
+def _menu(tag) -> bool:
+    """Return whether most of `tag`'s text is in links (looking at up to _MENU_NODES nodes)."""
+    from bs4 import NavigableString, Tag
+
+    text = linked = 0
+    stack = [(child, False) for child in tag.contents]
+    for _ in range(_MENU_NODES):
+        if not stack:
+            return text == 0 or linked >= _LINK_SHARE * text
+        node, in_link = stack.pop()
+        if type(node) is NavigableString:
+            size = len(node.strip())
+            text += size
+            linked += size if in_link else 0
+        elif isinstance(node, Tag):
+            stack.extend((child, in_link or node.name == "a") for child in node.contents)
+    return False
+
+
+def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True, marked: bool = False) -> str:
     # A stack instead of recursion or tree edits (bs4 inserts cost O(siblings)): huge or deeply
-    # nested pages stay linear.
+    # nested pages stay linear. `marked`: the page has a <main> (see _CHROME_ROLES).
     from bs4 import CData, NavigableString, Tag
 
-    parts, stack, in_pre, in_content = [], [soup], 0, 0  # in <pre>; in <main> or <article>
+    parts, stack, in_pre, in_content = [], [soup], 0, 0  # in <pre>; in the content or a kept <nav>
     while stack:
         node = stack.pop()
         if node is _PRE_END:
@@ -588,7 +620,11 @@ def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True) -> str:
             parts.append(node)
         elif type(node) in (NavigableString, CData):  # not comments, doctypes, ...
             parts.append(node.replace("\n", _BREAK) if in_pre else node)
-        elif isinstance(node, Tag) and node.name not in _HIDDEN and not (skip_chrome and _chrome(node, in_content)):
+        elif (
+            isinstance(node, Tag)
+            and node.name not in _HIDDEN
+            and not (skip_chrome and not in_content and _chrome(node, marked))
+        ):
             if node.name == "br":
                 parts.append(_BREAK)
             elif _BLOCKS.fullmatch(node.name):
@@ -599,8 +635,8 @@ def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True) -> str:
             if node.name == "pre":
                 in_pre += 1
                 stack.append(_PRE_END)
-            elif node.name in ("main", "article"):
-                in_content += 1
+            elif node.name in ("main", "article", "nav") or _roles(node) & _CONTENT_ROLES:
+                in_content += 1  # (a <nav> kept is kept whole: the ones inside are not weighed again)
                 stack.append(_CONTENT_END)
             stack.extend(reversed(node.contents))
     return "".join(parts)

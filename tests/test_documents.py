@@ -11,6 +11,7 @@ import pickle
 import random
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -265,6 +266,50 @@ def test_html_leaves_out_the_pages_chrome_but_not_an_articles_own(tmp_path):
     # A page that is all chrome keeps it: something to find it by.
     only = load(source(tmp_path, "menu.html", "<html><body><nav>Sitemap: wifi, parking</nav></body></html>"))
     assert only.text == "Sitemap: wifi, parking"
+
+
+@pytest.mark.parametrize(
+    ("html", "kept"),
+    [
+        # No <main>: a blog's own header, note and footer are its text; only a menu of links goes.
+        (
+            "<header><h1>Kayaking in Villeneuve</h1></header><nav><a>Home</a> <a>About</a></nav>"
+            "<p>We paddled all day on the lake and camped by the shore.</p><aside>A zanzibarite note</aside>"
+            "<footer>Tags: travel</footer>",
+            ["Kayaking", "zanzibarite", "Tags: travel"],
+        ),
+        # An EPUB chapter: its heading and footnotes.
+        (
+            "<section><header><h1>The Lighthouse</h1></header><p>Text of the chapter.</p>"
+            "<aside>A footnote word</aside></section>",
+            ["Lighthouse", "footnote"],
+        ),
+        # A <nav> left unclosed around the article is not a menu.
+        ("<p>Intro.</p><nav><a>Home</a><div>The article goes on with no links at all.</div>", ["goes on"]),
+        # role="main" is content, and so is what it holds, a sidebar's role included.
+        (
+            "<div role='main'><section><header><h2>Option retention</h2></header><p>Sets how long.</p></section>"
+            "<table role='complementary'><tr><td>Near threatened</td></tr></table></div>",
+            ["retention", "Near threatened"],
+        ),
+        # A <main> that says only "Loading…": the header is most of the page, and stays.
+        (
+            "<header><h1>Pelican backup</h1><p>Backups for every laptop in the company, kept a year.</p></header>"
+            "<main>Loading…</main>",
+            ["Pelican", "every laptop"],
+        ),
+    ],
+)
+def test_html_keeps_what_is_not_a_pages_chrome(tmp_path, html, kept):
+    text = load(source(tmp_path, "page.html", f"<html><body>{html}</body></html>")).text
+    assert all(words in text for words in kept), text
+
+
+def test_a_huge_nested_menu_stays_fast(tmp_path):
+    html = "<nav>" * 20_000 + "deep" + "</nav>" * 20_000 + "<main><p>The body of the page.</p></main>"
+    started = time.perf_counter()
+    load(source(tmp_path, "deep.html", html))
+    assert time.perf_counter() - started < 10  # linear: ~0.2 s here
 
 
 def test_html_title_from_first_heading(tmp_path):
