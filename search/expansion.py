@@ -22,6 +22,7 @@ from search import ranking, snippets
 from search.analysis import FOLDED, LANGUAGES, analyze, body_field, title_field
 from search.deadline import ClockedPhrase, ClockedTerm, Deadline
 from search.errors import QueryError, TooBroad
+from search.focus import letter_stop_words, stop_words
 from search.parsing import MAX_FUZZY_CHARS, SplitWord
 
 # Title and body as one field (ranking.Fields): a word in the title counts as TITLE_BOOST occurrences in the body.
@@ -114,17 +115,27 @@ class Expander:
 
         A word typed joined finds it written apart or with a hyphen (*e-mail*, *wi-fi*, *data base*),
         as Lucene's WordBreakSpellChecker breaks words: the split whose rarer part is most frequent.
-        The second part has two letters or more; the first may be one (`e`, `x`, `a desk`).
+        Only a word the index lacks in every form (not `agent` beside *agents*), and never into a
+        common word (`a gent`, `is land`). The second part has two letters or more.
         """
-        if len(word) < 4 or not word.isalpha() or self._holds("words", word):
+        if len(word) < 4 or not word.isalpha() or self._known(word):
             return None
+        common = stop_words(self.languages) | letter_stop_words(self.languages)
         best, parts = 0, None
         for cut in range(1, len(word) - 1):
             first, second = word[:cut], word[cut:]
+            if first in common or second in common:
+                continue  # `a gent`, `is land`, `s tore`: a common word is no half of a word
             found = min(self.reader.doc_frequency("words", first), self.reader.doc_frequency("words", second))
             if found > best:
                 best, parts = found, (first, second)
         return parts
+
+    def _known(self, word: str) -> bool:
+        """Return whether the index holds `word`, as typed or as its stem in one of the languages (`agent`: *agents*)."""
+        if self._holds("words", word):
+            return True
+        return any(self._holds(body_field(lang), stem) for lang in self.languages for stem in analyze(word, lang))
 
     def _holds(self, fieldname: str, text: str) -> bool:
         return fieldname in self.reader.schema and self.reader.doc_frequency(fieldname, text) > 0

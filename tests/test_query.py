@@ -742,6 +742,21 @@ def test_a_word_typed_joined_finds_it_written_apart_or_with_a_hyphen(tmp_path):
     assert paths(searchers, "mail") == ["a.txt", "c.txt"]  # a word the index has is searched as it is
 
 
+def test_a_word_is_not_broken_into_a_common_word_nor_when_the_index_holds_it_inflected(tmp_path):
+    searchers = indexed(
+        tmp_path,
+        {
+            "agents.txt": "The agents met at noon.\n",
+            "gent.txt": "Beware a gent in a hat, who said this is land.\n",
+            "assign.txt": "Assign the ticket to the desk.\n",
+        },
+    )
+    assert found_exactly(searchers, "agent") == ["agents.txt"]  # not "a gent"
+    assert paths(searchers, "island") == []  # not "is land"
+    relaxed = query.search(searchers, query.SearchRequest(q="asign"), CONFIG)  # not "a sign": a misspelling
+    assert relaxed.relaxed == "fuzzy" and [hit.path for hit in relaxed.hits] == ["assign.txt"]
+
+
 def test_german_umlauts_typed_as_two_letters(tmp_path):
     text = "Übermorgen fahren wir von München nach Köln und essen dort Käsespätzle mit den Bauern.\n"
     searchers = indexed(tmp_path, {"de.txt": text})
