@@ -60,18 +60,20 @@ class VocabularyCorrector(Corrector):
         self.frequency = frequency
 
     def _suggestions(self, text: str, maxdist: int, prefix: int) -> Iterator[tuple[float, str]]:
-        from rapidfuzz.distance import OSA  # here, not at start: 3.6 MB a worker that may never correct a word
+        from rapidfuzz.distance import OSA, Levenshtein  # here, not at start: 3.6 MB a worker may never use
 
         for word in close_words(self.reader, text, maxdist, prefix, OSA.distance):
             frequency = self.frequency("words", word) if word != text else 0  # never the word itself
             if frequency:
-                # Higher is better: the closest words first (as Lucene's DirectSpellChecker ranks),
-                # then those sharing more first letters (as Jaro-Winkler weighs them: `recieved` is
-                # *receive*, not the more frequent *reviewed*), then the most frequent. Whoosh's
-                # ReaderCorrector scores every word at `maxdist`, so by frequency alone: `recieve`
-                # was corrected to *receiver*.
+                # Higher is better: the closest words first (as Lucene's DirectSpellChecker ranks);
+                # among those, the ones more of whose edits are two letters swapped, the commonest
+                # slip (`teh` is *the*, not *ten*; `recieved` *receive*, not *reviewed*), then those
+                # sharing more first letters, then the most frequent. Whoosh's ReaderCorrector scores
+                # every word at `maxdist`, so by frequency alone: `recieve` was corrected to *receiver*.
+                edits = OSA.distance(word, text)
+                swaps = min(Levenshtein.distance(word, text) - edits, 9)
                 shared = min(len(commonprefix((word, text))), 9)
-                yield -OSA.distance(word, text) + 0.01 * shared + 0.001 * (1 - 1 / frequency), word
+                yield -edits + 0.1 * swaps + 0.01 * shared + 0.001 * (1 - 1 / frequency), word
 
 
 def suggest(

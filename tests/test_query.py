@@ -268,7 +268,7 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     # Measured in C over the vocabulary sharing the prefix: the words Whoosh's Levenshtein automaton
     # accepts walking each segment, and those one swap of neighbouring letters away (one edit here,
     # as in Lucene's FuzzyQuery, two in the automaton).
-    from rapidfuzz.distance import OSA
+    from rapidfuzz.distance import OSA, Levenshtein
 
     root = tmp_path / "corpus"
     first = "pressure presure pressures press retrieval retreival receive recieve a ab abc"
@@ -301,8 +301,8 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
     assert {"cat", "act"} <= set(dict(expander._within("act", 1, 0)))
     assert "retrieval" in dict(expander._within("retreival", 1, 1))
     # Did-you-mean measures in C too, with Whoosh's own distance (a transposition is one edit there):
-    # the same words as Whoosh's corrector but the word itself, ranked closest first, then by the first
-    # letters they share with it, then most frequent.
+    # the same words as Whoosh's corrector but the word itself, ranked closest first, then by how many
+    # of the edits are swaps, then by the first letters they share with it, then most frequent.
     ours = spelling.VocabularyCorrector(reader, reader.frequency)
     whooshs = ReaderCorrector(reader, "words", reader.schema["words"])
     for text in typed:
@@ -313,6 +313,7 @@ def test_fuzzy_words_and_corrections_are_whooshs(tmp_path):
                 ranks = [
                     (
                         OSA.distance(word, text),
+                        OSA.distance(word, text) - min(Levenshtein.distance(word, text), 9),  # more swaps first
                         -min(len(commonprefix((word, text))), 9),
                         -reader.frequency("words", word),
                     )
@@ -333,8 +334,12 @@ def test_did_you_mean_prefers_the_closest_word_then_the_one_sharing_more_first_l
     write(root, "d.txt", "Every form is reviewed. Reviewed twice, reviewed again, reviewed by all.\n")
     indexer.reindex(root, tmp_path / "ix")
     result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="recieved"), CONFIG)
-    # Two edits from *receive*, *receiver* and the more frequent *reviewed*: the first two share "rec".
+    # Two edits from *receive*, *receiver* and the more frequent *reviewed*: the first two by a swap.
     assert result.suggestion in ("receive", "receiver")
+    write(root, "e.txt", "Ten of them saw the ten cats; the the the.\n")
+    indexer.reindex(root, tmp_path / "ix")
+    result = query.search(query.Searchers(tmp_path / "ix"), query.SearchRequest(q="teh cats"), CONFIG)
+    assert result.suggestion == "the cats"  # a swap, where *ten* is a letter changed and shares more
 
 
 def test_the_words_under_a_prefix_are_walked_once_per_index_generation(tmp_path, monkeypatch):
