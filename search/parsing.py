@@ -41,9 +41,13 @@ HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 QUOTED = re.compile(r'"([^"]*)"')
 MARKED_WORD = re.compile(r"[^\s\"]*(?:[^\W\d_][*?~]|[*?][^\W\d_])[^\s\"]*")  # on letters: `"5* hotel"` is a rating
 FIELD_NAME = re.compile(r"(?<![\w\"])title:", re.IGNORECASE)
-# An operator written against a bracket (`(a OR b)AND c`, `AND(c)`): Whoosh reads it only between spaces.
+# An operator written against a bracket or a phrase (`(a OR b)AND c`, `AND(c)`, `"a b"AND c`,
+# `(a b)-c`): Whoosh reads it only between spaces.
 OPERATOR_AFTER_BRACKET = re.compile(r"\)(?=(?:AND|OR|NOT)\b)")
 OPERATOR_BEFORE_BRACKET = re.compile(r"(?<![\w\"])(AND|OR|NOT)(?=\()")
+MINUS_AFTER_BRACKET = re.compile(r"\)-(?=[\w\"(])")
+OPERATOR_AFTER_PHRASE = re.compile(r"^(?:(AND|OR|NOT)(?!\w)|-(?=[\w\"(]))")
+OPERATOR_BEFORE_PHRASE = re.compile(r"(?:^|(?<=\W))(AND|OR|NOT)$")
 # NOT twice or more in a row before what it excludes: Whoosh's parser fails on `NOT NOT word`. Each pair cancels.
 # (A phrase is matched first, to be kept as it is: "not not" in quotes is words.)
 REPEATED_NOT = re.compile(r"\"[^\"]*\"|(?<![^\s(\"])NOT(?:\s+NOT)+(?=\s*[(\"]|\s+[^\s)])")
@@ -114,8 +118,24 @@ def clean(text: str) -> str:
         text = LOOSE_WILDCARD.sub(" ", text)
     text = MINUS.sub("NOT ", text)
     text = OPERATOR_BEFORE_BRACKET.sub(r"\1 ", OPERATOR_AFTER_BRACKET.sub(") ", text))
+    text = _operators_at_phrases(MINUS_AFTER_BRACKET.sub(") NOT ", text))
     text = FIELD_NAME.sub("title:", text)  # Title: as title: (field names are lowercase)
     return REPEATED_NOT.sub(_cancel_nots, text)
+
+
+def _operators_at_phrases(text: str) -> str:
+    """Return `text` with an operator or `-` written against a phrase's quotes set apart (`"a b"-c`: `"a b" NOT c`)."""
+    parts = text.split('"')
+    if len(parts) < 3:
+        return text
+    # Even parts are outside quotes: each after the first follows a closing quote, each before
+    # the last (of a balanced count) precedes an opening one.
+    for i in range(0, len(parts), 2):
+        if i > 0:
+            parts[i] = OPERATOR_AFTER_PHRASE.sub(lambda found: f" {found.group(1) or 'NOT'} ", parts[i])
+        if i + 1 < len(parts):
+            parts[i] = OPERATOR_BEFORE_PHRASE.sub(r"\1 ", parts[i])
+    return '"'.join(parts)
 
 
 def _simplify(node: query.Query) -> query.Query:

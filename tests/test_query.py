@@ -51,6 +51,10 @@ def paths(searchers, q, **kwargs):
         ("stalls OR (plate AND shock)", ["en/heat.txt", "en/lift.txt"]),
         ("(hypersonic OR swept)AND plate", ["en/heat.txt"]),  # an operator against a bracket
         ("plate AND(hypersonic OR swept)", ["en/heat.txt"]),
+        ('"flat plate"AND hypersonic', ["en/heat.txt"]),  # and against a phrase's quotes
+        ('plate AND"flat plate"', ["en/heat.txt"]),
+        ('"the plate"-hypersonic', ["en/boundary.md"]),
+        ("(plate OR stalls)-hypersonic", ["en/boundary.md", "en/lift.txt"]),
         ('"boundary layer"', ["en/boundary.md"]),
         ('"plate boundary"', []),
         ("plate OR stalls", ["en/boundary.md", "en/heat.txt", "en/lift.txt"]),
