@@ -21,6 +21,7 @@ from whoosh import query
 
 from search import cache, evaluate, snippets
 from search import scope as scoping
+from search.analysis import FOLDED
 from search.contract import DEFAULT_PER_PAGE, MATCHES, SORTS, parse_types
 from search.deadline import Deadline
 from search.errors import ParameterError, QueryError, TooBroad
@@ -251,6 +252,8 @@ def _suggestion(
     found = searchers.prepared.get(key)
     if found is None:
         suggestion = suggest(searcher, prepared.parsed, text, deadline, scope, typed=request.q)
+        if suggestion is not None and _folded(suggestion) == _folded(request.q):
+            suggestion = None  # only accents added (`corrian`: *corrían*): the query finds those forms itself
         if suggestion is not None and not _finds(
             searchers, searcher, state, replace(request, q=suggestion), deadline, scope
         ):
@@ -259,6 +262,10 @@ def _suggestion(
         if deadline.left() > 0:  # out of time, suggest() gives up early: its None is not the answer
             searchers.prepared.put(key, found, size=512 + 4 * len(request.q))
     return found[0]
+
+
+def _folded(text: str) -> str:
+    return text.lower().translate(FOLDED)
 
 
 def _finds(

@@ -713,6 +713,8 @@ def test_words_typed_without_their_accents_find_them_in_phrases_too(tmp_path):
     ]:
         assert found_exactly(searchers, q) == [expected]
         assert marked(searchers, q), q  # the accented words are marked
+        # No "did you mean" that only adds the accents: the query found those forms itself.
+        assert query.search(searchers, query.SearchRequest(q=q), CONFIG).suggestion is None, q
 
 
 def test_sharp_s_and_ligatures_are_found_as_two_letters(tmp_path):
