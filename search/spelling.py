@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from bisect import insort
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import count, islice
 from os.path import commonprefix
 
 from whoosh import query
@@ -16,7 +17,7 @@ from search.analysis import analyze, body_field
 from search.contract import MAX_COMPLETIONS
 from search.deadline import Deadline
 from search.errors import QueryError
-from search.expansion import close_words, folded_words, languages, prefix_frequencies
+from search.expansion import SCAN_CHECK_EVERY, close_words, folded_words, languages, prefix_frequencies
 from search.parsing import MAX_FUZZY_CHARS, plain_terms
 from search.searchers import Searchers
 
@@ -26,6 +27,9 @@ WORDS = re.compile(r"\w+")
 QUOTED = re.compile(r'"([^"]*)"')
 NEGATED = re.compile(r"NOT\s*$")  # right before a phrase: it excludes (clean() makes -"..." NOT "...")
 MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fast per keystroke
+# Words a completion with few matches as typed may walk for those that match but for accents (the
+# whole first letter: `αθη` -> *αθήνα*, `mun` -> *münchen*), about 5 ms.
+MAX_FOLDED_WALK = 8_192
 LAST_WORD = re.compile(r"\w+$")
 
 
@@ -185,13 +189,31 @@ def complete(
     searcher = searchers.get()
     reader = searcher.reader()
     candidates = prefix_frequencies(reader, prefix, MAX_COMPLETION_SCAN)
-    if not candidates:  # none as typed: those that begin so but for accents (`αθη`: *αθήνα*)
-        words = islice(folded_words(reader, prefix), MAX_COMPLETION_SCAN)
-        candidates = {word: reader.doc_frequency("words", word) for word in words}
+    if len(candidates) <= limit:  # few as typed: those that begin so but for accents too (`αθη`: *αθήνα*)
+        for word in _folded_words(reader, prefix):
+            candidates.setdefault(word, reader.doc_frequency("words", word))
     candidates.pop(prefix, None)
     words = _most_frequent(candidates, scoping.visible(searcher, scope), limit)
     # Upper case can make two words one (`straße`, `strasse`: STRASSE): each is offered once.
     return list(dict.fromkeys(text[: last.start()] + _cased(word, typed) for word in words))
+
+
+class _WalkedEnough(Exception):
+    pass
+
+
+def _folded_words(reader, prefix: str) -> list[str]:
+    """Return folded_words(reader, prefix), walking at most about MAX_FOLDED_WALK words (per keystroke)."""
+    looks = count()
+
+    def check() -> None:  # called every SCAN_CHECK_EVERY words walked
+        if next(looks) * SCAN_CHECK_EVERY >= MAX_FOLDED_WALK:
+            raise _WalkedEnough
+
+    found: list[str] = []
+    with contextlib.suppress(_WalkedEnough):
+        found.extend(islice(folded_words(reader, prefix, check), MAX_COMPLETION_SCAN))
+    return found
 
 
 def _cased(word: str, typed: str) -> str:

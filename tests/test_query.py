@@ -787,3 +787,9 @@ def test_patterns_fuzzy_words_and_completions_forgive_accents(tmp_path):
         assert found_exactly(searchers, q) == [expected]
     assert spelling.complete(searchers, "αθη", CONFIG) == ["αθήνα"]
     assert spelling.complete(searchers, "le cafe", CONFIG) == ["le café"]
+
+
+def test_completions_add_the_forms_with_accents_to_a_few_without(tmp_path):
+    searchers = indexed(tmp_path, {"a.txt": "Η Αθήνα και οι Αθηναίοι. München, Munk und Munk.\n"})
+    assert spelling.complete(searchers, "αθη", CONFIG) == ["αθήνα", "αθηναίοι"]
+    assert spelling.complete(searchers, "mun", CONFIG) == ["munk", "münchen"]  # most frequent first
