@@ -41,6 +41,28 @@ def paths(searchers, q, **kwargs):
     return sorted(hit.path for hit in result.hits)
 
 
+def indexed(tmp_path, files: dict[str, str]) -> query.Searchers:
+    """Return searchers over an index of `files` (corpus path -> text)."""
+    root = tmp_path / "corpus"
+    for path, text in files.items():
+        write(root, path, text)
+    indexer.reindex(root, tmp_path / "ix")
+    return query.Searchers(tmp_path / "ix")
+
+
+def found_exactly(searchers, q: str) -> list[str]:
+    """Return the paths `q` finds, in order, asserting it found them without relaxing."""
+    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
+    assert result.relaxed is None, q
+    return [hit.path for hit in result.hits]
+
+
+def marked(searchers, q: str) -> list[str]:
+    """Return the marked words of the first hit's snippet for `q`."""
+    hit = query.search(searchers, query.SearchRequest(q=q), CONFIG).hits[0]
+    return [hit.snippet.text[start:end] for start, end in hit.snippet.marks]
+
+
 @pytest.mark.parametrize(
     ("q", "expected"),
     [
@@ -497,11 +519,9 @@ def test_results_are_cached_for_one_index_state(tmp_path):
 def test_a_long_query_tells_a_scoped_key_nothing_of_other_folders_words(tmp_path):
     # The words a long query keeps (used_words) are those the key's documents hold: a word only
     # another folder has is left out as a word no document has, whatever the mode.
-    root = tmp_path / "corpus"
-    write(root, "aero/wing.txt", "The wing of a glider.\n")
-    write(root, "secret/plan.txt", "The zeppelin plan.\n")
-    indexer.reindex(root, tmp_path / "ix")
-    searchers = query.Searchers(tmp_path / "ix")
+    searchers = indexed(
+        tmp_path, {"aero/wing.txt": "The wing of a glider.\n", "secret/plan.txt": "The zeppelin plan.\n"}
+    )
     filler = " ".join(f"filler{i}" for i in range(70))
     for match in ("all", "any"):
         request = query.SearchRequest(q=f"wing zeppelin {filler}", match=match)
@@ -601,28 +621,6 @@ def test_a_split_word_keeps_where_it_was_typed_and_never_marks_the_shared_null_q
 @pytest.mark.parametrize("q", ["Title:wings", "TITLE:wings", "title:Wings"])
 def test_field_names_in_any_case(q):
     assert parsing.parse(q) == parsing.parse("title:wings")
-
-
-def indexed(tmp_path, files: dict[str, str]) -> query.Searchers:
-    """Return searchers over an index of `files` (corpus path -> text)."""
-    root = tmp_path / "corpus"
-    for path, text in files.items():
-        write(root, path, text)
-    indexer.reindex(root, tmp_path / "ix")
-    return query.Searchers(tmp_path / "ix")
-
-
-def found_exactly(searchers, q: str) -> list[str]:
-    """Return the paths `q` finds, in order, asserting it found them without relaxing."""
-    result = query.search(searchers, query.SearchRequest(q=q), CONFIG)
-    assert result.relaxed is None, q
-    return [hit.path for hit in result.hits]
-
-
-def marked(searchers, q: str) -> list[str]:
-    """Return the marked words of the first hit's snippet for `q`."""
-    hit = query.search(searchers, query.SearchRequest(q=q), CONFIG).hits[0]
-    return [hit.snippet.text[start:end] for start, end in hit.snippet.marks]
 
 
 def test_names_joined_by_dots_underscores_and_at_are_found_by_their_parts(tmp_path):
