@@ -79,6 +79,17 @@ def _folded_distance(word: str):
     return distance
 
 
+def known(reader, word: str, langs: Iterable[str], holds=None) -> bool:
+    """Return whether `word`, as typed or as any of its stems, is in the index (per `holds(field, text)`).
+
+    As its stem, a word the index holds only inflected counts (`agent` beside *agents*).
+    """
+    holds = holds or (lambda fieldname, text: reader.doc_frequency(fieldname, text) > 0)
+    if holds("words", word):
+        return True
+    return any(holds(body_field(lang), stem) for lang in langs for stem in analyze(word, lang))
+
+
 def languages(reader) -> list[str]:
     """Return the languages that have documents in the index."""
     names = set(reader.indexed_field_names())
@@ -118,7 +129,7 @@ class Expander:
         Only a word the index lacks in every form (not `agent` beside *agents*), and never into a
         common word (`a gent`, `is land`). The second part has two letters or more.
         """
-        if len(word) < 4 or not word.isalpha() or self._known(word):
+        if len(word) < 4 or not word.isalpha() or known(self.reader, word, self.languages):
             return None
         common = stop_words(self.languages) | letter_stop_words(self.languages)
         best, parts = 0, None
@@ -130,12 +141,6 @@ class Expander:
             if found > best:
                 best, parts = found, (first, second)
         return parts
-
-    def _known(self, word: str) -> bool:
-        """Return whether the index holds `word`, as typed or as its stem in one of the languages (`agent`: *agents*)."""
-        if self._holds("words", word):
-            return True
-        return any(self._holds(body_field(lang), stem) for lang in self.languages for stem in analyze(word, lang))
 
     def _holds(self, fieldname: str, text: str) -> bool:
         return fieldname in self.reader.schema and self.reader.doc_frequency(fieldname, text) > 0

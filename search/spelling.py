@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from bisect import insort
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import count, islice
 from os.path import commonprefix
 
@@ -13,11 +13,10 @@ from whoosh import query
 from whoosh.spelling import Corrector
 
 from search import scope as scoping
-from search.analysis import analyze, body_field
 from search.contract import MAX_COMPLETIONS
 from search.deadline import Deadline
 from search.errors import QueryError
-from search.expansion import SCAN_CHECK_EVERY, close_words, folded_words, languages, prefix_frequencies
+from search.expansion import SCAN_CHECK_EVERY, close_words, folded_words, known, languages, prefix_frequencies
 from search.parsing import MAX_FUZZY_CHARS, plain_terms
 from search.searchers import Searchers
 
@@ -31,14 +30,6 @@ MAX_COMPLETION_SCAN = 2_000  # vocabulary a completion may walk; it must stay fa
 # whole first letter: `αθη` -> *αθήνα*, `mun` -> *münchen*), about 5 ms.
 MAX_FOLDED_WALK = 8_192
 LAST_WORD = re.compile(r"\w+$")
-
-
-def known(reader, word: str, langs: Iterable[str], holds=None) -> bool:
-    """Return whether `word`, as typed or as any of its stems, is in the index (per `holds(field, text)`)."""
-    holds = holds or (lambda fieldname, text: reader.doc_frequency(fieldname, text) > 0)
-    if holds("words", word):
-        return True
-    return any(holds(body_field(lang), stem) for lang in langs for stem in analyze(word, lang))
 
 
 def vocabulary(searcher, scope: scoping.Scope = scoping.EVERYTHING) -> Callable[[str], bool]:
