@@ -563,9 +563,12 @@ def _html_to_text(markup: str) -> tuple[str | None, str]:
     if not (title and title.strip()):
         heading = soup.find(_HEADINGS)
         title = heading.get_text(" ") if heading else None
-    whole = _lines(_visible_text(soup, skip_chrome=False))
     marked = soup.find("main") is not None or soup.find(attrs={"role": "main"}) is not None
-    text = _lines(_visible_text(soup, skip_chrome=True, marked=marked))
+    text, skipped = _visible_text(soup, skip_chrome=True, marked=marked)
+    text = _lines(text)
+    if not skipped:
+        return title, text
+    whole = _lines(_visible_text(soup, skip_chrome=False)[0])
     return title, text if len(text) * 4 >= len(whole) else whole
 
 
@@ -604,12 +607,14 @@ def _menu(tag) -> bool:
     return False
 
 
-def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True, marked: bool = False) -> str:
+def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True, marked: bool = False) -> tuple[str, bool]:
+    """Return the page's text (blocks separated by _BREAK), and whether any chrome was left out of it."""
     # A stack instead of recursion or tree edits (bs4 inserts cost O(siblings)): huge or deeply
     # nested pages stay linear. `marked`: the page has a <main> (see _CHROME_ROLES).
     from bs4 import CData, NavigableString, Tag
 
     parts, stack, in_pre, in_content = [], [soup], 0, 0  # in <pre>; in the content or a kept <nav>
+    skipped = False
     while stack:
         node = stack.pop()
         if node is _PRE_END:
@@ -620,11 +625,10 @@ def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True, marked: bool = 
             parts.append(node)
         elif type(node) in (NavigableString, CData):  # not comments, doctypes, ...
             parts.append(node.replace("\n", _BREAK) if in_pre else node)
-        elif (
-            isinstance(node, Tag)
-            and node.name not in _HIDDEN
-            and not (skip_chrome and not in_content and _chrome(node, marked))
-        ):
+        elif isinstance(node, Tag) and node.name not in _HIDDEN:
+            if skip_chrome and not in_content and _chrome(node, marked):
+                skipped = True
+                continue
             if node.name == "br":
                 parts.append(_BREAK)
             elif _BLOCKS.fullmatch(node.name):
@@ -639,7 +643,7 @@ def _visible_text(soup: BeautifulSoup, skip_chrome: bool = True, marked: bool = 
                 in_content += 1  # (a <nav> kept is kept whole: the ones inside are not weighed again)
                 stack.append(_CONTENT_END)
             stack.extend(reversed(node.contents))
-    return "".join(parts)
+    return "".join(parts), skipped
 
 
 def _pdf(data: bytes, limit: int) -> tuple[str | None, str]:
