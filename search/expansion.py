@@ -67,18 +67,6 @@ def _any_word(reader, prefix: str) -> bool:
     return any(next(_vocabulary(leaf, prefix), None) is not None for leaf, _ in reader.leaf_readers())
 
 
-def _folded_distance(word: str):
-    """Return a distance for close_words(): 0 for a vocabulary word that folds to `word`, else more.
-
-    Called with a maxdist of 2: a word folds to one up to two letters longer (`ß` is `ss`).
-    """
-
-    def distance(candidate: str, text: str, score_cutoff: int = 0) -> int:
-        return 0 if candidate.translate(FOLDED) == word else score_cutoff + 1
-
-    return distance
-
-
 def known(reader, word: str, langs: Iterable[str], holds=None) -> bool:
     """Return whether `word`, as typed or as any of its stems, is in the index (per `holds(field, text)`).
 
@@ -151,11 +139,8 @@ class Expander:
         if found is None:
             found = []
             if word == word.translate(FOLDED) and not self._holds("words", word):
-                for first in UNFOLDED.get(word[0], word[0]):
-                    if first == word[0] or _any_word(self.reader, first):  # (an empty walk would still be kept)
-                        found += close_words(
-                            self.reader, first + word[1:], 2, 1, _folded_distance(word), self.deadline.check
-                        )
+                beginning = folded_words(self.reader, word, self.deadline.check)
+                found = [form for form in beginning if form.translate(FOLDED) == word]
                 found.sort(key=lambda form: -self.reader.doc_frequency("words", form))
             self._accented[word] = found
         return found
@@ -365,8 +350,9 @@ class Expander:
 def folded_words(reader, prefix: str, check=None) -> Iterator[str]:
     """Yield the vocabulary words that begin with `prefix` but for accents (both folded), in order per first letter.
 
-    Walks every word under each letter folding to the prefix's first: a fallback for a prefix
-    that, as typed, begins no word.
+    Walks every word under each letter folding to the prefix's first (`cafe`: under c and ç), so
+    it is for what the words as typed do not give: a prefix that begins none, a few completions,
+    a word the vocabulary has only with accents.
     """
     folded = prefix.translate(FOLDED)
     if not folded:
